@@ -1,0 +1,1 @@
+//! Core types of judge (work in progress).
