@@ -1,0 +1,1 @@
+//! Tiled (flash) attention: forward and backward with online softmax.
