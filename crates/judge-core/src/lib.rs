@@ -1,1 +1,15 @@
-//! Core types of judge (work in progress).
+//! Core types of judge: the challenges, their criteria and verdicts, the GRADE.json report,
+//! its renderings, and the exit-code policy. No grader logic and no process handling lives here.
+
+pub mod challenge;
+pub mod criterion;
+pub mod exit;
+pub mod fingerprint;
+pub mod grading;
+pub mod render;
+pub mod report;
+
+pub use challenge::{ChallengeId, Difficulty, UnknownChallenge};
+pub use criterion::{Criterion, CriterionKind, CriterionResult, Fault, Scorecard, Verdict};
+pub use grading::{Challenge, GradeContext, Graded};
+pub use report::{CandidateKind, Report, ReportError, SCHEMA_VERSION};

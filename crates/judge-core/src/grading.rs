@@ -1,0 +1,65 @@
+//! The interface between the binary and the graders: one `Challenge` per challenge id.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::challenge::ChallengeId;
+use crate::criterion::{Criterion, CriterionResult};
+
+/// Options of one grading run that every grader honours.
+#[derive(Debug, Clone)]
+pub struct GradeContext {
+    /// Seeds every hidden case; recorded in the report so `--seed` reproduces a grade.
+    pub seed: u64,
+    /// Wall-clock limit for the whole grading of one submission (`--timeout`).
+    pub total_timeout: Duration,
+    /// Address-space limit for the submission's processes, in bytes.
+    pub memory_bytes: u64,
+    /// The corpus for ternary_training when it is not inside the submission folder.
+    pub train_data: Option<PathBuf>,
+}
+
+impl GradeContext {
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+    pub const DEFAULT_MEMORY_BYTES: u64 = 4 << 30;
+
+    pub fn with_seed(seed: u64) -> Self {
+        Self {
+            seed,
+            total_timeout: Self::DEFAULT_TIMEOUT,
+            memory_bytes: Self::DEFAULT_MEMORY_BYTES,
+            train_data: None,
+        }
+    }
+}
+
+/// What a grader hands back for one candidate: a verdict for every declared criterion, plus the
+/// facts a reader needs to trust it.
+#[derive(Debug, Clone, Default)]
+pub struct Graded {
+    pub results: Vec<CriterionResult>,
+    /// The file the grader loaded as the submission's entry point.
+    pub entry: Option<String>,
+    /// Things worth knowing that are not criteria (blocked imports, sandbox gaps).
+    pub notes: Vec<String>,
+    /// Facts about the environment used (python and numpy versions, GPU, sandbox features).
+    pub environment: BTreeMap<String, String>,
+}
+
+/// A challenge's grader. Criteria are declared once and run against both kinds of candidate.
+pub trait Challenge: Send + Sync {
+    fn id(&self) -> ChallengeId;
+
+    /// Changes whenever a criterion or a hidden case changes, so old grades are not reused.
+    fn version(&self) -> &'static str;
+
+    /// Every criterion of the prompt, in report order.
+    fn criteria(&self) -> Vec<Criterion>;
+
+    /// Runs the criteria against our own Rust reference implementation.
+    fn grade_reference(&self, ctx: &GradeContext) -> Graded;
+
+    /// Runs the criteria against a submission folder, in the sandbox.
+    fn grade_submission(&self, dir: &Path, ctx: &GradeContext) -> Graded;
+}
