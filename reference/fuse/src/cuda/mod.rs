@@ -1,0 +1,1 @@
+//! CUDA kernel and its plumbing (filled in below).
