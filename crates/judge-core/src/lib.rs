@@ -3,11 +3,13 @@
 
 pub mod challenge;
 pub mod criterion;
+pub mod discover;
 pub mod exit;
 pub mod fingerprint;
 pub mod grading;
 pub mod render;
 pub mod report;
+pub mod session;
 
 pub use challenge::{ChallengeId, Difficulty, UnknownChallenge};
 pub use criterion::{Criterion, CriterionKind, CriterionResult, Fault, Scorecard, Verdict};

@@ -1,0 +1,259 @@
+//! Grading one candidate end to end: fingerprint, run the grader, assemble the GRADE.json.
+//! The binary decides *what* to grade; this module decides nothing about verdicts.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use crate::criterion::{Scorecard, Verdict};
+use crate::discover::SubmissionDir;
+use crate::fingerprint::{combined_hash, hash_tree};
+use crate::grading::{Challenge, GradeContext, Graded};
+use crate::report::{
+    CandidateKind, Fingerprint, Report, SCHEMA_VERSION, SubmissionInfo, Totals, score,
+};
+
+/// The fingerprint a fresh grade of `submission` would carry. `None` for the reference.
+pub fn fingerprint(
+    challenge: &dyn Challenge,
+    prompt_sha256: &str,
+    submission: Option<&Path>,
+    seed: u64,
+) -> std::io::Result<Fingerprint> {
+    let submission_sha256 = match submission {
+        Some(dir) => combined_hash(&hash_tree(dir)?),
+        None => String::new(),
+    };
+    Ok(fingerprint_of(
+        challenge,
+        prompt_sha256,
+        submission_sha256,
+        seed,
+    ))
+}
+
+fn fingerprint_of(
+    challenge: &dyn Challenge,
+    prompt_sha256: &str,
+    submission_sha256: String,
+    seed: u64,
+) -> Fingerprint {
+    Fingerprint {
+        prompt_sha256: prompt_sha256.to_string(),
+        grader_version: format!("{}/{}", challenge.id(), challenge.version()),
+        submission_sha256,
+        seed,
+    }
+}
+
+/// Whether `existing` already grades exactly this input. Without an explicit seed any seed
+/// will do: the user asked for "a grade", not for a particular draw of hidden cases.
+pub fn is_up_to_date(existing: &Report, wanted: &Fingerprint, seed_given: bool) -> bool {
+    let same = &existing.fingerprint;
+    same.prompt_sha256 == wanted.prompt_sha256
+        && same.grader_version == wanted.grader_version
+        && same.submission_sha256 == wanted.submission_sha256
+        && (!seed_given || same.seed == wanted.seed)
+        && !existing.has_harness_fault()
+}
+
+/// Runs `grade` and never lets a grader panic take the run down: a panic turns every criterion
+/// into a harness ERROR naming it.
+fn guarded(challenge: &dyn Challenge, grade: impl FnOnce() -> Graded) -> Graded {
+    catch_unwind(AssertUnwindSafe(grade)).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        let mut card = Scorecard::new(&challenge.criteria());
+        card.decide_remaining(
+            None,
+            &Verdict::harness_error(format!("grader panicked: {message}")),
+        );
+        Graded {
+            results: card.finish("grader panicked"),
+            ..Graded::default()
+        }
+    })
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn assemble(
+    challenge: &dyn Challenge,
+    candidate: CandidateKind,
+    model: Option<String>,
+    submission: Option<SubmissionInfo>,
+    fingerprint: Fingerprint,
+    started: (u64, Instant),
+    graded: Graded,
+) -> Report {
+    Report {
+        schema: SCHEMA_VERSION,
+        judge_version: env!("CARGO_PKG_VERSION").to_string(),
+        challenge: challenge.id(),
+        model,
+        candidate,
+        submission,
+        fingerprint,
+        environment: graded.environment,
+        notes: graded.notes,
+        started_unix: started.0,
+        seconds: started.1.elapsed().as_secs_f64(),
+        totals: Totals::of(&graded.results),
+        score: score(&graded.results),
+        criteria: graded.results,
+    }
+}
+
+/// Grades a submission folder and returns its report (not yet written anywhere).
+pub fn grade_submission(
+    challenge: &dyn Challenge,
+    submission: &SubmissionDir,
+    prompt_sha256: &str,
+    ctx: &GradeContext,
+) -> Report {
+    let started = (now_unix(), Instant::now());
+    let files = hash_tree(&submission.dir);
+    let (files, hash_note) = match files {
+        Ok(files) => (files, None),
+        Err(e) => (
+            Vec::new(),
+            Some(format!("could not hash the submission: {e}")),
+        ),
+    };
+    let fingerprint = fingerprint_of(challenge, prompt_sha256, combined_hash(&files), ctx.seed);
+    let mut graded = guarded(challenge, || {
+        challenge.grade_submission(&submission.dir, ctx)
+    });
+    graded.notes.extend(hash_note);
+    let info = SubmissionInfo {
+        path: submission.dir.display().to_string(),
+        entry: graded.entry.clone(),
+        files,
+    };
+    assemble(
+        challenge,
+        CandidateKind::Submission,
+        submission.model.clone(),
+        Some(info),
+        fingerprint,
+        started,
+        graded,
+    )
+}
+
+/// Grades our own Rust reference through the same criteria.
+pub fn grade_reference(
+    challenge: &dyn Challenge,
+    prompt_sha256: &str,
+    ctx: &GradeContext,
+) -> Report {
+    let started = (now_unix(), Instant::now());
+    let fingerprint = fingerprint_of(challenge, prompt_sha256, String::new(), ctx.seed);
+    let graded = guarded(challenge, || challenge.grade_reference(ctx));
+    assemble(
+        challenge,
+        CandidateKind::Reference,
+        None,
+        None,
+        fingerprint,
+        started,
+        graded,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::challenge::ChallengeId;
+    use crate::criterion::Criterion;
+
+    /// A grader whose verdicts are scripted, to test the session without a real grader.
+    struct Scripted {
+        panic: bool,
+    }
+
+    impl Challenge for Scripted {
+        fn id(&self) -> ChallengeId {
+            ChallengeId::Kv
+        }
+        fn version(&self) -> &'static str {
+            "1"
+        }
+        fn criteria(&self) -> Vec<Criterion> {
+            vec![Criterion::auto("a", "a"), Criterion::manual("m", "m")]
+        }
+        fn grade_reference(&self, _: &GradeContext) -> Graded {
+            let mut card = Scorecard::new(&self.criteria());
+            card.check("a", || Verdict::pass("exact"));
+            card.decide_remaining(None, &Verdict::skipped("manual: needs review"));
+            Graded {
+                results: card.finish("unused"),
+                ..Graded::default()
+            }
+        }
+        fn grade_submission(&self, dir: &Path, ctx: &GradeContext) -> Graded {
+            assert!(!self.panic, "boom in {}", dir.display());
+            let mut graded = self.grade_reference(ctx);
+            graded.entry = Some("kv.py".into());
+            graded
+        }
+    }
+
+    fn submission(dir: &Path) -> SubmissionDir {
+        std::fs::write(dir.join("kv.py"), "pass\n").unwrap();
+        SubmissionDir {
+            model: Some("m".into()),
+            challenge: ChallengeId::Kv,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    #[test]
+    fn a_submission_report_carries_files_entry_fingerprint_and_totals() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = submission(dir.path());
+        let report = grade_submission(
+            &Scripted { panic: false },
+            &sub,
+            "p",
+            &GradeContext::with_seed(9),
+        );
+        assert_eq!(report.fingerprint.seed, 9);
+        assert_eq!(report.fingerprint.grader_version, "kv/1");
+        let info = report.submission.as_ref().unwrap();
+        assert_eq!(info.entry.as_deref(), Some("kv.py"));
+        assert_eq!(info.files[0].path, "kv.py");
+        assert_eq!(report.totals.auto.pass, 1);
+        assert_eq!(report.score, 1.0);
+
+        let wanted = fingerprint(&Scripted { panic: false }, "p", Some(dir.path()), 3).unwrap();
+        assert!(is_up_to_date(&report, &wanted, false));
+        assert!(!is_up_to_date(&report, &wanted, true), "seed differs");
+        std::fs::write(dir.path().join("kv.py"), "changed\n").unwrap();
+        let changed = fingerprint(&Scripted { panic: false }, "p", Some(dir.path()), 9).unwrap();
+        assert!(!is_up_to_date(&report, &changed, true));
+    }
+
+    #[test]
+    fn a_panicking_grader_becomes_harness_errors_not_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = submission(dir.path());
+        let report = grade_submission(
+            &Scripted { panic: true },
+            &sub,
+            "p",
+            &GradeContext::with_seed(1),
+        );
+        assert!(report.has_harness_fault());
+        assert!(report.criteria[0].verdict.detail().contains("boom"));
+        assert_eq!(report.criteria.len(), 2);
+    }
+}
