@@ -1,0 +1,25 @@
+//! judge-runner: runs untrusted submission code for the judge, and nothing else.
+//!
+//! - [`sandbox`]: every submission process runs in a [`Sandbox`] (own PID and network
+//!   namespaces, own uid, Landlock, resource limits, capped output, scratch copy).
+//! - [`PythonEnv`]: the interpreter submissions run under (`$JUDGE_PYTHON` or a managed
+//!   virtual environment with a pinned numpy).
+//! - [`Worker`]: the Python bridge, one worker process per graded submission, driven with
+//!   JSON lines on private pipes; arrays travel as `.npy` files.
+//! - [`run_script`]: a submission's own test or demo script, for the self-test criterion.
+//!
+//! The judge process never imports or runs submission code itself; comparisons and timing
+//! decisions happen in Rust, on the data the worker hands back.
+
+mod error;
+mod limits;
+mod output;
+pub mod sandbox;
+
+pub use error::RunnerError;
+pub use limits::Limits;
+pub use output::CapturedOutput;
+pub use sandbox::{
+    ProcessOutcome, Sandbox, SandboxCapabilities, SandboxCommand, SandboxedProcess, describe_exit,
+    probe_sandbox,
+};

@@ -1,0 +1,359 @@
+//! The sandbox every submission process runs in (ARCHITECTURE §5).
+//!
+//! A sandboxed command line is `unshare --net --ipc --pid --fork --kill-child --
+//! setpriv --reuid=U --regid=U --clear-groups --pdeathsig=keep -- PROGRAM ARGS…`, started by
+//! the judge with, between fork and exec ([`confine`]): its own session, `RLIMIT_AS`,
+//! `RLIMIT_NPROC` (enforced once `setpriv` has dropped to the own uid U),
+//! `RLIMIT_FSIZE`, no core dumps, and a Landlock ruleset (writes only in the scratch folders,
+//! reads only in system and Python folders, no TCP, no signals out). So the program runs:
+//! - as PID 1 of its own PID namespace: when it dies every descendant dies, and the judge's
+//!   pid does not exist in its namespace;
+//! - in a network namespace with no usable interface;
+//! - under an unprivileged uid of its own (the judge is root) that owns only the scratch copy,
+//!   so `/proc/<judge>/environ` and the judge's files stay closed;
+//! - with a clean environment and stdout/stderr captured with a cap ([`crate::output`]).
+//!
+//! Where a piece is missing (no root, no user namespaces, no Landlock) the sandbox still runs
+//! and [`SandboxCapabilities::notes`] says what is lost.
+
+mod confine;
+mod probe;
+mod process;
+mod scratch;
+
+use std::ffi::{OsStr, OsString};
+use std::fs;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tempfile::TempDir;
+
+pub use probe::{SandboxCapabilities, probe_sandbox};
+pub use process::{SandboxedProcess, describe_exit};
+
+use crate::error::RunnerError;
+use crate::limits::Limits;
+use crate::output::{CapturedOutput, StreamCapture};
+use confine::{Confinement, FileAccess};
+use probe::sandbox_plan;
+
+/// System folders a sandboxed program may read and execute from.
+const SYSTEM_READ_DIRS: [&str; 12] = [
+    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt", "/proc",
+    "/sys", "/dev",
+];
+
+/// First uid handed to sandboxes. Sandboxes get uids of their own (not one shared `nobody`):
+/// `RLIMIT_NPROC` counts per uid, so a fork loop in one submission cannot starve a submission
+/// graded beside it, and one sandbox cannot read another's scratch copy. No `/etc/passwd`
+/// entry is needed; the range is far above the ones distributions and subuid maps use.
+const SANDBOX_UID_BASE: u32 = 1_500_000_000;
+
+/// Picks a uid no other live sandbox of this machine uses: the judge's pid spreads concurrent
+/// judges apart, a counter spreads the sandboxes of one judge.
+fn next_sandbox_uid() -> u32 {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let slot = NEXT.fetch_add(1, Ordering::Relaxed) % 1024;
+    SANDBOX_UID_BASE + (std::process::id() % 500_000) * 1024 + slot
+}
+
+/// The private folders and identity of one sandboxed submission.
+#[derive(Debug)]
+pub struct Sandbox {
+    root: TempDir,
+    work: PathBuf,
+    inbox: PathBuf,
+    outbox: PathBuf,
+    owner: Option<(u32, u32)>,
+    skipped: Vec<PathBuf>,
+}
+
+impl Sandbox {
+    /// Makes the scratch folders and, when given, copies the submission folder into the work
+    /// folder (the original is never touched again).
+    pub fn new(submission_dir: Option<&Path>) -> Result<Sandbox, RunnerError> {
+        let plan = sandbox_plan();
+        let owner = plan.setpriv.as_ref().map(|_| {
+            let uid = next_sandbox_uid();
+            (uid, uid)
+        });
+        let root = tempfile::Builder::new()
+            .prefix("judge-")
+            .tempdir()
+            .map_err(RunnerError::io("creating the scratch folder"))?;
+        fs::set_permissions(root.path(), fs::Permissions::from_mode(0o755))
+            .map_err(RunnerError::io("opening the scratch folder to the sandbox"))?;
+        let work = root.path().join("work");
+        let inbox = root.path().join("inbox");
+        let outbox = root.path().join("outbox");
+        scratch::make_dir(&work, 0o700, owner)?;
+        scratch::make_dir(&outbox, 0o700, owner)?;
+        scratch::make_dir(&inbox, 0o755, None)?;
+        let mut skipped = Vec::new();
+        if let Some(source) = submission_dir {
+            if !source.is_dir() {
+                return Err(RunnerError::Submission {
+                    path: source.to_path_buf(),
+                    reason: "not a folder".into(),
+                });
+            }
+            skipped = scratch::copy_submission(source, &work, owner)?;
+        }
+        Ok(Sandbox {
+            root,
+            work,
+            inbox,
+            outbox,
+            owner,
+            skipped,
+        })
+    }
+
+    /// The sandbox's working folder: the copy of the submission, its cwd, HOME and TMPDIR.
+    pub fn work_dir(&self) -> &Path {
+        &self.work
+    }
+
+    /// The judge-owned scratch root: the sandbox may read files put here, never change them.
+    pub fn root_dir(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// Folder of files the judge hands in (readable, not writable, by the sandbox).
+    pub(crate) fn inbox(&self) -> &Path {
+        &self.inbox
+    }
+
+    /// Folder the sandbox writes files for the judge to read.
+    pub(crate) fn outbox(&self) -> &Path {
+        &self.outbox
+    }
+
+    /// The uid the sandboxed processes run under, when the judge can drop to one.
+    pub fn sandbox_uid(&self) -> Option<u32> {
+        self.owner.map(|(uid, _)| uid)
+    }
+
+    /// Entries of the submission folder that were not copied (symlinks, sockets, devices).
+    pub fn skipped_files(&self) -> &[PathBuf] {
+        &self.skipped
+    }
+
+    /// A command that will run `program` inside this sandbox, in its work folder.
+    pub fn command(&self, program: impl AsRef<OsStr>) -> SandboxCommand<'_> {
+        SandboxCommand {
+            sandbox: self,
+            program: program.as_ref().to_os_string(),
+            args: Vec::new(),
+            env: base_environment(&self.work),
+            limits: Limits::default(),
+            read_paths: Vec::new(),
+            device_paths: Vec::new(),
+            protocol_fds: None,
+        }
+    }
+}
+
+/// The whole environment of a sandboxed process: nothing of the judge's leaks in.
+/// One BLAS thread: with two, numpy matmuls ran more than 2× slower on 2-core machines.
+fn base_environment(work: &Path) -> Vec<(String, String)> {
+    let work = work.display().to_string();
+    vec![
+        ("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()),
+        ("HOME".into(), work.clone()),
+        ("TMPDIR".into(), work),
+        ("LANG".into(), "C.UTF-8".into()),
+        ("PYTHONHASHSEED".into(), "0".into()),
+        ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
+        ("OPENBLAS_NUM_THREADS".into(), "1".into()),
+        ("OMP_NUM_THREADS".into(), "1".into()),
+        ("MKL_NUM_THREADS".into(), "1".into()),
+    ]
+}
+
+/// A program to run in a [`Sandbox`]: the one way the judge starts submission code, used by
+/// the Python worker, by [`run_script`](crate::run_script) and by graders running compiled
+/// binaries.
+#[derive(Debug)]
+pub struct SandboxCommand<'a> {
+    sandbox: &'a Sandbox,
+    program: OsString,
+    args: Vec<OsString>,
+    env: Vec<(String, String)>,
+    limits: Limits,
+    read_paths: Vec<PathBuf>,
+    device_paths: Vec<PathBuf>,
+    protocol_fds: Option<(OwnedFd, OwnedFd)>,
+}
+
+impl<'a> SandboxCommand<'a> {
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
+        self.args.push(arg.as_ref().to_os_string());
+        self
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
+        self
+    }
+
+    /// Sets (or replaces) one environment variable of the otherwise clean environment.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        let key = key.into();
+        self.env.retain(|(k, _)| *k != key);
+        self.env.push((key, value.into()));
+        self
+    }
+
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Lets the program read (and execute from) `path`, beyond the system folders.
+    pub fn read_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.read_paths.push(path.into());
+        self
+    }
+
+    /// Lets the program open the device node `path` read-write with ioctls (GPU nodes such as
+    /// `/dev/nvidia0`, `/dev/nvidiactl`, `/dev/nvidia-uvm`).
+    pub fn device(mut self, path: impl Into<PathBuf>) -> Self {
+        self.device_paths.push(path.into());
+        self
+    }
+
+    /// The child ends of the worker's request and response pipes, to become fds 3 and 4.
+    pub(crate) fn protocol_fds(mut self, requests: OwnedFd, responses: OwnedFd) -> Self {
+        self.protocol_fds = Some((requests, responses));
+        self
+    }
+
+    /// Starts the program; its total time limit starts now.
+    pub fn spawn(self) -> Result<SandboxedProcess, RunnerError> {
+        let plan = sandbox_plan();
+        let sandbox = self.sandbox;
+        let mut argv: Vec<OsString> = Vec::new();
+        if let Some(namespaces) = &plan.namespaces {
+            argv.extend(namespaces.argv().into_iter().map(OsString::from));
+        }
+        if let (Some(setpriv), Some((uid, gid))) = (&plan.setpriv, sandbox.owner) {
+            argv.extend(
+                [
+                    setpriv.display().to_string(),
+                    format!("--reuid={uid}"),
+                    format!("--regid={gid}"),
+                    "--clear-groups".into(),
+                    // A uid change clears the parent-death signal that `unshare --kill-child`
+                    // set; keep it so PID 1 still dies with `unshare`.
+                    "--pdeathsig=keep".into(),
+                    "--".into(),
+                ]
+                .map(OsString::from),
+            );
+        }
+        argv.push(self.program.clone());
+        argv.extend(self.args.iter().cloned());
+
+        let access = plan.landlock_abi.map(|_| {
+            let mut read: Vec<PathBuf> = SYSTEM_READ_DIRS.iter().map(PathBuf::from).collect();
+            read.extend(self.read_paths.iter().cloned());
+            read.push(sandbox.root_dir().to_path_buf());
+            let mut devices = vec![PathBuf::from("/dev/null")];
+            devices.extend(self.device_paths.iter().cloned());
+            FileAccess {
+                read,
+                write: vec![sandbox.work.clone(), sandbox.outbox.clone()],
+                devices,
+                write_proc: plan.namespaces.as_ref().is_some_and(|ns| ns.user_namespace),
+            }
+        });
+        let mut confinement = Confinement::new(
+            &self.limits,
+            sandbox.owner.is_some(),
+            self.protocol_fds,
+            access.as_ref(),
+        )?;
+
+        let mut command = Command::new(&argv[0]);
+        command
+            .args(&argv[1..])
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(&sandbox.work)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        // SAFETY: `apply` makes only async-signal-safe system calls (no allocation, no locks).
+        unsafe {
+            command.pre_exec(move || confinement.apply());
+        }
+        let mut child = command.spawn().map_err(|e| {
+            RunnerError::Sandbox(format!("starting {}: {e}", argv[0].to_string_lossy()))
+        })?;
+        // Dropping the command closes the judge's copies of the child's pipe ends, so the
+        // judge sees end-of-file as soon as the sandbox is gone.
+        drop(command);
+        let cap = self.limits.output_cap_bytes;
+        let stdout = StreamCapture::spawn(child.stdout.take().expect("stdout is piped"), cap);
+        let stderr = StreamCapture::spawn(child.stderr.take().expect("stderr is piped"), cap);
+        Ok(SandboxedProcess::new(
+            child,
+            stdout,
+            stderr,
+            self.limits.total_timeout,
+            sandbox.sandbox_uid(),
+        ))
+    }
+
+    /// Runs the program to its end or to the total time limit, whichever comes first, then
+    /// kills whatever it left behind.
+    pub fn run(self) -> Result<ProcessOutcome, RunnerError> {
+        let total_timeout = self.limits.total_timeout;
+        let mut process = self.spawn()?;
+        let finished = process.wait_until(process.deadline());
+        let seconds = process.elapsed().as_secs_f64();
+        let status = process.kill();
+        process.wait_output_closed(Duration::from_secs(2));
+        let timed_out = finished.is_none();
+        Ok(ProcessOutcome {
+            status: if timed_out {
+                format!("timed out after {:.1} s", total_timeout.as_secs_f64())
+            } else {
+                describe_exit(status)
+            },
+            exit_code: if timed_out { None } else { status.code() },
+            success: !timed_out && status.success(),
+            timed_out,
+            seconds,
+            stdout: process.stdout(),
+            stderr: process.stderr(),
+        })
+    }
+}
+
+/// How a sandboxed program ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessOutcome {
+    /// "exit code 0", "killed by signal 11 (SIGSEGV)", "timed out after 30.0 s".
+    pub status: String,
+    pub exit_code: Option<i32>,
+    /// Exit code 0 within the time limit.
+    pub success: bool,
+    pub timed_out: bool,
+    /// Wall seconds from start to end (or to the kill).
+    pub seconds: f64,
+    pub stdout: CapturedOutput,
+    pub stderr: CapturedOutput,
+}

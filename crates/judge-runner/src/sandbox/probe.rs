@@ -1,0 +1,210 @@
+//! What the sandbox can do on this machine, found out once per judge process by trying it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+
+/// What the sandbox can do on this machine (for `judge doctor` and the report).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxCapabilities {
+    /// Submissions run in a network namespace of their own, with no interface but a down `lo`.
+    pub network_isolated: bool,
+    /// Submissions run as PID 1 of a PID namespace of their own: the judge's pid is out of
+    /// their reach, and every descendant (a `setsid` escapee too) dies with the sandbox.
+    pub pid_namespace: bool,
+    /// bubblewrap's version when `bwrap` is installed (the file-system view is then still
+    /// restricted by Landlock, which needs no extra program; see `notes`).
+    pub bwrap: Option<String>,
+    /// Submissions run under an unprivileged uid of their own, not the judge's.
+    pub drops_privileges: bool,
+    /// `RLIMIT_NPROC` bounds the number of processes (needs the own uid above).
+    pub process_limit: bool,
+    /// The kernel's Landlock ABI when available: writes are confined to the scratch directory,
+    /// reads to system and Python folders, TCP is denied, and (ABI ≥ 6) signals to processes
+    /// outside the sandbox are refused.
+    pub landlock_abi: Option<i32>,
+    /// What is missing and what that means, one sentence each.
+    pub notes: Vec<String>,
+}
+
+/// How submissions are isolated here; decided once per judge process.
+#[derive(Debug, Clone)]
+pub(crate) struct SandboxPlan {
+    /// `unshare` and whether it needs an unprivileged user namespace (judge not root).
+    pub namespaces: Option<Namespaces>,
+    /// `setpriv`, when the judge is root and can drop the child to an own uid.
+    pub setpriv: Option<PathBuf>,
+    pub landlock_abi: Option<i32>,
+    pub capabilities: SandboxCapabilities,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Namespaces {
+    pub unshare: PathBuf,
+    pub user_namespace: bool,
+}
+
+impl Namespaces {
+    /// `unshare` arguments that run the rest of the command line as PID 1 of fresh network,
+    /// IPC and PID namespaces, killed when `unshare` itself dies.
+    pub(crate) fn argv(&self) -> Vec<String> {
+        let mut argv = vec![self.unshare.display().to_string()];
+        if self.user_namespace {
+            argv.extend(["--user".into(), "--map-current-user".into()]);
+        }
+        argv.extend(
+            ["--net", "--ipc", "--pid", "--fork", "--kill-child", "--"]
+                .iter()
+                .map(|s| s.to_string()),
+        );
+        argv
+    }
+}
+
+/// What the sandbox can do on this machine.
+pub fn probe_sandbox() -> SandboxCapabilities {
+    sandbox_plan().capabilities.clone()
+}
+
+pub(crate) fn sandbox_plan() -> &'static SandboxPlan {
+    static PLAN: OnceLock<SandboxPlan> = OnceLock::new();
+    PLAN.get_or_init(probe)
+}
+
+fn probe() -> SandboxPlan {
+    let mut notes = Vec::new();
+    let is_root = rustix::process::geteuid().is_root();
+
+    let namespaces = find_program("unshare").and_then(|unshare| {
+        let candidate = Namespaces {
+            unshare,
+            user_namespace: !is_root,
+        };
+        let mut argv = candidate.argv();
+        argv.push("true".into());
+        runs_cleanly(&argv).then_some(candidate)
+    });
+    if namespaces.is_none() {
+        notes.push(if is_root {
+            "unshare (util-linux) is missing or cannot create namespaces: submissions keep the \
+             network, and a setsid escapee can outlive the sandbox"
+                .to_string()
+        } else {
+            "unprivileged user namespaces are unavailable: submissions keep the network, and a \
+             setsid escapee can outlive the sandbox (run the judge as root to isolate them)"
+                .to_string()
+        });
+    }
+
+    let setpriv = if is_root {
+        let found = find_program("setpriv").filter(|setpriv| {
+            runs_cleanly(&[
+                setpriv.display().to_string(),
+                "--reuid=65534".into(),
+                "--regid=65534".into(),
+                "--clear-groups".into(),
+                "--".into(),
+                "true".into(),
+            ])
+        });
+        if found.is_none() {
+            notes.push(
+                "setpriv (util-linux) is missing: submissions would run as root, so the judge \
+                 refuses nothing but cannot limit their process count"
+                    .to_string(),
+            );
+        }
+        found
+    } else {
+        notes.push(
+            "the judge is not root: submissions run under the judge's own uid, so the process \
+             count is not limited (RLIMIT_NPROC would count all of that user's processes)"
+                .to_string(),
+        );
+        None
+    };
+
+    let landlock_abi = landlock_abi();
+    let bwrap = bwrap_version();
+    match (&landlock_abi, &bwrap) {
+        (Some(_), Some(version)) => notes.push(format!(
+            "{version} is installed but not needed: Landlock already confines writes to the \
+             scratch directory and reads to system and Python folders"
+        )),
+        (Some(_), None) => notes.push(
+            "bubblewrap is not installed: the file system is not remounted read-only; Landlock \
+             confines writes to the scratch directory instead"
+                .to_string(),
+        ),
+        (None, _) => notes.push(
+            "Landlock is unavailable: submissions may read and write wherever their uid may"
+                .to_string(),
+        ),
+    }
+    if landlock_abi.is_some_and(|abi| abi < 6) {
+        notes.push(
+            "Landlock ABI < 6: signals to outside processes are kept out only by the PID \
+             namespace and the uid"
+                .to_string(),
+        );
+    }
+
+    let capabilities = SandboxCapabilities {
+        network_isolated: namespaces.is_some(),
+        pid_namespace: namespaces.is_some(),
+        bwrap,
+        drops_privileges: setpriv.is_some(),
+        process_limit: setpriv.is_some(),
+        landlock_abi,
+        notes,
+    };
+    SandboxPlan {
+        namespaces,
+        setpriv,
+        landlock_abi,
+        capabilities,
+    }
+}
+
+/// The kernel's Landlock ABI version, None when Landlock is absent or disabled.
+fn landlock_abi() -> Option<i32> {
+    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_long = 1;
+    // SAFETY: the version query takes no pointer the kernel writes to (attr = NULL, size = 0).
+    let version = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<libc::c_void>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    (version > 0).then_some(version as i32)
+}
+
+fn bwrap_version() -> Option<String> {
+    let bwrap = find_program("bwrap")?;
+    let out = Command::new(bwrap).arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (out.status.success() && !text.is_empty()).then_some(text)
+}
+
+/// Looks `name` up in the standard system folders (not the judge's own PATH, which may point
+/// into a user's home that the sandbox cannot read).
+pub(crate) fn find_program(name: &str) -> Option<PathBuf> {
+    ["/usr/bin", "/bin", "/usr/sbin", "/sbin", "/usr/local/bin"]
+        .iter()
+        .map(|dir| Path::new(dir).join(name))
+        .find(|path| path.is_file())
+}
+
+fn runs_cleanly(argv: &[String]) -> bool {
+    Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
