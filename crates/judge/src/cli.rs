@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use judge_core::ChallengeId;
+use judge_core::discover::Shard;
 
 /// Grades LLM solutions to ML-systems challenges against hidden, seeded tests.
 ///
@@ -26,6 +27,10 @@ pub enum Command {
     Scaffold(ScaffoldArgs),
     /// List the challenges, their difficulty and their criteria.
     List(ListArgs),
+    /// Grade submissions in the sandbox against hidden, seeded tests.
+    Grade(GradeArgs),
+    /// Run our own Rust reference implementations through the same criteria.
+    Reference(ReferenceArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -57,4 +62,63 @@ pub struct ListArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Options shared by everything that runs criteria.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Seed for the hidden cases [default: random, recorded in the report].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Wall-clock limit for grading one submission, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    pub timeout: u64,
+    /// Address-space limit for submission processes, in GiB.
+    #[arg(long, value_name = "GIB", default_value_t = 4)]
+    pub memory_gib: u64,
+    /// Corpus for ternary_training when the submission folder has none.
+    #[arg(long, value_name = "FILE")]
+    pub train_data: Option<PathBuf>,
+    /// Print the reports as JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress display.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GradeArgs {
+    /// A challenge folder (MODEL/<challenge>), a model folder, or a root of model folders.
+    pub path: PathBuf,
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Write GRADE.json files below DIR/<model>/<challenge>/ instead of into the submissions.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Submissions graded in parallel.
+    #[arg(short, long, default_value_t = 1)]
+    pub jobs: usize,
+    /// Grade only shard I of N (0-based), e.g. `--shard $SLURM_ARRAY_TASK_ID/$N`.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<Shard>,
+    /// Re-grade even when an up-to-date GRADE.json exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReferenceArgs {
+    /// Challenges whose reference to run.
+    #[arg(
+        value_name = "ID",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
+    pub challenges: Vec<ChallengeId>,
+    /// Every challenge that has a grader.
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub run: RunArgs,
 }

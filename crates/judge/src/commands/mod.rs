@@ -1,6 +1,9 @@
 //! One module per subcommand; each returns the process exit code.
 
+mod grade;
 mod list;
+mod output;
+mod reference;
 mod scaffold;
 
 use crate::cli::Command;
@@ -9,5 +12,24 @@ pub fn run(command: Command) -> anyhow::Result<i32> {
     match command {
         Command::Scaffold(args) => scaffold::run(args),
         Command::List(args) => list::run(args),
+        Command::Grade(args) => grade::run(args),
+        Command::Reference(args) => reference::run(args),
     }
+}
+
+/// Builds the grading context from the shared options.
+fn context(run: &crate::cli::RunArgs) -> judge_core::GradeContext {
+    let seed = run.seed.unwrap_or_else(random_seed);
+    judge_core::GradeContext {
+        seed,
+        total_timeout: std::time::Duration::from_secs(run.timeout),
+        memory_bytes: run.memory_gib << 30,
+        train_data: run.train_data.clone(),
+    }
+}
+
+/// A fresh seed from the standard library's per-process random keys (no RNG dependency needed).
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::process::id())
 }

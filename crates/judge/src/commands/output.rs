@@ -1,0 +1,49 @@
+//! How results reach the user: tables or JSON on stdout, progress on stderr.
+
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use judge_core::render::{terminal, use_colour};
+use judge_core::{ChallengeId, Report};
+
+/// The hash of the prompt a submission answers (seed text + interface section).
+pub fn prompt_sha256(id: ChallengeId) -> String {
+    judge_core::fingerprint::sha256_hex(
+        judge_scaffold::prompts::prompt_markdown(id, false).as_bytes(),
+    )
+}
+
+/// Prints reports as terminal tables, or as one JSON array with `json`.
+pub fn print_reports(reports: &[Report], json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(reports)?);
+        return Ok(());
+    }
+    let stdout = std::io::stdout();
+    let colour = use_colour(stdout.is_terminal());
+    let width = terminal_width();
+    for report in reports {
+        println!("{}", terminal(report, colour, width));
+    }
+    Ok(())
+}
+
+fn terminal_width() -> u16 {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(120)
+}
+
+/// A progress bar on stderr, only when it is a terminal and there is more than one step.
+pub fn progress(steps: usize, quiet: bool) -> ProgressBar {
+    if quiet || steps < 2 || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(steps as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
+            .expect("the template is valid"),
+    );
+    bar
+}
