@@ -7,6 +7,7 @@ pub mod discover;
 pub mod exit;
 pub mod fingerprint;
 pub mod grading;
+pub mod heap;
 pub mod render;
 pub mod report;
 pub mod session;

@@ -9,6 +9,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// Counts heap bytes so memory criteria can measure our in-process references.
+#[global_allocator]
+static ALLOCATOR: judge_core::heap::CountingAllocator = judge_core::heap::CountingAllocator;
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     init_logging(cli.verbose);
