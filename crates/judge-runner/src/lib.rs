@@ -14,12 +14,16 @@
 mod error;
 mod limits;
 mod output;
+mod python_env;
 pub mod sandbox;
+mod value;
 
 pub use error::RunnerError;
 pub use limits::Limits;
 pub use output::CapturedOutput;
+pub use python_env::{PINNED_NUMPY, PythonEnv};
 pub use sandbox::{
     ProcessOutcome, Sandbox, SandboxCapabilities, SandboxCommand, SandboxedProcess, describe_exit,
     probe_sandbox,
 };
+pub use value::{NdArray, ObjHandle, Value, ValueError};

@@ -1,0 +1,300 @@
+//! Values that cross the Python bridge, in both directions.
+//!
+//! Python → Rust: `None`, `bool`, `int` (64-bit), `float`, `str`, lists, tuples (named tuples
+//! too), dicts (keys turned into strings), numpy scalars (as `Int`/`Float`/`Bool`) and numpy
+//! arrays (floats as `F64`/`F32`, other float widths widened to `F64`, every integer type
+//! widened to `I64`, `bool`). Anything else stays in the worker and comes back as
+//! [`Value::Opaque`], a handle its methods can be called through.
+
+use ndarray::{ArrayD, IxDyn};
+
+/// A Python object that lives in the worker: a grader fixture, or an object the submission
+/// returned. Pass it back as an argument ([`Value::Obj`]) or call its methods
+/// ([`Target::Method`](crate::Target::Method)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ObjHandle(pub(crate) u64);
+
+impl ObjHandle {
+    /// The worker's id of the object.
+    pub fn id(self) -> u64 {
+        self.0
+    }
+}
+
+/// A numpy array, by element type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NdArray {
+    F64(ArrayD<f64>),
+    F32(ArrayD<f32>),
+    I64(ArrayD<i64>),
+    Bool(ArrayD<bool>),
+}
+
+impl NdArray {
+    pub fn shape(&self) -> &[usize] {
+        match self {
+            NdArray::F64(a) => a.shape(),
+            NdArray::F32(a) => a.shape(),
+            NdArray::I64(a) => a.shape(),
+            NdArray::Bool(a) => a.shape(),
+        }
+    }
+
+    /// numpy's name of the element type.
+    pub fn dtype(&self) -> &'static str {
+        match self {
+            NdArray::F64(_) => "float64",
+            NdArray::F32(_) => "float32",
+            NdArray::I64(_) => "int64",
+            NdArray::Bool(_) => "bool",
+        }
+    }
+}
+
+/// A Python value, as the worker hands it over or receives it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    None,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    List(Vec<Value>),
+    Tuple(Vec<Value>),
+    /// A dict, in Python's order; non-string keys are turned into strings with `str()`.
+    Dict(Vec<(String, Value)>),
+    Array(NdArray),
+    /// A grader fixture object (see [`Worker::new_fixture`](crate::Worker::new_fixture)).
+    Obj(ObjHandle),
+    /// An object with no data form (a class instance, a generator, an int beyond 64 bits…),
+    /// kept in the worker.
+    Opaque {
+        type_name: String,
+        handle: ObjHandle,
+    },
+}
+
+/// A value of the wrong kind for what a grader expected.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ValueError {
+    #[error("expected {expected}, got {found}")]
+    WrongType {
+        expected: &'static str,
+        found: String,
+    },
+    #[error("nested lists are ragged: {0}")]
+    Ragged(String),
+}
+
+impl Value {
+    /// A short description of the value's type, for evidence ("ndarray float32 [4, 8]").
+    pub fn type_name(&self) -> String {
+        match self {
+            Value::None => "None".into(),
+            Value::Bool(_) => "bool".into(),
+            Value::Int(_) => "int".into(),
+            Value::Float(_) => "float".into(),
+            Value::Str(_) => "str".into(),
+            Value::List(items) => format!("list of {}", items.len()),
+            Value::Tuple(items) => format!("tuple of {}", items.len()),
+            Value::Dict(items) => format!("dict of {}", items.len()),
+            Value::Array(array) => format!("ndarray {} {:?}", array.dtype(), array.shape()),
+            Value::Obj(_) => "fixture object".into(),
+            Value::Opaque { type_name, .. } => type_name.clone(),
+        }
+    }
+
+    fn wrong(&self, expected: &'static str) -> ValueError {
+        ValueError::WrongType {
+            expected,
+            found: self.type_name(),
+        }
+    }
+
+    /// A number as f64: a float, an int, or a 0-d numeric array.
+    pub fn as_f64(&self) -> Result<f64, ValueError> {
+        match self {
+            Value::Float(x) => Ok(*x),
+            Value::Int(i) => Ok(*i as f64),
+            Value::Array(array) if array.shape().is_empty() => Ok(numeric_f64(array)
+                .ok_or_else(|| self.wrong("a number"))?
+                .into_iter()
+                .next()
+                .expect("a 0-d array has one element")),
+            _ => Err(self.wrong("a number")),
+        }
+    }
+
+    /// An integer: an int, or a 0-d integer array (floats are not silently truncated).
+    pub fn as_i64(&self) -> Result<i64, ValueError> {
+        match self {
+            Value::Int(i) => Ok(*i),
+            Value::Array(NdArray::I64(a)) if a.shape().is_empty() => {
+                Ok(*a.iter().next().expect("a 0-d array has one element"))
+            }
+            _ => Err(self.wrong("an int")),
+        }
+    }
+
+    pub fn as_bool(&self) -> Result<bool, ValueError> {
+        match self {
+            Value::Bool(b) => Ok(*b),
+            _ => Err(self.wrong("a bool")),
+        }
+    }
+
+    pub fn as_str(&self) -> Result<&str, ValueError> {
+        match self {
+            Value::Str(s) => Ok(s),
+            _ => Err(self.wrong("a str")),
+        }
+    }
+
+    /// The items of a list or a tuple.
+    pub fn as_sequence(&self) -> Result<&[Value], ValueError> {
+        match self {
+            Value::List(items) | Value::Tuple(items) => Ok(items),
+            _ => Err(self.wrong("a list or tuple")),
+        }
+    }
+
+    /// The value under `key` of a dict.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        match self {
+            Value::Dict(items) => items.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// A numeric array as f64: any numeric ndarray, a number, or (nested, rectangular) lists
+    /// and tuples of numbers.
+    pub fn to_f64_array(&self) -> Result<ArrayD<f64>, ValueError> {
+        if let Value::Array(array) = self {
+            return numeric_f64(array).ok_or_else(|| self.wrong("a numeric array"));
+        }
+        let mut shape = Vec::new();
+        let mut data = Vec::new();
+        flatten(self, 0, &mut shape, &mut data, &|v| v.as_f64())?;
+        Ok(ArrayD::from_shape_vec(IxDyn(&shape), data).expect("flatten checked the shape"))
+    }
+
+    /// An integer array: an int64 ndarray, an int, or (nested, rectangular) lists of ints.
+    pub fn to_i64_array(&self) -> Result<ArrayD<i64>, ValueError> {
+        if let Value::Array(array) = self {
+            return match array {
+                NdArray::I64(a) => Ok(a.clone()),
+                _ => Err(self.wrong("an integer array")),
+            };
+        }
+        let mut shape = Vec::new();
+        let mut data = Vec::new();
+        flatten(self, 0, &mut shape, &mut data, &|v| v.as_i64())?;
+        Ok(ArrayD::from_shape_vec(IxDyn(&shape), data).expect("flatten checked the shape"))
+    }
+}
+
+fn numeric_f64(array: &NdArray) -> Option<ArrayD<f64>> {
+    match array {
+        NdArray::F64(a) => Some(a.clone()),
+        NdArray::F32(a) => Some(a.mapv(f64::from)),
+        NdArray::I64(a) => Some(a.mapv(|x| x as f64)),
+        NdArray::Bool(_) => None,
+    }
+}
+
+/// Walks nested sequences depth-first, recording the shape on the way down the first branch
+/// and checking every other branch against it.
+fn flatten<T>(
+    value: &Value,
+    depth: usize,
+    shape: &mut Vec<usize>,
+    data: &mut Vec<T>,
+    leaf: &dyn Fn(&Value) -> Result<T, ValueError>,
+) -> Result<(), ValueError> {
+    match value {
+        Value::List(items) | Value::Tuple(items) => {
+            if depth == shape.len() {
+                if !data.is_empty() {
+                    return Err(ValueError::Ragged(format!(
+                        "a list where a number was expected at depth {depth}"
+                    )));
+                }
+                shape.push(items.len());
+            } else if depth > shape.len() || shape[depth] != items.len() {
+                return Err(ValueError::Ragged(format!(
+                    "length {} at depth {depth}, expected {}",
+                    items.len(),
+                    shape.get(depth).copied().unwrap_or(0)
+                )));
+            }
+            items
+                .iter()
+                .try_for_each(|item| flatten(item, depth + 1, shape, data, leaf))
+        }
+        _ => {
+            if depth != shape.len() {
+                return Err(ValueError::Ragged(format!(
+                    "a number at depth {depth}, expected a list"
+                )));
+            }
+            data.push(leaf(value)?);
+            Ok(())
+        }
+    }
+}
+
+macro_rules! value_from_array {
+    ($elem:ty, $variant:ident) => {
+        impl<D: ndarray::Dimension> From<ndarray::Array<$elem, D>> for Value {
+            fn from(array: ndarray::Array<$elem, D>) -> Value {
+                Value::Array(NdArray::$variant(array.into_dyn()))
+            }
+        }
+    };
+}
+value_from_array!(f64, F64);
+value_from_array!(f32, F32);
+value_from_array!(i64, I64);
+value_from_array!(bool, Bool);
+
+impl From<f64> for Value {
+    fn from(x: f64) -> Value {
+        Value::Float(x)
+    }
+}
+
+impl From<i64> for Value {
+    fn from(i: i64) -> Value {
+        Value::Int(i)
+    }
+}
+
+impl From<bool> for Value {
+    fn from(b: bool) -> Value {
+        Value::Bool(b)
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Value {
+        Value::Str(s.to_string())
+    }
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Value {
+        Value::Str(s)
+    }
+}
+
+impl From<Vec<Value>> for Value {
+    fn from(items: Vec<Value>) -> Value {
+        Value::List(items)
+    }
+}
+
+impl From<ObjHandle> for Value {
+    fn from(handle: ObjHandle) -> Value {
+        Value::Obj(handle)
+    }
+}
