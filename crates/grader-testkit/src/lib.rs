@@ -1,0 +1,164 @@
+//! What every grader's validation tests need: submission folders built from fixture files,
+//! grading them, and assertions that say which criterion went wrong and why.
+//!
+//! The standard a grader is held to: the correct fixture passes every auto criterion, each
+//! buggy fixture fails exactly the criterion that names its trap, and null submissions
+//! (zeros, the input unchanged, `NotImplementedError`) fail every correctness criterion.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use judge_core::discover::SubmissionDir;
+use judge_core::{Challenge, CriterionKind, GradeContext, Report, session};
+use tempfile::TempDir;
+
+/// A submission laid out as `MODEL/<challenge>/` in a temporary folder.
+pub struct Submission {
+    _root: TempDir,
+    pub dir: PathBuf,
+}
+
+/// Writes `files` (relative path, content) into a fresh `fixture-model/<challenge>/`.
+pub fn submission(challenge: &str, files: &[(&str, &str)]) -> Submission {
+    let root = tempfile::tempdir().expect("temp dir");
+    let dir = root.path().join("fixture-model").join(challenge);
+    for (path, content) in files {
+        let path = dir.join(path);
+        fs::create_dir_all(path.parent().expect("file has a parent")).expect("mkdir");
+        fs::write(&path, content).expect("write fixture");
+    }
+    fs::create_dir_all(&dir).expect("mkdir");
+    Submission { _root: root, dir }
+}
+
+/// Copies a fixture folder (e.g. `tests/fixtures/correct`) into a fresh submission.
+pub fn submission_from_dir(challenge: &str, fixture: &Path) -> Submission {
+    let mut files = Vec::new();
+    for entry in fs::read_dir(fixture).unwrap_or_else(|e| panic!("{}: {e}", fixture.display())) {
+        let path = entry.expect("dir entry").path();
+        if path.is_file() {
+            let name = path
+                .file_name()
+                .expect("file name")
+                .to_string_lossy()
+                .into_owned();
+            files.push((name, fs::read_to_string(&path).expect("fixture is text")));
+        }
+    }
+    let borrowed: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, c)| (n.as_str(), c.as_str()))
+        .collect();
+    submission(challenge, &borrowed)
+}
+
+/// Grades `submission` with a fixed seed, exactly as `judge grade` would.
+pub fn grade(grader: &dyn Challenge, submission: &Submission, seed: u64) -> Report {
+    let sub = SubmissionDir {
+        model: Some("fixture-model".into()),
+        challenge: grader.id(),
+        dir: submission.dir.clone(),
+    };
+    session::grade_submission(grader, &sub, "test-prompt", &GradeContext::with_seed(seed))
+}
+
+/// Grades the reference, exactly as `judge reference` would.
+pub fn grade_reference(grader: &dyn Challenge, seed: u64) -> Report {
+    session::grade_reference(grader, "test-prompt", &GradeContext::with_seed(seed))
+}
+
+/// Every criterion's id, status and evidence, one per line, for assertion messages.
+pub fn describe(report: &Report) -> String {
+    report
+        .criteria
+        .iter()
+        .map(|r| {
+            format!(
+                "  {:<8} {:<28} {}",
+                r.verdict.label(),
+                r.criterion.id,
+                r.verdict.detail()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The verdict label (`PASS`, `FAIL`, ...) of criterion `id`.
+pub fn status(report: &Report, id: &str) -> &'static str {
+    report
+        .criteria
+        .iter()
+        .find(|r| r.criterion.id == id)
+        .unwrap_or_else(|| panic!("no criterion '{id}' in\n{}", describe(report)))
+        .verdict
+        .label()
+}
+
+/// Asserts every auto criterion passed.
+pub fn assert_all_auto_pass(report: &Report) {
+    let bad: Vec<_> = report
+        .criteria
+        .iter()
+        .filter(|r| r.criterion.kind == CriterionKind::Auto && !r.verdict.is_pass())
+        .map(|r| r.criterion.id.as_str())
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "auto criteria not passed: {bad:?}\n{}",
+        describe(report)
+    );
+}
+
+/// Asserts the auto criteria in `failing` are FAIL (not ERROR: a trap must be caught by a
+/// check, not by a crash) and every other auto criterion is PASS.
+pub fn assert_fails_exactly(report: &Report, failing: &[&str]) {
+    for id in failing {
+        assert_eq!(
+            status(report, id),
+            "FAIL",
+            "'{id}' should FAIL\n{}",
+            describe(report)
+        );
+    }
+    let unexpected: Vec<_> = report
+        .criteria
+        .iter()
+        .filter(|r| r.criterion.kind == CriterionKind::Auto)
+        .filter(|r| !failing.contains(&r.criterion.id.as_str()) && !r.verdict.is_pass())
+        .map(|r| r.criterion.id.as_str())
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "only {failing:?} should fail, but also {unexpected:?}\n{}",
+        describe(report)
+    );
+}
+
+/// Asserts none of `correctness` passed (a null submission must not score on correctness).
+pub fn assert_none_pass(report: &Report, correctness: &[&str]) {
+    for id in correctness {
+        assert_ne!(
+            status(report, id),
+            "PASS",
+            "'{id}' passed a null submission\n{}",
+            describe(report)
+        );
+    }
+}
+
+/// The three null submissions, as Python source defining each function in `functions`.
+/// Zeros: an array of zeros shaped like the first array argument. Identity: the first
+/// argument unchanged. Raises: `NotImplementedError`.
+pub fn null_sources(functions: &[&str]) -> [(&'static str, String); 3] {
+    let zeros = "    for a in list(args) + list(kwargs.values()):\n        if isinstance(a, _np.ndarray):\n            return _np.zeros_like(a)\n    return 0\n";
+    let identity = "    return args[0] if args else None\n";
+    let raises = "    raise NotImplementedError\n";
+    [("zeros", zeros), ("identity", identity), ("raises", raises)].map(|(name, body)| {
+        let mut source = String::from("import numpy as _np\n\n");
+        for function in functions {
+            source.push_str(&format!("def {function}(*args, **kwargs):\n{body}\n"));
+        }
+        (name, source)
+    })
+}
