@@ -1,0 +1,311 @@
+//! The tiled backward pass: dQ, dK, dV from dO, recomputing the probabilities block by block
+//! from the stored log-sum-exp L instead of keeping the N × N softmax.
+//!
+//! With S = Q Kᵀ·s (s = 1/√D), P = softmax(S) row-wise and O = P V, for one block of query
+//! rows i and key rows j:
+//!
+//! ```text
+//! P_ij  = exp(S_ij − L_i)              exact probabilities: L already holds the row's max and sum
+//! dV_j += Σ_i P_ij dO_i                 (Pᵀ dO)
+//! dP_ij = dO_i · V_j                    (dO Vᵀ)
+//! dS_ij = P_ij (dP_ij − D_i)            softmax gradient
+//! dQ_i += s · Σ_j dS_ij K_j             (dS K; the scale of S = s·Q Kᵀ, chain rule)
+//! dK_j += s · Σ_i dS_ij Q_i             (dSᵀ Q)
+//! ```
+//!
+//! where D_i = Σ_j P_ij dP_ij is summed over the WHOLE row i, all key tiles together. The
+//! prompt's step 2e computes `rowsum(P * dP)` inside one key tile and subtracts that partial
+//! sum; that is D_i only when a single key tile covers the row (T ≥ N). With several key tiles
+//! every tile subtracts its own partial sum, dQ and dK come out wrong (max error ≈ 0.4 of the
+//! largest entry at N = 64, T = 16, see `tests/partial_rowsum_trap.rs`), and the prompt's own
+//! Test 2 (N = 256, T = 64 against the naive backward) fails. The whole-row sum needs no
+//! second pass over the keys, because
+//!
+//! ```text
+//! D_i = Σ_j P_ij (dO_i · V_j) = dO_i · Σ_j P_ij V_j = dO_i · O_i,
+//! ```
+//!
+//! so it is computed once per query row from dO and O, before the block loop.
+//!
+//! Loop order: key tiles outside, query tiles inside. A key tile's dK and dV rows then receive
+//! every contribution from one worker and are written by no one else, so workers can own
+//! disjoint key tiles; only dQ is shared, and each extra worker of a head sums its dQ into a
+//! private N × D buffer that is added at the end (O(N·D), never N × N). Blocks wholly above
+//! the diagonal are skipped, blocks on it are masked exactly as in the forward pass.
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{
+    Array2, Array4, ArrayView1, ArrayView2, ArrayView3, ArrayView4, ArrayViewMut2, Axis, Zip, s,
+};
+use rayon::prelude::*;
+
+use crate::error::check_shapes;
+use crate::tiling::{
+    Tile, Visibility, block_visibility, head_rows_mut, heads, heads_mut, mask_future_keys, tiles,
+};
+use crate::{AttentionError, FlashAttention, Float, Parallelism, rowwise};
+
+/// Gradients of a scalar loss with respect to the attention inputs, each (B, H, N, D).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gradients<F> {
+    pub dq: Array4<F>,
+    pub dk: Array4<F>,
+    pub dv: Array4<F>,
+}
+
+/// Read-only data of one head.
+#[derive(Clone, Copy)]
+struct Head<'a, F> {
+    q: ArrayView2<'a, F>,
+    k: ArrayView2<'a, F>,
+    v: ArrayView2<'a, F>,
+    d_o: ArrayView2<'a, F>,
+    lse: ArrayView1<'a, F>,
+    /// D_i = dO_i · O_i.
+    row_dot: ArrayView1<'a, F>,
+}
+
+/// One key tile's rows of dK and dV, written only by the worker that owns the tile.
+struct KeyTile<'a, F> {
+    keys: Tile,
+    dk: ArrayViewMut2<'a, F>,
+    dv: ArrayViewMut2<'a, F>,
+}
+
+/// Where a worker accumulates dQ: straight into the output, or into a private buffer that is
+/// added to the output afterwards (extra workers of the same head).
+enum DqTarget<'a, F> {
+    Output(ArrayViewMut2<'a, F>),
+    Private,
+}
+
+/// The unit of work, and of parallelism: a set of key tiles of one head.
+struct KeyTilesTask<'a, F> {
+    head_index: usize,
+    head: Head<'a, F>,
+    key_tiles: Vec<KeyTile<'a, F>>,
+    dq: DqTarget<'a, F>,
+}
+
+/// Per-worker buffers, reused across blocks.
+struct Scratch<F> {
+    probabilities: Array2<F>,
+    score_grads: Array2<F>,
+}
+
+impl<F: Float> Scratch<F> {
+    fn new(tile: usize) -> Self {
+        Self {
+            probabilities: Array2::zeros((tile, tile)),
+            score_grads: Array2::zeros((tile, tile)),
+        }
+    }
+}
+
+pub(crate) fn backward<F: Float>(
+    config: &FlashAttention,
+    d_o: ArrayView4<F>,
+    q: ArrayView4<F>,
+    k: ArrayView4<F>,
+    v: ArrayView4<F>,
+    o: ArrayView4<F>,
+    lse: ArrayView3<F>,
+) -> Result<Gradients<F>, AttentionError> {
+    let shape = q.shape();
+    check_shapes(
+        shape,
+        &[
+            ("k", k.shape()),
+            ("v", v.shape()),
+            ("o", o.shape()),
+            ("d_o", d_o.shape()),
+        ],
+    )?;
+    check_shapes(&shape[..3], &[("lse", lse.shape())])?;
+    let (batch, heads_per_batch, n, d) = q.dim();
+    let tile = config.checked_tile(n, d)?;
+    let head_count = batch * heads_per_batch;
+
+    let mut row_dot = ndarray::Array3::zeros(lse.raw_dim());
+    for ((mut row_dot, d_o), o) in head_rows_mut(row_dot.view_mut())
+        .zip(heads(d_o))
+        .zip(heads(o))
+    {
+        Zip::from(&mut row_dot)
+            .and(d_o.rows())
+            .and(o.rows())
+            .for_each(|di, d_o_i, o_i| *di = d_o_i.dot(&o_i));
+    }
+
+    let key_tile_count = n.div_ceil(tile);
+    let workers_per_head = match config.parallelism {
+        Parallelism::Sequential => 1,
+        Parallelism::Rayon => rayon::current_num_threads().div_ceil(head_count.max(1)),
+    }
+    .clamp(1, key_tile_count.max(1));
+
+    let mut dq = Array4::zeros(q.raw_dim());
+    let mut dk = Array4::zeros(q.raw_dim());
+    let mut dv = Array4::zeros(q.raw_dim());
+    let inputs = heads(q).zip(heads(k)).zip(heads(v)).zip(heads(d_o));
+    let stats = lse.outer_iter().flat_map(|b| b.into_outer_iter());
+    let row_dots = row_dot.outer_iter().flat_map(|b| b.into_outer_iter());
+    let grads = heads_mut(dq.view_mut())
+        .zip(heads_mut(dk.view_mut()))
+        .zip(heads_mut(dv.view_mut()));
+    let mut tasks = Vec::with_capacity(head_count * workers_per_head);
+    for (head_index, ((((((q, k), v), d_o), lse), row_dot), ((dq, dk), dv))) in
+        inputs.zip(stats).zip(row_dots).zip(grads).enumerate()
+    {
+        let head = Head {
+            q,
+            k,
+            v,
+            d_o,
+            lse,
+            row_dot,
+        };
+        let mut per_worker: Vec<Vec<KeyTile<F>>> =
+            (0..workers_per_head).map(|_| Vec::new()).collect();
+        let owned_tiles = tiles(n, tile)
+            .zip(dk.into_axis_chunks_iter_mut(Axis(0), tile))
+            .zip(dv.into_axis_chunks_iter_mut(Axis(0), tile));
+        for (index, ((keys, dk), dv)) in owned_tiles.enumerate() {
+            // Round-robin: under the causal mask early key tiles meet more query tiles.
+            per_worker[index % workers_per_head].push(KeyTile { keys, dk, dv });
+        }
+        let mut dq = Some(dq);
+        for key_tiles in per_worker {
+            let dq = dq.take().map_or(DqTarget::Private, DqTarget::Output);
+            tasks.push(KeyTilesTask {
+                head_index,
+                head,
+                key_tiles,
+                dq,
+            });
+        }
+    }
+
+    let scale = F::from_f64(1.0 / (d as f64).sqrt());
+    let run = |scratch: &mut Scratch<F>, task: KeyTilesTask<F>| {
+        backward_key_tiles(task, tile, config.causal, scale, scratch)
+    };
+    let private_dq: Vec<(usize, Array2<F>)> = match config.parallelism {
+        Parallelism::Sequential => {
+            let mut scratch = Scratch::new(tile);
+            tasks
+                .into_iter()
+                .filter_map(|task| run(&mut scratch, task))
+                .collect()
+        }
+        Parallelism::Rayon => tasks
+            .into_par_iter()
+            .map_init(|| Scratch::new(tile), run)
+            .flatten_iter()
+            .collect(),
+    };
+    let mut dq_heads: Vec<_> = heads_mut(dq.view_mut()).collect();
+    for (head_index, partial) in private_dq {
+        dq_heads[head_index] += &partial;
+    }
+    Ok(Gradients { dq, dk, dv })
+}
+
+/// Runs one task; returns its private dQ with the head it belongs to, if it used one.
+fn backward_key_tiles<F: Float>(
+    task: KeyTilesTask<F>,
+    tile: usize,
+    causal: bool,
+    scale: F,
+    scratch: &mut Scratch<F>,
+) -> Option<(usize, Array2<F>)> {
+    match task.dq {
+        DqTarget::Output(dq) => {
+            accumulate_blocks(task.head, task.key_tiles, dq, tile, causal, scale, scratch);
+            None
+        }
+        DqTarget::Private => {
+            let mut dq = Array2::zeros(task.head.q.raw_dim());
+            accumulate_blocks(
+                task.head,
+                task.key_tiles,
+                dq.view_mut(),
+                tile,
+                causal,
+                scale,
+                scratch,
+            );
+            Some((task.head_index, dq))
+        }
+    }
+}
+
+/// Adds the contribution of every visible (query tile, key tile) block of the given key tiles
+/// to dK and dV of those tiles and to `dq`.
+fn accumulate_blocks<F: Float>(
+    head: Head<F>,
+    key_tiles: Vec<KeyTile<F>>,
+    mut dq: ArrayViewMut2<F>,
+    tile: usize,
+    causal: bool,
+    scale: F,
+    scratch: &mut Scratch<F>,
+) {
+    let n = head.q.nrows();
+    for KeyTile {
+        keys,
+        mut dk,
+        mut dv,
+    } in key_tiles
+    {
+        let k_j = head.k.slice(s![keys.range(), ..]);
+        let v_j = head.v.slice(s![keys.range(), ..]);
+        for queries in tiles(n, tile) {
+            let visibility = block_visibility(queries, keys, causal);
+            if visibility == Visibility::Hidden {
+                continue;
+            }
+            let rows = queries.range();
+            let (q_i, d_o_i) = (
+                head.q.slice(s![rows.clone(), ..]),
+                head.d_o.slice(s![rows.clone(), ..]),
+            );
+            let block = s![..queries.len(), ..keys.len()];
+            let mut p = scratch.probabilities.slice_mut(block);
+            let mut ds = scratch.score_grads.slice_mut(block);
+
+            // P = exp(S − L), S = Q_i K_jᵀ·s, masked like the forward pass.
+            general_mat_mul(scale, &q_i, &k_j.t(), F::zero(), &mut p);
+            if visibility == Visibility::Partial {
+                mask_future_keys(&mut p, queries, keys);
+            }
+            for (mut p_row, &lse_i) in p
+                .rows_mut()
+                .into_iter()
+                .zip(head.lse.slice(s![rows.clone()]))
+            {
+                rowwise::exp_shifted(
+                    p_row.as_slice_mut().expect("scratch rows are contiguous"),
+                    lse_i,
+                );
+            }
+            // dV_j += Pᵀ dO_i
+            general_mat_mul(F::one(), &p.t(), &d_o_i, F::one(), &mut dv);
+            // dP = dO_i V_jᵀ, then dS = P ∘ (dP − D) in place.
+            general_mat_mul(F::one(), &d_o_i, &v_j.t(), F::zero(), &mut ds);
+            let row_dot = head.row_dot.slice(s![rows.clone()]);
+            for ((p_row, mut ds_row), &d_i) in p.rows().into_iter().zip(ds.rows_mut()).zip(row_dot)
+            {
+                let p_row = p_row.to_slice().expect("scratch rows are contiguous");
+                rowwise::softmax_grad(
+                    p_row,
+                    ds_row.as_slice_mut().expect("scratch rows are contiguous"),
+                    d_i,
+                );
+            }
+            // dQ_i += s·dS K_j,  dK_j += s·dSᵀ Q_i
+            general_mat_mul(scale, &ds, &k_j, F::one(), &mut dq.slice_mut(s![rows, ..]));
+            general_mat_mul(scale, &ds.t(), &q_i, F::one(), &mut dk);
+        }
+    }
+}

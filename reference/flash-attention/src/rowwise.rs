@@ -1,0 +1,156 @@
+//! The element-wise work on one row of a score tile, compiled for the widest vector unit the CPU
+//! has.
+//!
+//! The crate is built for the baseline x86-64 target (SSE2), where these loops would run two f64
+//! lanes at a time. Each kernel is therefore also instantiated inside a `#[target_feature]`
+//! function for AVX-512 and for AVX2, and picked at run time. The arithmetic is identical in every
+//! instantiation (no FMA contraction happens without an explicit `mul_add`), so results do not
+//! depend on the CPU.
+//!
+//! Reductions keep `LANES` independent partial results, so that the compiler may vectorise them
+//! without reassociating a single running sum.
+
+use crate::float::Float;
+
+/// Independent partial sums / maxima per reduction; a multiple of every vector width in use.
+const LANES: usize = 16;
+
+/// Defines a kernel from its portable body plus the run-time dispatch to vector instantiations.
+macro_rules! simd_kernel {
+    (
+        $(#[$attr:meta])*
+        pub fn $name:ident<F: Float>($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block
+    ) => {
+        $(#[$attr])*
+        pub fn $name<F: Float>($($arg: $ty),*) $(-> $ret)? {
+            #[inline(always)]
+            fn portable<F: Float>($($arg: $ty),*) $(-> $ret)? $body
+
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                fn avx512<F: Float>($($arg: $ty),*) $(-> $ret)? {
+                    portable($($arg),*)
+                }
+
+                #[target_feature(enable = "avx2")]
+                fn avx2<F: Float>($($arg: $ty),*) $(-> $ret)? {
+                    portable($($arg),*)
+                }
+
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU supports AVX-512F (checked on the line above), the only
+                    // requirement `avx512` adds to the safe function `portable`.
+                    return unsafe { avx512($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU supports AVX2 (checked on the line above), the only
+                    // requirement `avx2` adds to the safe function `portable`.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            portable($($arg),*)
+        }
+    };
+}
+
+simd_kernel! {
+    /// max_j row[j]; −∞ for an empty or fully masked row.
+    pub fn row_max<F: Float>(row: &[F]) -> F {
+        let mut partial = [F::neg_infinity(); LANES];
+        let mut chunks = row.chunks_exact(LANES);
+        for chunk in &mut chunks {
+            for (best, &x) in partial.iter_mut().zip(chunk) {
+                *best = if x > *best { x } else { *best };
+            }
+        }
+        let tail = chunks.remainder().iter().copied();
+        partial.into_iter().chain(tail).fold(F::neg_infinity(), |best, x| if x > best { x } else { best })
+    }
+}
+
+simd_kernel! {
+    /// row[j] ← exp(row[j] − shift); returns Σ_j of the new values.
+    pub fn exp_shifted_sum<F: Float>(row: &mut [F], shift: F) -> F {
+        let mut partial = [F::zero(); LANES];
+        let mut chunks = row.chunks_exact_mut(LANES);
+        for chunk in &mut chunks {
+            for (sum, x) in partial.iter_mut().zip(chunk) {
+                *x = (*x - shift).exp_vectorizable();
+                *sum += *x;
+            }
+        }
+        let mut total = partial.into_iter().fold(F::zero(), |a, b| a + b);
+        for x in chunks.into_remainder() {
+            *x = (*x - shift).exp_vectorizable();
+            total += *x;
+        }
+        total
+    }
+}
+
+simd_kernel! {
+    /// row[j] ← exp(row[j] − shift).
+    pub fn exp_shifted<F: Float>(row: &mut [F], shift: F) {
+        for x in row.iter_mut() {
+            *x = (*x - shift).exp_vectorizable();
+        }
+    }
+}
+
+simd_kernel! {
+    /// The softmax gradient of one row: dp[j] ← p[j] · (dp[j] − d), where d = Σ_j p[j]·dp[j]
+    /// over the whole row (see [`crate::backward`] for why it must be the whole row).
+    pub fn softmax_grad<F: Float>(p: &[F], dp: &mut [F], d: F) {
+        for (g, &pj) in dp.iter_mut().zip(p) {
+            *g = pj * (*g - d);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(len: usize) -> Vec<f64> {
+        (0..len)
+            .map(|i| ((i * 37 % 23) as f64 - 11.0) * 0.37)
+            .collect()
+    }
+
+    #[test]
+    fn kernels_match_scalar_definitions_for_every_tail_length() {
+        for len in [0, 1, 7, 16, 17, 33, 130] {
+            let row = sample(len);
+            let expected_max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            assert_eq!(row_max(&row), expected_max);
+
+            let shift = 1.5;
+            let mut probabilities = row.clone();
+            let sum = exp_shifted_sum(&mut probabilities, shift);
+            let expected: Vec<f64> = row.iter().map(|x| (x - shift).exp()).collect();
+            for (got, want) in probabilities.iter().zip(&expected) {
+                approx::assert_relative_eq!(got, want, max_relative = 1e-14);
+            }
+            approx::assert_relative_eq!(sum, expected.iter().sum::<f64>(), max_relative = 1e-13);
+
+            let mut unsummed = row.clone();
+            exp_shifted(&mut unsummed, shift);
+            assert_eq!(unsummed, probabilities);
+
+            let mut grad = row.clone();
+            softmax_grad(&probabilities, &mut grad, 0.25);
+            for ((g, p), dp) in grad.iter().zip(&probabilities).zip(&row) {
+                approx::assert_relative_eq!(*g, p * (dp - 0.25), max_relative = 1e-15);
+            }
+        }
+    }
+
+    #[test]
+    fn masked_row_gives_zero_probabilities_and_negative_infinite_max() {
+        let mut row = vec![f32::NEG_INFINITY; 20];
+        assert_eq!(row_max(&row), f32::NEG_INFINITY);
+        assert_eq!(exp_shifted_sum(&mut row, 0.0), 0.0);
+        assert!(row.iter().all(|&p| p == 0.0));
+    }
+}
