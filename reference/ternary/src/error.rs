@@ -29,6 +29,8 @@ pub enum TernaryError {
     Shape(String),
     #[error("invalid configuration: {0}")]
     Config(String),
+    #[error("training diverged at step {step}: loss {loss}")]
+    Diverged { step: usize, loss: f64 },
     #[error("corpus: {0}")]
     Corpus(String),
     #[error("{path}: {source}")]

@@ -919,17 +919,17 @@ impl Qwen3Model {
 
 /// Global L2 norm of all tensors, `sqrt(Σ w²)` (accumulated in f64).
 pub fn global_norm(weights: &ModelWeights) -> f64 {
-    weights
+    let sum_of_squares: f64 = weights
         .tensors()
         .iter()
-        .flat_map(|t| {
+        .map(|t| {
             t.value
                 .iter()
                 .map(|&x| f64::from(x) * f64::from(x))
-                .collect::<Vec<_>>()
+                .sum::<f64>()
         })
-        .sum::<f64>()
-        .sqrt()
+        .sum();
+    sum_of_squares.sqrt()
 }
 
 impl ModelWeights {
