@@ -16,7 +16,9 @@ mod limits;
 mod output;
 mod python_env;
 pub mod sandbox;
+mod script;
 mod value;
+mod worker;
 
 pub use error::RunnerError;
 pub use limits::Limits;
@@ -26,4 +28,6 @@ pub use sandbox::{
     ProcessOutcome, Sandbox, SandboxCapabilities, SandboxCommand, SandboxedProcess, describe_exit,
     probe_sandbox,
 };
+pub use script::{ScriptOutcome, run_script};
 pub use value::{NdArray, ObjHandle, Value, ValueError};
+pub use worker::{CallError, CallOutcome, EntryInfo, Target, Worker, WorkerOptions};

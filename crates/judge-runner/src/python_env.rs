@@ -188,7 +188,7 @@ fn find_base_interpreter() -> Result<(PathBuf, u32), RunnerError> {
             }
         }
     }
-    candidates.sort_by(|a, b| b.0.cmp(&a.0));
+    candidates.sort_by_key(|(minor, _)| std::cmp::Reverse(*minor));
     let needs_world_access = rustix::process::geteuid().is_root();
     candidates
         .into_iter()

@@ -81,17 +81,6 @@ impl Confinement {
     /// Runs in the forked child, before `exec`.
     pub(crate) fn apply(&mut self) -> io::Result<()> {
         rustix::process::setsid()?;
-        if let Some((requests, responses)) = &self.protocol_fds {
-            // SAFETY: dup2 onto fixed numbers; the sources are open fds ≥ 10 owned by us, and
-            // the new fds 3 and 4 are meant to be inherited across exec (dup2 clears CLOEXEC).
-            unsafe {
-                if libc::dup2(requests.as_raw_fd(), 3) < 0
-                    || libc::dup2(responses.as_raw_fd(), 4) < 0
-                {
-                    return Err(io::Error::last_os_error());
-                }
-            }
-        }
         for &(resource, limit) in &self.rlimits {
             let limit = (limit != u64::MAX).then_some(limit);
             rustix::process::setrlimit(
@@ -103,7 +92,22 @@ impl Confinement {
             )?;
         }
         if let Some(ruleset) = self.landlock.take() {
-            ruleset.restrict_self().map_err(io::Error::other)?;
+            // std reports only an errno from here; the failing system call left it set.
+            ruleset
+                .restrict_self()
+                .map_err(|_| io::Error::last_os_error())?;
+        }
+        // After Landlock: its ruleset fd may well be number 3 or 4.
+        if let Some((requests, responses)) = &self.protocol_fds {
+            // SAFETY: dup2 onto fixed numbers; the sources are open fds ≥ 10 owned by us, and
+            // the new fds 3 and 4 are meant to be inherited across exec (dup2 clears CLOEXEC).
+            unsafe {
+                if libc::dup2(requests.as_raw_fd(), 3) < 0
+                    || libc::dup2(responses.as_raw_fd(), 4) < 0
+                {
+                    return Err(io::Error::last_os_error());
+                }
+            }
         }
         // Whatever else the judge has open (another sandbox's pipes, say) must not leak in.
         // CLOSE_RANGE_CLOEXEC rather than closing: std's own exec-error pipe must stay open.

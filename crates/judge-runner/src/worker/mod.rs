@@ -1,0 +1,639 @@
+//! The Python bridge (ARCHITECTURE §4): one worker process per graded submission, started in
+//! the sandbox, driven with JSON lines on private pipes (fd 3 requests, fd 4 responses) that
+//! the submission's prints cannot reach. The worker script itself is `worker.py`, embedded.
+
+mod wire;
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value as Json, json};
+
+use crate::error::RunnerError;
+use crate::limits::Limits;
+use crate::output::CapturedOutput;
+use crate::python_env::PythonEnv;
+use crate::sandbox::{Sandbox, SandboxedProcess, describe_exit};
+use crate::value::{ObjHandle, Value};
+
+/// The worker script, run by the sandboxed interpreter.
+const WORKER_SOURCE: &str = include_str!("worker.py");
+
+/// Longest response line accepted; a longer one means the channel was tampered with.
+const MAX_RESPONSE_BYTES: u64 = 256 << 20;
+
+/// How long the worker may take to start (interpreter, numpy, fixture modules).
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How to start a worker.
+#[derive(Debug, Clone, Default)]
+pub struct WorkerOptions {
+    pub limits: Limits,
+    /// Grader fixture modules: (module name, Python source). They are loaded before the
+    /// submission, from a folder the sandbox can read but not change.
+    pub fixtures: Vec<(String, String)>,
+}
+
+/// What to call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A function (or class) of the submission's module.
+    Function(String),
+    /// A method of an object held by the worker (a fixture, or an object the submission
+    /// returned). Calls the judge makes on a fixture are not counted as the submission's.
+    Method(ObjHandle, String),
+}
+
+/// The file entry discovery chose, and what it offers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryInfo {
+    /// The chosen file, relative to the submission folder (name it in the report).
+    pub file: PathBuf,
+    /// The module name it was imported under.
+    pub module: String,
+    /// Contract names the module defines, in the order asked.
+    pub defined: Vec<String>,
+    /// Contract names it lacks.
+    pub missing: Vec<String>,
+    /// Parameter names of each defined callable (`self` excluded for classes).
+    pub parameters: Vec<(String, Vec<String>)>,
+    /// Every file that binds at least one contract name, best first.
+    pub candidates: Vec<PathBuf>,
+}
+
+impl EntryInfo {
+    /// The parameter names of `name`, if the module defines it.
+    pub fn parameters_of(&self, name: &str) -> Option<&[String]> {
+        self.parameters
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, params)| params.as_slice())
+    }
+}
+
+/// A call that returned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallOutcome {
+    pub value: Value,
+    /// Wall seconds of the call itself, measured in the worker (`perf_counter` captured
+    /// before the submission loaded).
+    pub seconds: f64,
+    /// Wall seconds of the whole round trip, measured by the judge (argument and result
+    /// transfer included): an upper bound the submission cannot shrink.
+    pub round_trip_seconds: f64,
+    /// tracemalloc's peak during the call (tracing runs only around the call). `None` when the
+    /// submission stopped tracing itself, so no peak can be trusted.
+    pub peak_bytes: Option<u64>,
+    /// Calls the submission made on grader fixtures during this call.
+    pub fixture_calls: u64,
+}
+
+/// Why a call produced no value. `Display` is a one-line piece of evidence.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CallError {
+    /// The submission raised.
+    #[error("{}", exception_line(type_name, message, traceback_tail))]
+    Exception {
+        type_name: String,
+        message: String,
+        /// The last lines of the traceback.
+        traceback_tail: String,
+    },
+    /// The call ran past its time; the whole sandbox was killed.
+    #[error("timed out after {seconds:.1} s ({}); the sandbox was killed", if *total { "total time limit" } else { "per-call limit" })]
+    Timeout { seconds: f64, total: bool },
+    /// An allocation failed under the address-space limit (Python's `MemoryError`).
+    #[error("memory limit of {} exceeded: {detail}", format_bytes(*limit_bytes))]
+    MemoryLimit { limit_bytes: u64, detail: String },
+    /// The worker process ended (crash, `os._exit`, killed).
+    #[error("the worker died ({status}){}", last_line_suffix(stderr_tail))]
+    WorkerDied { status: String, stderr_tail: String },
+    /// The submission lacks what was asked for (module, function, method).
+    #[error("missing {name}: {detail}")]
+    Missing { name: String, detail: String },
+    /// The call imported a blocked framework.
+    #[error("import of {module} is not allowed (numpy only)")]
+    Blocked { module: String },
+    /// An earlier failure (timeout, death) stopped the worker; nothing runs any more.
+    #[error("not run: {reason}")]
+    Stopped { reason: String },
+    /// The bridge itself failed (a judge bug, or a submission tampering with the channel).
+    #[error("bridge protocol error: {0}")]
+    Protocol(String),
+}
+
+impl CallError {
+    /// True for failures that may be the judge's own fault rather than the submission's.
+    pub fn is_harness_fault(&self) -> bool {
+        matches!(self, CallError::Protocol(_))
+    }
+}
+
+fn exception_line(type_name: &str, message: &str, traceback: &str) -> String {
+    let first_line = message.lines().next().unwrap_or("");
+    let short: String = first_line.chars().take(240).collect();
+    // The innermost frame: `  File "solution.py", line 12, in add`.
+    let location = traceback
+        .lines()
+        .rev()
+        .find_map(|line| line.trim_start().strip_prefix("File \""))
+        .and_then(|rest| {
+            let (file, rest) = rest.split_once('"')?;
+            let line_no = rest.trim_start_matches(", line ").split(',').next()?;
+            let file = Path::new(file).file_name()?.to_string_lossy().into_owned();
+            Some(format!(" (at {file}:{line_no})"))
+        })
+        .unwrap_or_default();
+    format!("{type_name}: {short}{location}")
+}
+
+fn last_line_suffix(text: &str) -> String {
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .map(|l| format!(": {}", l.chars().take(240).collect::<String>()))
+        .unwrap_or_default()
+}
+
+fn format_bytes(bytes: u64) -> String {
+    format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64)
+}
+
+/// One response line, or why none could be read.
+type Response = Result<Json, String>;
+
+/// One Python worker process per graded submission, in the sandbox.
+///
+/// After a timeout or the worker's death the sandbox is gone, and every later call returns
+/// [`CallError::Stopped`] at once (the grader marks the remaining criteria ERROR).
+pub struct Worker {
+    // Field order is drop order: the process (and its whole tree) dies before the scratch
+    // folders are removed.
+    process: SandboxedProcess,
+    requests: Sender<Vec<u8>>,
+    responses: Receiver<Response>,
+    sandbox: Sandbox,
+    limits: Limits,
+    stopped: Option<String>,
+    blocked: Vec<String>,
+    next_file: u64,
+    python_version: String,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("work_dir", &self.sandbox.work_dir())
+            .field("stopped", &self.stopped)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Worker {
+    /// Copies the submission into a fresh sandbox and starts the worker there.
+    pub fn start(
+        env: &PythonEnv,
+        submission_dir: &Path,
+        opts: WorkerOptions,
+    ) -> Result<Worker, RunnerError> {
+        let sandbox = Sandbox::new(Some(submission_dir))?;
+        let root = sandbox.root_dir();
+        let script = root.join("worker.py");
+        fs::write(&script, WORKER_SOURCE).map_err(RunnerError::io("writing the worker script"))?;
+        let fixtures = root.join("fixtures");
+        fs::create_dir(&fixtures).map_err(RunnerError::io("creating the fixtures folder"))?;
+        fs::set_permissions(&fixtures, fs::Permissions::from_mode(0o755))
+            .map_err(RunnerError::io("opening the fixtures folder"))?;
+        for (module, source) in &opts.fixtures {
+            let plain = !module.is_empty()
+                && module
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !module.starts_with(|c: char| c.is_ascii_digit());
+            if !plain {
+                return Err(RunnerError::WorkerStart(format!(
+                    "fixture module name {module:?} is not an identifier"
+                )));
+            }
+            fs::write(fixtures.join(format!("{module}.py")), source)
+                .map_err(RunnerError::io(format!("writing fixture module {module}")))?;
+        }
+
+        let (request_reader, request_writer) =
+            std::io::pipe().map_err(RunnerError::io("creating the request pipe"))?;
+        let (response_reader, response_writer) =
+            std::io::pipe().map_err(RunnerError::io("creating the response pipe"))?;
+        let bin_dir = env
+            .interpreter
+            .parent()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default();
+        let mut command = sandbox
+            .command(&env.interpreter)
+            .arg("-s")
+            .arg("-B")
+            .arg(&script)
+            .arg(&fixtures)
+            .arg(sandbox.inbox())
+            .arg(sandbox.outbox())
+            .env("PATH", format!("{bin_dir}:/usr/local/bin:/usr/bin:/bin"))
+            .limits(opts.limits.clone())
+            .protocol_fds(
+                OwnedFd::from(request_reader),
+                OwnedFd::from(response_writer),
+            );
+        for prefix in &env.prefixes {
+            command = command.read_path(prefix);
+        }
+        let process = command.spawn()?;
+
+        let requests = spawn_request_writer(request_writer);
+        let responses = spawn_response_reader(response_reader);
+        let mut worker = Worker {
+            process,
+            requests,
+            responses,
+            sandbox,
+            limits: opts.limits,
+            stopped: None,
+            blocked: Vec::new(),
+            next_file: 0,
+            python_version: String::new(),
+        };
+        worker.await_ready()?;
+        Ok(worker)
+    }
+
+    fn await_ready(&mut self) -> Result<(), RunnerError> {
+        let wait = STARTUP_TIMEOUT.min(self.limits.total_timeout);
+        let failure = match self.responses.recv_timeout(wait) {
+            Ok(Ok(message)) => {
+                if let Some(ready) = message.get("ready") {
+                    self.python_version = ready["python"].as_str().unwrap_or("").to_string();
+                    return Ok(());
+                }
+                match message.get("fatal").and_then(Json::as_str) {
+                    Some(fatal) => fatal.to_string(),
+                    None => format!("unexpected first message {message}"),
+                }
+            }
+            Ok(Err(protocol)) => protocol,
+            Err(RecvTimeoutError::Timeout) => {
+                format!("no ready message within {:.0} s", wait.as_secs_f64())
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                let status = self
+                    .process
+                    .wait_until(Instant::now() + Duration::from_secs(2));
+                self.process.wait_output_closed(Duration::from_secs(1));
+                let status = status.map_or_else(|| "still running".to_string(), describe_exit);
+                format!(
+                    "it exited ({status}): {}",
+                    self.process.stderr().last_lines(5)
+                )
+            }
+        };
+        self.process.kill();
+        Err(RunnerError::WorkerStart(failure))
+    }
+
+    /// Entry discovery (ARCHITECTURE §4): imports the `.py` file that defines
+    /// `contract_names` (most names defined first, then the file named after `challenge_id`,
+    /// then non-test files, then the shallowest). Files are parsed to find it; only the chosen
+    /// one is imported. A syntax error anywhere is reported when no file defines the names.
+    pub fn load_entry(
+        &mut self,
+        contract_names: &[&str],
+        challenge_id: &str,
+    ) -> Result<EntryInfo, CallError> {
+        let timeout = self.limits.call_timeout;
+        let (ok, _) = self.request(
+            json!({"op": "load", "names": contract_names, "prefer": challenge_id}),
+            timeout,
+        )?;
+        let strings = |v: &Json| -> Vec<String> {
+            v.as_array()
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(|s| s.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let parameters = ok["parameters"]
+            .as_array()
+            .map(|pairs| {
+                pairs
+                    .iter()
+                    .filter_map(|pair| Some((pair[0].as_str()?.to_string(), strings(&pair[1]))))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(EntryInfo {
+            file: PathBuf::from(ok["file"].as_str().unwrap_or("")),
+            module: ok["module"].as_str().unwrap_or("").to_string(),
+            defined: strings(&ok["defined"]),
+            missing: strings(&ok["missing"]),
+            parameters,
+            candidates: strings(&ok["candidates"])
+                .into_iter()
+                .map(PathBuf::from)
+                .collect(),
+        })
+    }
+
+    /// Calls a function of the submission (or a method of a held object) with positional and
+    /// keyword arguments, within `timeout` (and the sandbox's total time).
+    pub fn call(
+        &mut self,
+        target: Target,
+        args: Vec<Value>,
+        kwargs: Vec<(String, Value)>,
+        timeout: Duration,
+    ) -> Result<CallOutcome, CallError> {
+        let target = match target {
+            Target::Function(name) => json!({"function": name}),
+            Target::Method(handle, name) => json!({"method": [handle.0, name]}),
+        };
+        let (args, kwargs) = self.encode_arguments(&args, &kwargs)?;
+        let started = Instant::now();
+        let (mut ok, received) = self.request(
+            json!({"op": "call", "target": target, "args": args, "kwargs": kwargs}),
+            timeout,
+        )?;
+        let round_trip_seconds = received.duration_since(started).as_secs_f64();
+        let value =
+            wire::decode(ok["value"].take(), self.sandbox.outbox()).map_err(CallError::Protocol)?;
+        Ok(CallOutcome {
+            value,
+            seconds: ok["seconds"].as_f64().unwrap_or(f64::NAN),
+            round_trip_seconds,
+            peak_bytes: ok["peak_bytes"].as_u64(),
+            fixture_calls: ok["fixture_calls"].as_u64().unwrap_or(0),
+        })
+    }
+
+    /// Calls a function of the submission with positional arguments, within the per-call limit.
+    pub fn call_function(
+        &mut self,
+        name: &str,
+        args: Vec<Value>,
+    ) -> Result<CallOutcome, CallError> {
+        let timeout = self.limits.call_timeout;
+        self.call(
+            Target::Function(name.to_string()),
+            args,
+            Vec::new(),
+            timeout,
+        )
+    }
+
+    /// Constructs `class` of the grader fixture module `module`; the handle can be passed to
+    /// the submission as [`Value::Obj`]. Calls the submission makes on it are counted.
+    pub fn new_fixture(
+        &mut self,
+        module: &str,
+        class: &str,
+        args: Vec<Value>,
+        kwargs: Vec<(String, Value)>,
+    ) -> Result<ObjHandle, CallError> {
+        let (args, kwargs) = self.encode_arguments(&args, &kwargs)?;
+        let timeout = self.limits.call_timeout;
+        let (ok, _) = self.request(
+            json!({"op": "new_fixture", "module": module, "class": class, "args": args, "kwargs": kwargs}),
+            timeout,
+        )?;
+        ok["obj"]
+            .as_u64()
+            .map(ObjHandle)
+            .ok_or_else(|| CallError::Protocol(format!("no handle in {ok}")))
+    }
+
+    /// How many calls the submission has made on a fixture so far.
+    pub fn fixture_calls(&mut self, obj: ObjHandle) -> Result<u64, CallError> {
+        let timeout = self.limits.call_timeout;
+        let (ok, _) = self.request(json!({"op": "fixture_calls", "obj": obj.0}), timeout)?;
+        ok.as_u64()
+            .ok_or_else(|| CallError::Protocol(format!("not a count: {ok}")))
+    }
+
+    /// Modules the submission tried to import from the blocked frameworks
+    /// (torch, jax, tensorflow, autograd), in order, each once.
+    pub fn blocked_imports(&self) -> &[String] {
+        &self.blocked
+    }
+
+    /// What the submission printed to stdout so far (the last bytes, and a count of all).
+    pub fn stdout_tail(&self) -> CapturedOutput {
+        self.process.stdout()
+    }
+
+    /// What the submission (and Python) printed to stderr so far.
+    pub fn stderr_tail(&self) -> CapturedOutput {
+        self.process.stderr()
+    }
+
+    /// Why the worker no longer runs, if it does not.
+    pub fn stopped(&self) -> Option<&str> {
+        self.stopped.as_deref()
+    }
+
+    /// The sandboxed interpreter's version, as the worker reported it.
+    pub fn python_version(&self) -> &str {
+        &self.python_version
+    }
+
+    /// The sandbox's folders (its work folder holds the copy of the submission).
+    pub fn sandbox(&self) -> &Sandbox {
+        &self.sandbox
+    }
+
+    /// Ends the worker and its whole process tree now.
+    pub fn kill(&mut self) {
+        self.stop("the worker was stopped by the judge".into());
+    }
+
+    fn stop(&mut self, reason: String) {
+        self.process.kill();
+        self.stopped.get_or_insert(reason);
+    }
+
+    fn encode_arguments(
+        &mut self,
+        args: &[Value],
+        kwargs: &[(String, Value)],
+    ) -> Result<(Json, Json), CallError> {
+        let inbox = self.sandbox.inbox().to_path_buf();
+        let mut written = Vec::new();
+        let mut encode = |v: &Value| wire::encode(v, &inbox, &mut self.next_file, &mut written);
+        let args: Result<Vec<Json>, String> = args.iter().map(&mut encode).collect();
+        let kwargs: Result<Vec<Json>, String> = kwargs
+            .iter()
+            .map(|(k, v)| Ok(json!([k, encode(v)?])))
+            .collect();
+        // Argument files are only needed until the worker has loaded them: the inbox is
+        // emptied before each request, so a failed encoding leaves nothing behind for long.
+        match (args, kwargs) {
+            (Ok(args), Ok(kwargs)) => Ok((Json::Array(args), Json::Array(kwargs))),
+            (Err(e), _) | (_, Err(e)) => Err(CallError::Protocol(e)),
+        }
+    }
+
+    /// Sends one request and waits for its response, at most `timeout` and never past the
+    /// sandbox's total deadline. Returns the `ok` part and when the response arrived.
+    fn request(&mut self, message: Json, timeout: Duration) -> Result<(Json, Instant), CallError> {
+        if let Some(reason) = &self.stopped {
+            return Err(CallError::Stopped {
+                reason: reason.clone(),
+            });
+        }
+        let mut line =
+            serde_json::to_vec(&message).map_err(|e| CallError::Protocol(e.to_string()))?;
+        line.push(b'\n');
+        let started = Instant::now();
+        let call_deadline = started + timeout;
+        let total_deadline = self.process.deadline();
+        let deadline = call_deadline.min(total_deadline);
+        if self.requests.send(line).is_err() {
+            return Err(self.died());
+        }
+        let received = self
+            .responses
+            .recv_timeout(deadline.saturating_duration_since(started));
+        self.empty_inbox();
+        match received {
+            Ok(Ok(response)) => self.interpret(response).map(|ok| (ok, Instant::now())),
+            Ok(Err(protocol)) => {
+                self.stop(format!("the bridge failed: {protocol}"));
+                Err(CallError::Protocol(protocol))
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                let seconds = started.elapsed().as_secs_f64();
+                let error = CallError::Timeout {
+                    seconds,
+                    total: total_deadline < call_deadline,
+                };
+                self.stop(error.to_string());
+                Err(error)
+            }
+            Err(RecvTimeoutError::Disconnected) => Err(self.died()),
+        }
+    }
+
+    fn empty_inbox(&self) {
+        if let Ok(entries) = fs::read_dir(self.sandbox.inbox()) {
+            for entry in entries.flatten() {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+
+    /// The response channel closed: the worker is dead or dying. Reaps it, kills what is left
+    /// of the sandbox, and reports how it ended with the end of its stderr.
+    fn died(&mut self) -> CallError {
+        let exited = self
+            .process
+            .wait_until(Instant::now() + Duration::from_secs(2));
+        let status = self.process.kill();
+        self.process.wait_output_closed(Duration::from_secs(1));
+        let status = match exited {
+            Some(_) => describe_exit(status),
+            None => "closed its protocol channel and was killed".to_string(),
+        };
+        self.stopped
+            .get_or_insert(format!("the worker died earlier ({status})"));
+        CallError::WorkerDied {
+            status,
+            stderr_tail: self.process.stderr().last_lines(20),
+        }
+    }
+
+    fn interpret(&mut self, mut response: Json) -> Result<Json, CallError> {
+        if let Some(blocked) = response["blocked"].as_array() {
+            for module in blocked.iter().filter_map(Json::as_str) {
+                if !self.blocked.iter().any(|b| b == module) {
+                    self.blocked.push(module.to_string());
+                }
+            }
+        }
+        if let Some(ok) = response.get_mut("ok") {
+            return Ok(ok.take());
+        }
+        let error = &response["error"];
+        let text = |key: &str| error[key].as_str().unwrap_or("").to_string();
+        Err(match error["kind"].as_str() {
+            Some("exception") => CallError::Exception {
+                type_name: text("type"),
+                message: text("message"),
+                traceback_tail: text("traceback"),
+            },
+            Some("memory") => CallError::MemoryLimit {
+                limit_bytes: self.limits.memory_bytes,
+                detail: format!("{}: {}", text("type"), text("message")),
+            },
+            Some("missing") => CallError::Missing {
+                name: text("name"),
+                detail: text("detail"),
+            },
+            Some("blocked") => CallError::Blocked {
+                module: text("module"),
+            },
+            Some("protocol") => CallError::Protocol(text("message")),
+            _ => CallError::Protocol(format!("malformed response {response}")),
+        })
+    }
+}
+
+/// Writes request lines to the worker from a thread of its own: a worker that stopped
+/// reading can block this thread, never the judge (the response timeout still fires).
+fn spawn_request_writer(mut pipe: std::io::PipeWriter) -> Sender<Vec<u8>> {
+    let (sender, receiver) = mpsc::channel::<Vec<u8>>();
+    thread::spawn(move || {
+        for line in receiver {
+            if pipe.write_all(&line).is_err() {
+                break;
+            }
+        }
+    });
+    sender
+}
+
+/// Reads response lines (each at most [`MAX_RESPONSE_BYTES`]) until the worker closes fd 4.
+fn spawn_response_reader(pipe: std::io::PipeReader) -> Receiver<Response> {
+    let (sender, receiver) = mpsc::channel::<Response>();
+    thread::spawn(move || {
+        let mut reader = BufReader::new(pipe);
+        loop {
+            let mut line = Vec::new();
+            match (&mut reader)
+                .take(MAX_RESPONSE_BYTES)
+                .read_until(b'\n', &mut line)
+            {
+                Ok(0) | Err(_) => break,
+                Ok(n) if line.last() != Some(&b'\n') => {
+                    // A line cut off by end-of-file means the worker died while writing:
+                    // the closed channel says so. One past the cap is tampering.
+                    if n as u64 == MAX_RESPONSE_BYTES {
+                        let _ = sender.send(Err("response line longer than the cap".into()));
+                    }
+                    break;
+                }
+                Ok(_) => {
+                    let parsed = serde_json::from_slice(&line)
+                        .map_err(|e| format!("unreadable response: {e}"));
+                    if sender.send(parsed).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    receiver
+}

@@ -1,0 +1,518 @@
+//! The bridge end to end on a toy contract, `add(a, b)` over arrays: each kind of
+//! implementation gets the verdict it deserves. Comparisons happen here, in Rust.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use approx::assert_abs_diff_eq;
+use judge_runner::{CallError, NdArray, Target, Value, WorkerOptions};
+use ndarray::{Array2, ArrayD, IxDyn};
+
+use common::{short_limits, start, start_with, submission};
+
+/// Two small arrays with values that are exact in binary, and their sum computed in Rust.
+fn operands() -> (Array2<f64>, Array2<f64>, Array2<f64>) {
+    let a = Array2::from_shape_fn((3, 4), |(i, j)| i as f64 * 0.5 - j as f64);
+    let b = Array2::from_shape_fn((3, 4), |(i, j)| (i * j) as f64 + 0.25);
+    let sum = &a + &b;
+    (a, b, sum)
+}
+
+fn call_add(worker: &mut judge_runner::Worker) -> Result<judge_runner::CallOutcome, CallError> {
+    let (a, b, _) = operands();
+    worker.call_function("add", vec![a.into(), b.into()])
+}
+
+#[test]
+fn correct_add_matches_the_rust_sum() {
+    let dir = submission(&[(
+        "toy.py",
+        "import numpy as np\ndef add(a, b):\n    return a + b\n",
+    )]);
+    let mut worker = start(dir.path());
+    let entry = worker.load_entry(&["add"], "toy").expect("toy.py loads");
+    assert_eq!(entry.file, std::path::Path::new("toy.py"));
+    assert_eq!(
+        entry.parameters_of("add"),
+        Some(&["a".to_string(), "b".to_string()][..])
+    );
+    let outcome = call_add(&mut worker).expect("add returns");
+    let (_, _, sum) = operands();
+    let got = outcome.value.to_f64_array().expect("an array");
+    assert_eq!(got.shape(), sum.shape());
+    assert_abs_diff_eq!(got, sum.into_dyn(), epsilon = 0.0);
+    assert!(outcome.seconds >= 0.0 && outcome.seconds <= outcome.round_trip_seconds);
+    assert!(
+        outcome.peak_bytes.is_some_and(|peak| peak >= 12 * 8),
+        "the sum's buffer is traced"
+    );
+}
+
+#[test]
+fn wrong_add_is_caught_by_the_rust_comparison() {
+    let dir = submission(&[("toy.py", "def add(a, b):\n    return a - b\n")]);
+    let mut worker = start(dir.path());
+    worker.load_entry(&["add"], "toy").expect("loads");
+    let got = call_add(&mut worker)
+        .expect("returns")
+        .value
+        .to_f64_array()
+        .expect("an array");
+    let (_, _, sum) = operands();
+    let max_error = (&got - &sum.into_dyn())
+        .mapv(f64::abs)
+        .fold(0.0f64, |m, &x| m.max(x));
+    assert!(
+        max_error > 1.0,
+        "a - b differs from a + b, max error {max_error}"
+    );
+}
+
+#[test]
+fn raising_add_reports_type_message_and_location() {
+    let dir = submission(&[(
+        "toy.py",
+        "def add(a, b):\n    raise ValueError('shapes do not match')\n",
+    )]);
+    let mut worker = start(dir.path());
+    worker.load_entry(&["add"], "toy").expect("loads");
+    let error = call_add(&mut worker).expect_err("add raises");
+    match &error {
+        CallError::Exception {
+            type_name,
+            message,
+            traceback_tail,
+        } => {
+            assert_eq!(type_name, "ValueError");
+            assert_eq!(message, "shapes do not match");
+            assert!(traceback_tail.contains("toy.py"), "{traceback_tail}");
+            assert!(
+                !traceback_tail.contains("worker.py"),
+                "the worker's frame is dropped: {traceback_tail}"
+            );
+        }
+        other => panic!("expected an exception, got {other:?}"),
+    }
+    assert_eq!(
+        error.to_string(),
+        "ValueError: shapes do not match (at toy.py:2)"
+    );
+    // The worker survives an exception.
+    assert!(
+        worker
+            .call_function("add", vec![Value::Int(1), Value::Int(2)])
+            .is_err()
+    );
+    assert!(worker.stopped().is_none());
+}
+
+#[test]
+fn hanging_add_times_out_and_later_calls_fail_fast() {
+    let dir = submission(&[("toy.py", "def add(a, b):\n    while True:\n        pass\n")]);
+    let mut worker = start(dir.path());
+    worker.load_entry(&["add"], "toy").expect("loads");
+    let started = Instant::now();
+    let (a, b, _) = operands();
+    let error = worker
+        .call(
+            Target::Function("add".into()),
+            vec![a.into(), b.into()],
+            vec![],
+            Duration::from_secs(2),
+        )
+        .expect_err("add never returns");
+    let waited = started.elapsed();
+    assert!(
+        matches!(error, CallError::Timeout { total: false, .. }),
+        "{error:?}"
+    );
+    assert!(
+        waited >= Duration::from_secs(2) && waited < Duration::from_secs(6),
+        "{waited:?}"
+    );
+    let again = Instant::now();
+    let error = call_add(&mut worker).expect_err("the sandbox is gone");
+    assert!(matches!(error, CallError::Stopped { .. }), "{error:?}");
+    assert!(again.elapsed() < Duration::from_millis(100));
+}
+
+#[test]
+fn total_time_limit_bounds_many_short_calls() {
+    let dir = submission(&[(
+        "toy.py",
+        "import time\ndef add(a, b):\n    time.sleep(0.4)\n    return a + b\n",
+    )]);
+    let mut limits = short_limits();
+    limits.total_timeout = Duration::from_secs(2);
+    let mut worker = start_with(
+        dir.path(),
+        WorkerOptions {
+            limits,
+            fixtures: vec![],
+        },
+    );
+    worker.load_entry(&["add"], "toy").expect("loads");
+    let errors: Vec<CallError> = (0..10)
+        .filter_map(|_| call_add(&mut worker).err())
+        .collect();
+    assert!(
+        matches!(errors.first(), Some(CallError::Timeout { total: true, .. })),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn missing_function_is_reported_with_the_files_searched() {
+    let dir = submission(&[("toy.py", "def subtract(a, b):\n    return a - b\n")]);
+    let mut worker = start(dir.path());
+    let error = worker
+        .load_entry(&["add"], "toy")
+        .expect_err("nothing defines add");
+    match error {
+        CallError::Missing { name, detail } => {
+            assert_eq!(name, "add");
+            assert!(detail.contains("toy.py"), "{detail}");
+        }
+        other => panic!("expected Missing, got {other:?}"),
+    }
+    let error = call_add(&mut worker).expect_err("no module");
+    assert!(matches!(error, CallError::Missing { .. }), "{error:?}");
+}
+
+#[test]
+fn partial_contract_loads_and_names_what_is_missing() {
+    let dir = submission(&[("toy.py", "def add(a, b):\n    return a + b\n")]);
+    let mut worker = start(dir.path());
+    let entry = worker
+        .load_entry(&["add", "scale"], "toy")
+        .expect("add is there");
+    assert_eq!(entry.defined, vec!["add"]);
+    assert_eq!(entry.missing, vec!["scale"]);
+    let error = worker
+        .call_function("scale", vec![Value::Int(2)])
+        .expect_err("no scale");
+    assert!(
+        matches!(error, CallError::Missing { ref name, .. } if name == "scale"),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn wrong_arity_shows_in_parameters_and_as_type_error() {
+    let dir = submission(&[("toy.py", "def add(a):\n    return a\n")]);
+    let mut worker = start(dir.path());
+    let entry = worker.load_entry(&["add"], "toy").expect("loads");
+    assert_eq!(entry.parameters_of("add"), Some(&["a".to_string()][..]));
+    let error = call_add(&mut worker).expect_err("two arguments for one parameter");
+    assert!(
+        matches!(error, CallError::Exception { ref type_name, .. } if type_name == "TypeError"),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn syntax_error_is_reported_with_file_and_line() {
+    let dir = submission(&[("toy.py", "def add(a, b)\n    return a + b\n")]);
+    let mut worker = start(dir.path());
+    let error = worker
+        .load_entry(&["add"], "toy")
+        .expect_err("cannot parse");
+    match &error {
+        CallError::Exception {
+            type_name,
+            traceback_tail,
+            ..
+        } => {
+            assert_eq!(type_name, "SyntaxError");
+            assert!(
+                traceback_tail.contains("toy.py") && traceback_tail.contains("line 1"),
+                "{traceback_tail}"
+            );
+        }
+        other => panic!("expected a SyntaxError, got {other:?}"),
+    }
+}
+
+#[test]
+fn import_error_is_reported() {
+    let dir = submission(&[(
+        "toy.py",
+        "import scipy_that_does_not_exist\ndef add(a, b):\n    return a + b\n",
+    )]);
+    let mut worker = start(dir.path());
+    let error = worker
+        .load_entry(&["add"], "toy")
+        .expect_err("import fails");
+    assert!(
+        matches!(&error, CallError::Exception { type_name, message, .. }
+            if type_name == "ModuleNotFoundError" && message.contains("scipy_that_does_not_exist")),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn several_candidates_prefer_the_challenge_file_and_skip_tests() {
+    let dir = submission(&[
+        ("helpers.py", "def add(a, b):\n    return a - b\n"),
+        ("toy.py", "def add(a, b):\n    return a + b\n"),
+        (
+            "test_toy.py",
+            "from toy import add\nassert (add(1, 2) == 3)\n",
+        ),
+        ("notes/old_attempt.py", "def add(a, b):\n    return None\n"),
+    ]);
+    let mut worker = start(dir.path());
+    let entry = worker.load_entry(&["add"], "toy").expect("loads");
+    assert_eq!(entry.file, std::path::Path::new("toy.py"));
+    assert_eq!(entry.candidates.len(), 4, "{:?}", entry.candidates);
+    assert_eq!(
+        call_add(&mut worker).map(|o| o.value.to_f64_array().is_ok()),
+        Ok(true)
+    );
+}
+
+#[test]
+fn the_file_defining_more_contract_names_wins() {
+    let dir = submission(&[
+        ("toy.py", "def add(a, b):\n    return a + b\n"),
+        (
+            "impl.py",
+            "def add(a, b):\n    return a + b\ndef scale(a, k):\n    return a * k\n",
+        ),
+    ]);
+    let mut worker = start(dir.path());
+    let entry = worker.load_entry(&["add", "scale"], "toy").expect("loads");
+    assert_eq!(entry.file, std::path::Path::new("impl.py"));
+}
+
+#[test]
+fn no_python_file_at_all() {
+    let dir = submission(&[("README.md", "I wrote it in Julia.\n")]);
+    let mut worker = start(dir.path());
+    let error = worker
+        .load_entry(&["add"], "toy")
+        .expect_err("nothing to import");
+    assert!(
+        matches!(&error, CallError::Missing { detail, .. } if detail.contains("no .py file")),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn values_round_trip_with_their_types() {
+    let source = r#"
+import numpy as np
+def echo(*args, **kwargs):
+    return args, kwargs
+def numpy_kinds():
+    return {
+        "i32": np.arange(6, dtype=np.int32).reshape(2, 3),
+        "u8": np.array([255, 0], dtype=np.uint8),
+        "f32": np.ones((2,), dtype=np.float32) / 3,
+        "f16": np.array([0.5], dtype=np.float16),
+        "bool": np.array([True, False]),
+        "fortran": np.asfortranarray(np.arange(6.0).reshape(2, 3)),
+        "scalar_f": np.float32(1.5),
+        "scalar_i": np.int64(-7),
+        "scalar_b": np.bool_(True),
+        "zero_d": np.array(2.5),
+        "big": 1 << 70,
+        "complex": np.array([1j]),
+        3: "int key",
+    }
+class Thing:
+    def __init__(self, base):
+        self.base = base
+    def plus(self, x):
+        return self.base + x
+def make_thing(base):
+    return Thing(base)
+"#;
+    let dir = submission(&[("toy.py", source)]);
+    let mut worker = start(dir.path());
+    worker
+        .load_entry(&["echo", "numpy_kinds", "make_thing"], "toy")
+        .expect("loads");
+
+    let matrix = Array2::from_shape_fn((2, 2), |(i, j)| (i * 2 + j) as f32);
+    let args = vec![
+        Value::None,
+        Value::Bool(true),
+        Value::Int(-3),
+        Value::Float(f64::NAN),
+        Value::Float(f64::NEG_INFINITY),
+        Value::Float(1.0),
+        Value::Str("héllo".into()),
+        Value::List(vec![Value::Int(1), Value::Tuple(vec![Value::Float(2.5)])]),
+        matrix.clone().into(),
+        ArrayD::from_shape_vec(IxDyn(&[3]), vec![true, false, true])
+            .unwrap()
+            .into(),
+    ];
+    let kwargs = vec![(
+        "k".to_string(),
+        Value::Dict(vec![("x".into(), Value::Int(7))]),
+    )];
+    let outcome = worker
+        .call(
+            Target::Function("echo".into()),
+            args.clone(),
+            kwargs.clone(),
+            Duration::from_secs(5),
+        )
+        .expect("echo returns");
+    let Value::Tuple(parts) = outcome.value else {
+        panic!("a tuple")
+    };
+    let Value::Tuple(echoed) = &parts[0] else {
+        panic!("args tuple")
+    };
+    assert_eq!(echoed.len(), args.len());
+    for (got, sent) in echoed.iter().zip(&args) {
+        match (got, sent) {
+            (Value::Float(g), Value::Float(s)) if s.is_nan() => assert!(g.is_nan()),
+            _ => assert_eq!(got, sent),
+        }
+    }
+    assert_eq!(parts[1], Value::Dict(kwargs));
+
+    let kinds = worker
+        .call_function("numpy_kinds", vec![])
+        .expect("returns")
+        .value;
+    let get = |key: &str| {
+        kinds
+            .get(key)
+            .unwrap_or_else(|| panic!("{key} present"))
+            .clone()
+    };
+    let Value::Array(NdArray::I64(i32s)) = get("i32") else {
+        panic!("int32 widens to int64")
+    };
+    assert_eq!(i32s.shape(), &[2, 3]);
+    assert_eq!(
+        i32s.iter().copied().collect::<Vec<_>>(),
+        vec![0, 1, 2, 3, 4, 5]
+    );
+    assert_eq!(
+        get("u8")
+            .to_i64_array()
+            .unwrap()
+            .into_raw_vec_and_offset()
+            .0,
+        vec![255, 0]
+    );
+    let Value::Array(NdArray::F32(f32s)) = get("f32") else {
+        panic!("float32 stays float32")
+    };
+    assert_eq!(f32s[[0]], 1.0f32 / 3.0);
+    assert!(matches!(get("f16"), Value::Array(NdArray::F64(ref a)) if a[[0]] == 0.5));
+    assert!(
+        matches!(get("bool"), Value::Array(NdArray::Bool(ref a)) if a.iter().eq([true, false].iter()))
+    );
+    let fortran = get("fortran").to_f64_array().unwrap();
+    assert_eq!(fortran[[1, 0]], 3.0, "Fortran order keeps logical indexing");
+    assert_eq!(get("scalar_f"), Value::Float(1.5));
+    assert_eq!(get("scalar_i"), Value::Int(-7));
+    assert_eq!(get("scalar_b"), Value::Bool(true));
+    assert_eq!(get("zero_d").as_f64(), Ok(2.5));
+    assert!(matches!(get("big"), Value::Opaque { ref type_name, .. } if type_name.contains("int")));
+    assert!(
+        matches!(get("complex"), Value::Opaque { ref type_name, .. } if type_name.contains("complex"))
+    );
+    assert_eq!(get("3"), Value::Str("int key".into()));
+
+    let thing = worker
+        .call_function("make_thing", vec![Value::Int(40)])
+        .expect("returns")
+        .value;
+    let Value::Opaque { type_name, handle } = thing else {
+        panic!("an object handle")
+    };
+    assert_eq!(type_name, "toy.Thing");
+    let sum = worker
+        .call(
+            Target::Method(handle, "plus".into()),
+            vec![Value::Int(2)],
+            vec![],
+            Duration::from_secs(5),
+        )
+        .expect("method call");
+    assert_eq!(sum.value, Value::Int(42));
+}
+
+#[test]
+fn fixture_calls_are_counted() {
+    let fixture = "class Model:\n    def __init__(self, vocab):\n        self.vocab = vocab\n        self.steps = 0\n    def logits(self, token):\n        self.steps += 1\n        return [float(token)] * self.vocab\n";
+    let source = "def generate(model, n):\n    out = []\n    for t in range(n):\n        out.append(model.logits(t)[0])\n    return out, model.vocab\n";
+    let dir = submission(&[("toy.py", source)]);
+    let mut worker = start_with(
+        dir.path(),
+        WorkerOptions {
+            limits: short_limits(),
+            fixtures: vec![("models".into(), fixture.into())],
+        },
+    );
+    worker.load_entry(&["generate"], "toy").expect("loads");
+    let model = worker
+        .new_fixture("models", "Model", vec![Value::Int(4)], vec![])
+        .expect("fixture");
+    let outcome = worker
+        .call_function("generate", vec![Value::Obj(model), Value::Int(3)])
+        .expect("runs");
+    assert_eq!(outcome.fixture_calls, 3);
+    assert_eq!(
+        outcome.value,
+        Value::Tuple(vec![
+            Value::List(vec![
+                Value::Float(0.0),
+                Value::Float(1.0),
+                Value::Float(2.0)
+            ]),
+            Value::Int(4)
+        ])
+    );
+    assert_eq!(worker.fixture_calls(model), Ok(3));
+    // The judge's own look at the fixture is not counted as the submission's.
+    let steps = worker
+        .call(
+            Target::Method(model, "logits".into()),
+            vec![Value::Int(9)],
+            vec![],
+            Duration::from_secs(5),
+        )
+        .expect("judge-side call");
+    assert_eq!(steps.fixture_calls, 0);
+    assert_eq!(worker.fixture_calls(model), Ok(3));
+    let error = worker
+        .new_fixture("models", "NoSuchModel", vec![], vec![])
+        .expect_err("no such class");
+    assert!(matches!(error, CallError::Missing { .. }), "{error:?}");
+}
+
+#[test]
+fn tracemalloc_peak_covers_allocations_inside_the_call() {
+    let source =
+        "import numpy as np\ndef work(n):\n    big = np.ones(n)\n    return float(big.sum())\n";
+    let dir = submission(&[("toy.py", source)]);
+    let mut worker = start(dir.path());
+    worker.load_entry(&["work"], "toy").expect("loads");
+    let n = 1_000_000i64;
+    let outcome = worker
+        .call_function("work", vec![Value::Int(n)])
+        .expect("runs");
+    assert_eq!(outcome.value, Value::Float(n as f64));
+    let peak = outcome.peak_bytes.expect("tracing intact");
+    assert!(
+        peak >= 8 * n as u64 && peak < 8 * n as u64 + (1 << 20),
+        "peak {peak}"
+    );
+    let small = worker
+        .call_function("work", vec![Value::Int(10)])
+        .expect("runs");
+    assert!(
+        small.peak_bytes.expect("tracing intact") < 1 << 16,
+        "the peak is reset between calls"
+    );
+}
