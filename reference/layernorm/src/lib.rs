@@ -45,12 +45,16 @@
 //!
 //! # Cost
 //!
-//! Forward: 3 passes over each row (mean, variance, normalise), O(BTD) time; it keeps `x̂`
-//! (BTD) and `r` (BT) for the backward. Backward: 2 passes (the two row reductions, then `dx`,
-//! `dγ`, `dβ` together), O(BTD) time, O(D) extra memory. Caching `x̂` trades BTD memory for not
-//! recomputing the mean, variance and normalisation; caching `(μ, r)` only (BT memory) and
-//! recomputing `x̂ = (x − μ) r` in the backward is the other choice, the one a fused GPU kernel
-//! makes, since re-reading `x` costs the same bandwidth as reading `x̂`.
+//! Forward: O(BTD) time; per row it widens x into the x̂ buffer, then three passes (mean,
+//! variance, normalise) over those D values while they are still in cache, so memory traffic is
+//! one read of `x` and one write each of `y` and `x̂`. It keeps `x̂` (BTD) and `r` (BT).
+//! Backward: O(BTD) time, two row reductions (`Σg`, `Σg·x̂`) and one pass writing `dx` and
+//! accumulating `dγ`, `dβ`; traffic: read `dy` and `x̂`, write `dx`; O(D) extra memory.
+//! Caching `x̂` trades BTD memory for not recomputing the statistics; caching `(μ, r)` only
+//! (BT memory) and recomputing `x̂ = (x − μ) r` in the backward is the other choice, the one a
+//! fused GPU kernel makes, since re-reading `x` costs the same bandwidth as reading `x̂`.
+//! [`layer_norm_forward_into`] and [`layer_norm_backward_into`] reuse output buffers: for
+//! large tensors, fresh pages cost more than the arithmetic.
 
 mod backward;
 mod buffers;

@@ -3,7 +3,7 @@
 /// Number of independent partial sums per reduction.
 const LANES: usize = 8;
 
-/// `Σᵢ term(valuesᵢ)`, accumulated in [`LANES`] independent partial sums.
+/// `Σᵢ term(valuesᵢ)`, accumulated in eight independent partial sums.
 ///
 /// A single accumulator is a serial dependency chain the compiler may not reorder (float
 /// addition is not associative), so it can neither vectorise nor pipeline it; eight partial
