@@ -1,5 +1,6 @@
 //! The CUDA kernels on a real GPU against the CPU reference. Without a driver or device every
-//! test prints why it skipped and passes; with one, they must agree.
+//! test prints why it skipped and passes; with one, they must agree. With `FUSE_REQUIRE_GPU` set
+//! (scripts/gpu-check.sh sets it) a missing GPU or compiler is a failure instead.
 
 use fuse::cuda::{
     CudaError, FuseKernels, GpuSession, HostEntry, PtxCompiler, SharedLibraryKernel,
@@ -13,11 +14,20 @@ use rand::{Rng, SeedableRng};
 const ABS_TOL: f32 = 1e-7;
 const REL_TOL: f32 = 1e-4;
 
+/// Prints why a test skips; fails instead when the environment demands a GPU.
+fn skip(reason: &str) {
+    assert!(
+        std::env::var_os("FUSE_REQUIRE_GPU").is_none(),
+        "FUSE_REQUIRE_GPU is set but: {reason}"
+    );
+    eprintln!("skipped: {reason}");
+}
+
 fn open() -> Option<GpuSession> {
     match GpuSession::open(0) {
         Ok(session) => Some(session),
         Err(CudaError::GpuUnavailable { reason }) => {
-            eprintln!("skipped: {reason}");
+            skip(&reason);
             None
         }
         Err(other) => panic!("{other}"),
@@ -30,7 +40,7 @@ fn kernels(session: &GpuSession) -> Option<FuseKernels> {
             Some(FuseKernels::load(session, compiler).unwrap_or_else(|e| panic!("{e}")))
         }
         Err(CudaError::CompilerUnavailable { reason }) => {
-            eprintln!("skipped: {reason}");
+            skip(&reason);
             None
         }
         Err(other) => panic!("{other}"),
@@ -116,7 +126,7 @@ fn naive_baseline_matches_on_rows_without_ties() {
 fn shared_library_entry_point_matches_the_cpu_reference() {
     let Some(session) = open() else { return };
     let Some(nvcc) = find_nvcc(None) else {
-        eprintln!("skipped: no nvcc to build the shared library");
+        skip("no nvcc to build the shared library");
         return;
     };
     let target = session
