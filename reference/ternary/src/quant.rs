@@ -96,9 +96,15 @@ pub fn mean_abs(group: &[f32]) -> f32 {
 }
 
 /// `clamp(round_half_even(w / s), −1, 1)`, with the `s = 0` guard.
+///
+/// For the three-level result the rounding reduces to two comparisons of `r = w/s` with ±0.5:
+/// `r > 0.5 → +1`, `r < −0.5 → −1`, otherwise 0 (a tie ±0.5 rounds to the even 0). This is
+/// exactly the clamped rounding for every finite `r`, and avoids the `roundevenf` library call
+/// the generic x86-64 target makes for `f32::round_ties_even`.
 pub fn ternary_code(w: f32, scale: f32) -> i8 {
     if scale > 0.0 {
-        (w / scale).round_ties_even().clamp(-1.0, 1.0) as i8
+        let r = w / scale;
+        i8::from(r > 0.5) - i8::from(r < -0.5)
     } else {
         0
     }
@@ -514,6 +520,19 @@ mod tests {
         let p = project_ternary(&w, 4).unwrap();
         assert_eq!(p.scales[0], 1.0);
         assert_eq!(p.codes, vec![0, 0, 1, 1]);
+    }
+
+    #[test]
+    fn threshold_code_equals_clamped_round_half_even() {
+        let mut rng = StdRng::seed_from_u64(8);
+        let ties = [
+            0.5f32, -0.5, 1.5, -1.5, 2.5, 0.0, -0.0, 0.49999997, 0.50000006,
+        ];
+        let random = (0..10_000).map(|_| rng.random_range(-4.0f32..4.0));
+        for r in ties.into_iter().chain(random) {
+            let expected = r.round_ties_even().clamp(-1.0, 1.0) as i8;
+            assert_eq!(ternary_code(r, 1.0), expected, "w/s = {r}");
+        }
     }
 
     #[test]
