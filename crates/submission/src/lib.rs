@@ -1,0 +1,364 @@
+//! The parts of grading a Python submission that are the same for every challenge.
+//!
+//! A grader supplies its criteria and a closure that decides its own auto criteria against a
+//! started [`Session`]; [`grade_python`] does everything around it: finds the interpreter,
+//! starts the sandboxed worker, loads the entry module, decides the shared criteria
+//! (`no_frameworks`, `self_test`, the manual items), records the environment, and fails closed
+//! when anything dies half way.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use judge_core::{ChallengeId, Criterion, CriterionKind, GradeContext, Graded, Scorecard, Verdict};
+use judge_runner::{
+    CallError, CallOutcome, EntryInfo, Limits, PythonEnv, Target, Value, Worker, WorkerOptions,
+    probe_sandbox, run_script,
+};
+
+/// Id of the shared criterion: no torch, jax, tensorflow or autograd.
+pub const NO_FRAMEWORKS: &str = "no_frameworks";
+/// Id of the shared criterion: the submission's own tests or demo exit 0.
+pub const SELF_TEST: &str = "self_test";
+
+/// The shared "NumPy only" criterion every Python prompt states.
+pub fn no_frameworks_criterion() -> Criterion {
+    Criterion::auto(
+        NO_FRAMEWORKS,
+        "uses no PyTorch, JAX, TensorFlow or autograd",
+    )
+}
+
+/// The shared self-test criterion: the tests the prompt asks the model to write.
+pub fn self_test_criterion() -> Criterion {
+    Criterion::self_test(SELF_TEST, "its own tests / demo run and exit 0")
+}
+
+/// The interpreter is found (or the managed environment made) once per judge process.
+fn python_env() -> Result<&'static PythonEnv, String> {
+    static ENV: OnceLock<Result<PythonEnv, String>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        PythonEnv::resolve(&|message| tracing::info!("python: {message}"))
+            .map_err(|e| e.to_string())
+    })
+    .as_ref()
+    .map_err(Clone::clone)
+}
+
+/// What a grader declares about its Python contract.
+#[derive(Debug, Clone)]
+pub struct PythonContract {
+    pub challenge: ChallengeId,
+    /// Names entry discovery looks for; the module defining them is loaded.
+    pub names: Vec<&'static str>,
+    /// Names the grader cannot work without (a subset of `names`).
+    pub required: Vec<&'static str>,
+    /// Grader fixture modules (name, Python source) the worker loads before the submission.
+    pub fixtures: Vec<(String, String)>,
+    /// Limit for one call; hidden cases are small, so this is generous.
+    pub call_timeout: Duration,
+}
+
+/// A started worker with its loaded entry module.
+pub struct Session {
+    pub worker: Worker,
+    pub entry: EntryInfo,
+    call_timeout: Duration,
+}
+
+impl Session {
+    /// Calls a submission function with positional and keyword arguments, under the
+    /// contract's per-call limit.
+    pub fn call(
+        &mut self,
+        function: &str,
+        args: Vec<Value>,
+        kwargs: Vec<(String, Value)>,
+    ) -> Result<CallOutcome, CallError> {
+        self.worker.call(
+            Target::Function(function.to_string()),
+            args,
+            kwargs,
+            self.call_timeout,
+        )
+    }
+
+    /// Whether the worker was stopped (timeout, crash): every later call would fail at once.
+    pub fn is_stopped(&self) -> bool {
+        self.worker.stopped().is_some()
+    }
+}
+
+/// Turns a failed call into the verdict it deserves: a protocol failure is ours, everything
+/// else (exception, timeout, memory, missing name) is the submission's.
+pub fn call_error_verdict(error: &CallError) -> Verdict {
+    if error.is_harness_fault() {
+        Verdict::harness_error(error.to_string())
+    } else {
+        Verdict::error(error.to_string())
+    }
+}
+
+/// Grades a Python submission: shared criteria here, the challenge's own in `decide`.
+/// `criteria` is the grader's full list (it must include [`NO_FRAMEWORKS`] and [`SELF_TEST`]).
+pub fn grade_python(
+    contract: &PythonContract,
+    criteria: &[Criterion],
+    dir: &Path,
+    ctx: &GradeContext,
+    decide: impl FnOnce(&mut Session, &mut Scorecard),
+) -> Graded {
+    let mut card = Scorecard::new(criteria);
+    let mut graded = Graded::default();
+    card.decide_remaining(
+        Some(CriterionKind::Manual),
+        &Verdict::skipped("manual: needs review"),
+    );
+    describe_sandbox(&mut graded);
+
+    let env = match python_env() {
+        Ok(env) => env,
+        Err(reason) => {
+            card.decide_remaining(
+                None,
+                &Verdict::harness_error(format!("no Python: {reason}")),
+            );
+            graded.results = card.finish("no Python");
+            return graded;
+        }
+    };
+    graded
+        .environment
+        .insert("python".into(), env.python_version.clone());
+    graded
+        .environment
+        .insert("numpy".into(), env.numpy_version.clone());
+
+    let limits = Limits {
+        call_timeout: contract.call_timeout,
+        total_timeout: ctx.total_timeout,
+        memory_bytes: ctx.memory_bytes,
+        ..Limits::default()
+    };
+    let options = WorkerOptions {
+        limits: limits.clone(),
+        fixtures: contract.fixtures.clone(),
+    };
+    let worker = match Worker::start(env, dir, options) {
+        Ok(worker) => worker,
+        Err(error) => {
+            card.decide_remaining(None, &Verdict::harness_error(error.to_string()));
+            graded.results = card.finish("the worker did not start");
+            return graded;
+        }
+    };
+    let mut session = match load(worker, contract, &mut card, &mut graded) {
+        Some(session) => session,
+        None => {
+            graded.results = card.finish("no entry module");
+            return graded;
+        }
+    };
+
+    decide(&mut session, &mut card);
+
+    let blocked = session.worker.blocked_imports().to_vec();
+    if !blocked.is_empty() {
+        graded
+            .notes
+            .push(format!("blocked imports attempted: {}", blocked.join(", ")));
+    }
+    card.record(
+        NO_FRAMEWORKS,
+        Verdict::check(
+            blocked.is_empty(),
+            if blocked.is_empty() {
+                "no blocked framework was imported".to_string()
+            } else {
+                format!("tried to import {}", blocked.join(", "))
+            },
+        ),
+        0.0,
+    );
+    note_output(&session.worker, &mut graded);
+    let stopped = session.worker.stopped().map(str::to_string);
+    drop(session);
+
+    run_self_tests(env, dir, &limits, &mut card);
+    graded.results = card.finish(stopped.as_deref().unwrap_or("the grader did not reach it"));
+    graded
+}
+
+/// Entry discovery. Without the required names no auto criterion can run: they are ERROR
+/// ("missing ..."), while the self-test still runs.
+fn load(
+    mut worker: Worker,
+    contract: &PythonContract,
+    card: &mut Scorecard,
+    graded: &mut Graded,
+) -> Option<Session> {
+    match worker.load_entry(&contract.names, contract.challenge.as_str()) {
+        Ok(entry) => {
+            graded.entry = Some(entry.file.display().to_string());
+            if entry.candidates.len() > 1 {
+                graded.notes.push(format!(
+                    "several files define the contract; chose {} over {}",
+                    entry.file.display(),
+                    entry.candidates[1..]
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            let missing: Vec<_> = contract
+                .required
+                .iter()
+                .filter(|name| entry.missing.iter().any(|m| m == *name))
+                .collect();
+            if !missing.is_empty() {
+                let evidence = format!(
+                    "missing {} in {}",
+                    missing
+                        .iter()
+                        .map(|m| format!("`{m}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    entry.file.display()
+                );
+                fail_auto(card, &Verdict::error(evidence));
+                return None;
+            }
+            Some(Session {
+                worker,
+                entry,
+                call_timeout: contract.call_timeout,
+            })
+        }
+        Err(error) => {
+            fail_auto(card, &call_error_verdict(&error));
+            None
+        }
+    }
+}
+
+/// Every undecided auto criterion gets `verdict` (used when the submission cannot be run).
+fn fail_auto(card: &mut Scorecard, verdict: &Verdict) {
+    card.decide_remaining(Some(CriterionKind::Auto), verdict);
+}
+
+fn describe_sandbox(graded: &mut Graded) {
+    let caps = probe_sandbox();
+    graded.environment.insert(
+        "sandbox".into(),
+        format!(
+            "network isolated: {}, pid namespace: {}, own uid: {}",
+            caps.network_isolated, caps.pid_namespace, caps.drops_privileges
+        ),
+    );
+    graded.notes.extend(caps.notes.iter().cloned());
+}
+
+fn note_output(worker: &Worker, graded: &mut Graded) {
+    for (name, captured) in [
+        ("stdout", worker.stdout_tail()),
+        ("stderr", worker.stderr_tail()),
+    ] {
+        if captured.total_bytes > captured.tail.len() as u64 {
+            graded.notes.push(format!(
+                "the submission wrote {} bytes to {name}; only the last {} were kept",
+                captured.total_bytes,
+                captured.tail.len()
+            ));
+        }
+    }
+}
+
+/// The scripts that make up a submission's own tests: `test_*.py` / `*_test.py` files, or,
+/// when there are none, every top-level `.py` file run as a program (prompts ask for tests in
+/// the solution file itself, under `if __name__ == "__main__":`).
+pub fn self_test_scripts(dir: &Path) -> Vec<PathBuf> {
+    let mut python: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "py"))
+                .collect()
+        })
+        .unwrap_or_default();
+    python.sort();
+    let is_test = |p: &PathBuf| {
+        let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned());
+        stem.is_some_and(|s| s.starts_with("test_") || s.ends_with("_test"))
+    };
+    let tests: Vec<PathBuf> = python.iter().filter(|p| is_test(p)).cloned().collect();
+    if tests.is_empty() { python } else { tests }
+}
+
+fn run_self_tests(env: &PythonEnv, dir: &Path, limits: &Limits, card: &mut Scorecard) {
+    if card.is_decided(SELF_TEST) {
+        return;
+    }
+    let started = std::time::Instant::now();
+    let scripts = self_test_scripts(dir);
+    if scripts.is_empty() {
+        card.record(SELF_TEST, Verdict::fail("no .py file to run"), 0.0);
+        return;
+    }
+    let mut passed = Vec::new();
+    for script in &scripts {
+        let name = script
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let verdict = match run_script(env, dir, script, limits) {
+            Ok(outcome) if outcome.success => {
+                passed.push(name);
+                continue;
+            }
+            Ok(outcome) => Verdict::fail(format!(
+                "{name}: {}{}",
+                outcome.status,
+                last_line(&outcome.stderr.tail)
+                    .or_else(|| last_line(&outcome.stdout.tail))
+                    .map(|l| format!(": {l}"))
+                    .unwrap_or_default()
+            )),
+            Err(error) => Verdict::harness_error(format!("{name}: {error}")),
+        };
+        card.record(SELF_TEST, verdict, started.elapsed().as_secs_f64());
+        return;
+    }
+    card.record(
+        SELF_TEST,
+        Verdict::pass(format!("exit 0: {}", passed.join(", "))),
+        started.elapsed().as_secs_f64(),
+    );
+}
+
+fn last_line(text: &str) -> Option<String> {
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .map(|l| l.chars().take(200).collect())
+}
+
+/// The shared criteria as the reference sees them: Rust has no Python frameworks to import,
+/// and its own tests run under `cargo test`, not as a submission's self-test.
+pub fn decide_reference_shared(card: &mut Scorecard) {
+    card.record(
+        NO_FRAMEWORKS,
+        Verdict::pass("Rust reference: no Python at all"),
+        0.0,
+    );
+    card.record(
+        SELF_TEST,
+        Verdict::skipped("the reference's own tests run under cargo test"),
+        0.0,
+    );
+    card.decide_remaining(
+        Some(CriterionKind::Manual),
+        &Verdict::skipped("manual: the reference documents this in its doc comments"),
+    );
+}
