@@ -25,10 +25,11 @@ use ndarray_npy::{
 use py_literal::Value as PyValue;
 use serde::Serialize;
 
+use crate::data::CorpusSplit;
 use crate::error::TernaryError;
 use crate::model::{ModelConfig, ModelWeights, Qwen3Model, TensorKind};
 use crate::quant::PackedTernary;
-use crate::train::TrainingSummary;
+use crate::train::{Evaluation, TrainingConfig, TrainingSummary, evaluate};
 
 pub const RESULTS_FILE: &str = "results.json";
 pub const LOSS_LOG_FILE: &str = "loss_log.jsonl";
@@ -348,13 +349,36 @@ pub fn weights_from_named(
     Ok(weights)
 }
 
-/// Loads the model configuration and latent weights a run saved in `dir`.
-pub fn load_model(dir: &Path) -> Result<(Qwen3Model, ModelWeights), TernaryError> {
+fn read_results(dir: &Path) -> Result<serde_json::Value, TernaryError> {
     let path = dir.join(RESULTS_FILE);
     let text = std::fs::read_to_string(&path).map_err(io_error(&path))?;
-    let results: serde_json::Value = serde_json::from_str(&text)?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+/// Loads the model configuration and latent weights a run saved in `dir`.
+pub fn load_model(dir: &Path) -> Result<(Qwen3Model, ModelWeights), TernaryError> {
+    let results = read_results(dir)?;
     let config: ModelConfig = serde_json::from_value(results["model"].clone())?;
     let named = load_latent_weights(&dir.join(LATENT_WEIGHTS_FILE))?;
     let weights = weights_from_named(&config, &named)?;
     Ok((Qwen3Model::new(config)?, weights))
+}
+
+/// Recomputes the validation perplexity of the run saved in `dir` on `corpus`: the saved latent
+/// weights are projected again, `corpus` is split as the run split it (validation fraction and
+/// sequence length from `results.json`) and the validation part is scored. A grader compares
+/// this with the reported figure instead of trusting it.
+pub fn rescore_validation(dir: &Path, corpus: &str) -> Result<Evaluation, TernaryError> {
+    let results = read_results(dir)?;
+    let training: TrainingConfig = serde_json::from_value(results["config"].clone())?;
+    let (model, latent) = load_model(dir)?;
+    let projected = latent.project(model.config().group_size)?;
+    let split = CorpusSplit::new(corpus, training.validation_fraction, training.seq_len)?;
+    evaluate(
+        &model,
+        &projected,
+        &split.validation,
+        training.seq_len,
+        training.batch_size,
+    )
 }

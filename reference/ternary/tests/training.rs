@@ -2,7 +2,9 @@
 //! read back and verify.
 
 use ndarray::Array2;
-use ternary::artifacts::{load_latent_weights, load_model, load_packed_weights, save_artifacts};
+use ternary::artifacts::{
+    load_latent_weights, load_model, load_packed_weights, rescore_validation, save_artifacts,
+};
 use ternary::model::{ModelConfig, TensorKind};
 use ternary::quant::verify_packed_against_latent;
 use ternary::train::{TrainingConfig, train};
@@ -100,8 +102,9 @@ fn fixed_seed_is_deterministic() {
 
 #[test]
 fn artifacts_read_back_and_verify() {
+    let corpus = generated_corpus();
     let summary = train(
-        &generated_corpus(),
+        &corpus,
         &TrainingConfig {
             steps: 10,
             ..tiny_config(5)
@@ -137,6 +140,10 @@ fn artifacts_read_back_and_verify() {
     assert_eq!(results["quantization"]["group_size"], 128);
     assert_eq!(results["architecture"]["query_heads_per_kv_head"], 2);
     assert_eq!(results["loss_log"].as_array().unwrap().len(), 10);
+
+    // Re-scoring the saved weights on the same corpus reproduces the reported perplexity.
+    let rescored = rescore_validation(dir.path(), &corpus).unwrap();
+    assert_eq!(rescored, summary.validation);
 
     // The reloaded model scores text exactly like the trained one.
     let (model, weights) = load_model(dir.path()).unwrap();
