@@ -2,6 +2,7 @@
 //! its renderings, and the exit-code policy. No grader logic and no process handling lives here.
 
 pub mod challenge;
+pub mod compare;
 pub mod criterion;
 pub mod discover;
 pub mod exit;
