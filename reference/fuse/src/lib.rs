@@ -7,6 +7,7 @@
 //! - [`streaming`]: the one-pass CPU algorithm — online softmax ([`online_softmax`]) fused with
 //!   an exact bounded top-k ([`top_k`]); O(k) state per row, each logit read once.
 //! - [`naive`]: full softmax then sort, the independent check.
+//! - [`cases`]: random rows and one row per trap (−inf, equal logits, ±1e4, …).
 //! - [`cuda`]: the same algorithm as a CUDA kernel (sources under `cuda/`), compiled to PTX by
 //!   NVRTC or `nvcc` and launched through `cudarc`; absent GPUs and compilers are typed errors.
 //!
@@ -15,6 +16,7 @@
 //! −inf gets uniform probabilities 1/vocab over columns 0..k; NaN and +inf are rejected by the
 //! CPU reference (the kernel leaves them undefined).
 
+pub mod cases;
 pub mod cuda;
 pub mod error;
 pub mod naive;

@@ -8,9 +8,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use fuse::cases::{Trap, random_logits, trap_rows};
 use fuse::{TopK, fused_softmax_topk};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 
 const ABS_TOL: f32 = 1e-7;
 const REL_TOL: f32 = 1e-4;
@@ -131,32 +130,6 @@ fn assert_kernel_agrees(
     }
 }
 
-fn random_rows(rng: &mut StdRng, rows: usize, vocab: usize) -> Vec<f32> {
-    (0..rows * vocab)
-        .map(|_| (rng.random::<f32>() * 2.0 - 1.0) * 8.0)
-        .collect()
-}
-
-/// One row per trap: sparse −inf, all −inf, equal, ±1e4, ascending (every logit a new best, the
-/// buffer refills each tile), descending, and ±0 alternating (equal logits of both signs).
-fn trap_rows(rng: &mut StdRng, vocab: usize) -> Vec<f32> {
-    let mut rows = Vec::new();
-    rows.extend((0..vocab).map(|_| {
-        if rng.random::<f32>() < 0.95 {
-            f32::NEG_INFINITY
-        } else {
-            rng.random::<f32>() * 6.0 - 3.0
-        }
-    }));
-    rows.extend(std::iter::repeat_n(f32::NEG_INFINITY, vocab));
-    rows.extend(std::iter::repeat_n(2.5, vocab));
-    rows.extend((0..vocab).map(|_| (rng.random::<f32>() * 2.0 - 1.0) * 1e4));
-    rows.extend((0..vocab).map(|i| i as f32));
-    rows.extend((0..vocab).map(|i| -(i as f32)));
-    rows.extend((0..vocab).map(|i| if i % 2 == 0 { 0.0 } else { -0.0 }));
-    rows
-}
-
 #[test]
 fn emulated_kernel_with_64_threads_matches_the_reference() {
     let dir = tempfile::tempdir().expect("temporary directory");
@@ -164,8 +137,7 @@ fn emulated_kernel_with_64_threads_matches_the_reference() {
         Ok(binary) => binary,
         Err(reason) => return eprintln!("skipped: {reason}"),
     };
-    let mut rng = StdRng::seed_from_u64(64);
-    for (offset, &(rows, vocab, ref ks)) in [
+    for (case, &(rows, vocab, ref ks)) in [
         (3, 1, vec![1]),
         (5, 7, vec![1, 3, 7]),
         (6, 1000, vec![1, 5, 50]),
@@ -175,17 +147,17 @@ fn emulated_kernel_with_64_threads_matches_the_reference() {
     .iter()
     .enumerate()
     {
-        let logits = random_rows(&mut rng, rows, vocab);
+        let logits = random_logits(case as u64, rows, vocab, 8.0);
         for &k in ks {
-            assert_kernel_agrees(&emulator, &logits, rows, vocab, k, offset % 4);
+            assert_kernel_agrees(&emulator, &logits, rows, vocab, k, case % 4);
         }
     }
-    let traps = trap_rows(&mut rng, 600);
+    let traps = trap_rows(64, 600);
     for (offset, k) in [(1, 1), (2, 50), (3, 256)] {
-        assert_kernel_agrees(&emulator, &traps, 7, 600, k, offset);
+        assert_kernel_agrees(&emulator, &traps, Trap::ALL.len(), 600, k, offset);
     }
     // The naive pair (softmax to a buffer, then top-k) on rows without probability ties.
-    let logits = random_rows(&mut rng, 3, 3001);
+    let logits = random_logits(65, 3, 3001, 8.0);
     let expected = fused_softmax_topk(&logits, 3, 3001, 50).expect("valid input");
     let actual = run(&emulator, "naive", &logits, 3, 3001, 50, 2);
     if let Some(mismatch) = expected.first_mismatch(&actual, ABS_TOL, REL_TOL) {
@@ -200,9 +172,8 @@ fn emulated_kernel_with_256_threads_matches_the_reference() {
         Ok(binary) => binary,
         Err(reason) => return eprintln!("skipped: {reason}"),
     };
-    let mut rng = StdRng::seed_from_u64(256);
-    let logits = random_rows(&mut rng, 1, 50_257);
+    let logits = random_logits(256, 1, 50_257, 8.0);
     assert_kernel_agrees(&emulator, &logits, 1, 50_257, 5, 1);
-    let traps = trap_rows(&mut rng, 2051);
-    assert_kernel_agrees(&emulator, &traps, 7, 2051, 256, 3);
+    let traps = trap_rows(257, 2051);
+    assert_kernel_agrees(&emulator, &traps, Trap::ALL.len(), 2051, 256, 3);
 }
