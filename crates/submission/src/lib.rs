@@ -64,6 +64,10 @@ pub struct Session {
     pub worker: Worker,
     pub entry: EntryInfo,
     call_timeout: Duration,
+    env: &'static PythonEnv,
+    dir: PathBuf,
+    contract: PythonContract,
+    limits: Limits,
 }
 
 impl Session {
@@ -86,6 +90,34 @@ impl Session {
     /// Whether the worker was stopped (timeout, crash): every later call would fail at once.
     pub fn is_stopped(&self) -> bool {
         self.worker.stopped().is_some()
+    }
+
+    /// A second, independent worker for the same submission whose address space is capped at
+    /// `memory_bytes`: memory criteria that a submission could fake from the inside (it can
+    /// stop or patch tracemalloc) are enforced by the kernel instead.
+    pub fn spawn_with_memory_limit(&self, memory_bytes: u64) -> Result<Session, Verdict> {
+        let limits = Limits {
+            memory_bytes,
+            ..self.limits.clone()
+        };
+        let options = WorkerOptions {
+            limits: limits.clone(),
+            fixtures: self.contract.fixtures.clone(),
+        };
+        let mut worker = Worker::start(self.env, &self.dir, options)
+            .map_err(|e| Verdict::harness_error(e.to_string()))?;
+        let entry = worker
+            .load_entry(&self.contract.names, self.contract.challenge.as_str())
+            .map_err(|e| call_error_verdict(&e))?;
+        Ok(Session {
+            worker,
+            entry,
+            call_timeout: self.call_timeout,
+            env: self.env,
+            dir: self.dir.clone(),
+            contract: self.contract.clone(),
+            limits,
+        })
     }
 }
 
@@ -153,7 +185,15 @@ pub fn grade_python(
         }
     };
     let mut session = match load(worker, contract, &mut card, &mut graded) {
-        Some(session) => session,
+        Some((worker, entry)) => Session {
+            worker,
+            entry,
+            call_timeout: contract.call_timeout,
+            env,
+            dir: dir.to_path_buf(),
+            contract: contract.clone(),
+            limits: limits.clone(),
+        },
         None => {
             graded.results = card.finish("no entry module");
             return graded;
@@ -196,7 +236,7 @@ fn load(
     contract: &PythonContract,
     card: &mut Scorecard,
     graded: &mut Graded,
-) -> Option<Session> {
+) -> Option<(Worker, EntryInfo)> {
     match worker.load_entry(&contract.names, contract.challenge.as_str()) {
         Ok(entry) => {
             graded.entry = Some(entry.file.display().to_string());
@@ -229,11 +269,7 @@ fn load(
                 fail_auto(card, &Verdict::error(evidence));
                 return None;
             }
-            Some(Session {
-                worker,
-                entry,
-                call_timeout: contract.call_timeout,
-            })
+            Some((worker, entry))
         }
         Err(error) => {
             fail_auto(card, &call_error_verdict(&error));
