@@ -5,7 +5,7 @@
 //! | file | content |
 //! |---|---|
 //! | `results.json` | format tag, model config and architecture facts, quantization rules, training config, split, per-step losses, validation and unigram perplexities, samples, per-layer ternary verification |
-//! | `loss_log.jsonl` | one [`StepRecord`] per line |
+//! | `loss_log.jsonl` | one [`crate::train::StepRecord`] per line |
 //! | `latent_weights.npz` | every tensor (latent ternary weights and f32 norm gains) under its Hugging Face Qwen3 name, float32 |
 //! | `ternary_packed.npz` | per ternary layer `NAME.codes` (uint8, 4 codes per byte), `NAME.scales` (float16, one per group), `NAME.shape` (uint64) and `NAME.group_size` (uint64, one element) |
 //!

@@ -10,7 +10,7 @@
 //! - [`optim`]: AdamW with decoupled weight decay, warm-up + cosine schedule, gradient clipping.
 //! - [`data`], [`tokenizer`]: byte tokens, the positional train/validation split, the unigram
 //!   baseline.
-//! - [`train`]: the training loop, evaluation, samples and the summary; [`run_small`].
+//! - [`mod@train`]: the training loop, evaluation, samples and the summary; [`run_small`].
 //! - [`artifacts`]: the files a run leaves behind ([`artifacts::save_artifacts`]) and their
 //!   readers.
 //!

@@ -127,6 +127,37 @@ impl ModelConfig {
         Ok(())
     }
 
+    /// Shape of every tensor, in the order of [`ModelWeights::tensors`] (computed without
+    /// allocating the tensors: the model checks its weights against it on every call).
+    pub fn tensor_shapes(&self) -> Vec<Vec<usize>> {
+        let (d, q, kv, f) = (
+            self.d_model,
+            self.n_heads * self.head_dim,
+            self.n_kv_heads * self.head_dim,
+            self.ffn_dim,
+        );
+        let block = [
+            vec![d],
+            vec![q, d],
+            vec![kv, d],
+            vec![kv, d],
+            vec![d, q],
+            vec![self.head_dim],
+            vec![self.head_dim],
+            vec![d],
+            vec![f, d],
+            vec![f, d],
+            vec![d, f],
+        ];
+        let mut shapes = vec![vec![self.vocab_size, d]];
+        for _ in 0..self.n_layers {
+            shapes.extend(block.iter().cloned());
+        }
+        shapes.push(vec![d]);
+        shapes.push(vec![self.vocab_size, d]);
+        shapes
+    }
+
     /// Number of parameters (latent ternary weights plus norm gains).
     pub fn n_parameters(&self) -> usize {
         let attention = self.d_model * self.head_dim * (2 * self.n_heads + 2 * self.n_kv_heads);
@@ -503,23 +534,21 @@ impl ModelWeights {
 
     /// Checks every tensor has the configuration's shape.
     pub fn check_shapes(&self, config: &ModelConfig) -> Result<(), TernaryError> {
-        let expected = Self::zeros(config);
         let ours = self.tensors();
-        let theirs = expected.tensors();
-        if ours.len() != theirs.len() {
+        let expected = config.tensor_shapes();
+        if ours.len() != expected.len() {
             return Err(TernaryError::Shape(format!(
                 "{} tensors, the configuration has {}",
                 ours.len(),
-                theirs.len()
+                expected.len()
             )));
         }
-        for (a, b) in ours.iter().zip(&theirs) {
-            if a.value.shape() != b.value.shape() {
+        for (tensor, shape) in ours.iter().zip(&expected) {
+            if tensor.value.shape() != shape.as_slice() {
                 return Err(TernaryError::Shape(format!(
-                    "{}: {:?}, the configuration says {:?}",
-                    b.name,
-                    a.value.shape(),
-                    b.value.shape()
+                    "{}: {:?}, the configuration says {shape:?}",
+                    tensor.name,
+                    tensor.value.shape(),
                 )));
             }
         }
@@ -1046,6 +1075,8 @@ mod tests {
         assert_eq!(ternary.len(), 2 + 7 * config.n_layers);
         let params: usize = tensors.iter().map(|t| t.value.len()).sum();
         assert_eq!(params, config.n_parameters());
+        let shapes: Vec<Vec<usize>> = tensors.iter().map(|t| t.value.shape().to_vec()).collect();
+        assert_eq!(shapes, config.tensor_shapes());
     }
 
     #[test]
