@@ -6,8 +6,8 @@ use std::ffi::c_int;
 use std::path::PathBuf;
 
 use fuse::cuda::{
-    ComputeCapability, HostEntry, KernelUnit, PtxCompiler, SharedLibraryKernel,
-    build_shared_library, find_nvcc, nvrtc_available,
+    ComputeCapability, CudaError, HostEntry, KernelUnit, PtxCompiler, SharedLibraryKernel,
+    build_shared_library, compile_shared_library, find_nvcc, nvrtc_available,
 };
 
 const CUDA_ERROR_INVALID_VALUE: c_int = 1;
@@ -98,5 +98,31 @@ fn shared_library_exports_the_interface_and_validates_arguments() {
                 entry.symbol()
             );
         }
+    }
+}
+
+#[test]
+fn a_source_that_does_not_compile_is_an_nvcc_error_with_its_message() {
+    let Some(nvcc) = find_nvcc(None) else {
+        eprintln!("skipped: no nvcc under $CUDA_HOME, $CUDA_PATH, $PATH or /usr/local/cuda");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let source = dir.path().join("broken.cu");
+    std::fs::write(
+        &source,
+        "extern \"C\" int fused_softmax_topk(const float* logits) { return undeclared; }\n",
+    )
+    .expect("write the source");
+    match compile_shared_library(
+        &nvcc,
+        &source,
+        ComputeCapability::PORTABLE,
+        &dir.path().join("libbroken.so"),
+    ) {
+        Err(CudaError::Nvcc { stderr, .. }) => {
+            assert!(stderr.contains("undeclared"), "nvcc said: {stderr}")
+        }
+        other => panic!("expected an nvcc error, got {other:?}"),
     }
 }

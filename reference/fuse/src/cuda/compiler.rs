@@ -170,9 +170,8 @@ fn compile_with_nvcc(
     Ok(Ptx::from_src(text))
 }
 
-/// Builds `lib<symbol>.so` in `out_dir` from the entry point's host file with
-/// `nvcc -shared -Xcompiler -fPIC -arch=sm_XY`, the way the grader builds submissions.
-/// The sources are written to `out_dir/src`.
+/// Builds `lib<symbol>.so` in `out_dir` from the entry point's host file (sources written to
+/// `out_dir/src`) with [`compile_shared_library`].
 pub fn build_shared_library(
     nvcc: &Path,
     entry: HostEntry,
@@ -185,16 +184,36 @@ pub fn build_shared_library(
         message: e.to_string(),
     })?;
     let library = out_dir.join(format!("lib{}.so", entry.symbol()));
+    compile_shared_library(nvcc, &sources.join(entry.file_name()), target, &library)?;
+    Ok(library)
+}
+
+/// `nvcc -shared -Xcompiler -fPIC -arch=sm_XY -Werror all-warnings -o output source`, run in the
+/// source's directory (so its relative `#include`s resolve): how a `.cu` exporting the C
+/// interface — the reference's or a submission's — becomes a loadable library. Needs no GPU.
+pub fn compile_shared_library(
+    nvcc: &Path,
+    source: &Path,
+    target: ComputeCapability,
+    output: &Path,
+) -> Result<(), CudaError> {
     let mut command = Command::new(nvcc);
+    if let Some(dir) = source.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        command.current_dir(dir);
+    }
     command
-        .current_dir(&sources)
         .args(["-shared", "-Xcompiler", "-fPIC"])
         .arg(format!("-arch={}", target.real_arch()))
         .args(["-Werror", "all-warnings", "-o"])
-        .arg(&library)
-        .arg(entry.file_name());
-    run_nvcc(&mut command)?;
-    Ok(library)
+        .arg(std::path::absolute(output).map_err(|e| CudaError::Io {
+            what: output.display().to_string(),
+            message: e.to_string(),
+        })?)
+        .arg(std::path::absolute(source).map_err(|e| CudaError::Io {
+            what: source.display().to_string(),
+            message: e.to_string(),
+        })?);
+    run_nvcc(&mut command)
 }
 
 fn run_nvcc(command: &mut Command) -> Result<(), CudaError> {

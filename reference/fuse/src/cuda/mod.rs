@@ -40,7 +40,8 @@ pub mod source;
 use std::path::PathBuf;
 
 pub use compiler::{
-    ComputeCapability, PtxCompiler, build_shared_library, find_nvcc, nvrtc_available,
+    ComputeCapability, PtxCompiler, build_shared_library, compile_shared_library, find_nvcc,
+    nvrtc_available,
 };
 pub use device::{FuseKernels, GpuSession, Shape};
 pub use shared_library::SharedLibraryKernel;
