@@ -55,10 +55,27 @@ impl SandboxedProcess {
 
     /// The exit status if the process has ended.
     pub fn try_wait(&mut self) -> Option<ExitStatus> {
-        if self.exit.is_none() {
-            self.exit = self.child.try_wait().ok().flatten();
+        if self.exit.is_none() && self.has_exited() {
+            self.finish();
         }
         self.exit
+    }
+
+    /// True once the child has ended, without reaping it: while it is an unreaped zombie its
+    /// pid, which is also the sandbox's process-group id, cannot be handed to a new process,
+    /// so signalling that group still reaches only the sandbox.
+    fn has_exited(&self) -> bool {
+        // SAFETY: waitid fills the zeroed siginfo; WNOWAIT leaves the child reapable.
+        unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            let found = libc::waitid(
+                libc::P_PID,
+                self.child.id() as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            );
+            found == 0 && info.si_pid() != 0
+        }
     }
 
     /// Waits for the process to end, until `deadline` at the latest.
@@ -84,26 +101,30 @@ impl SandboxedProcess {
     /// the kernel kills everything in the namespace. Under an own uid, a sweep of that uid's
     /// processes catches anything left where no PID namespace could be made.
     pub fn kill(&mut self) -> ExitStatus {
-        let pid = self.child.id();
-        if self.exit.is_none() {
-            if let Some(init) = only_child(pid) {
-                signal_kill(init);
-            }
-            signal_kill(pid);
+        if let Some(status) = self.exit {
+            return status;
         }
-        if let Some(pgid) = Pid::from_raw(pid as i32) {
+        let pid = self.child.id();
+        if let Some(init) = only_child(pid) {
+            signal_kill(init);
+        }
+        signal_kill(pid);
+        self.finish()
+    }
+
+    /// Kills what is left of the sandbox, then reaps the child (in that order: see
+    /// [`Self::has_exited`]).
+    fn finish(&mut self) -> ExitStatus {
+        if let Some(pgid) = Pid::from_raw(self.child.id() as i32) {
             let _ = kill_process_group(pgid, Signal::KILL);
         }
         if let Some(uid) = self.sandbox_uid {
             kill_processes_of_uid(uid);
         }
-        let status = match self.exit {
-            Some(status) => status,
-            None => self
-                .child
-                .wait()
-                .unwrap_or_else(|_| ExitStatus::from_raw(libc::SIGKILL)),
-        };
+        let status = self
+            .child
+            .wait()
+            .unwrap_or_else(|_| ExitStatus::from_raw(libc::SIGKILL));
         self.exit = Some(status);
         status
     }
