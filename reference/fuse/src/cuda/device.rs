@@ -114,6 +114,9 @@ impl FuseKernels {
         top_prob: &mut CudaSlice<f32>,
     ) -> Result<(), CudaError> {
         let (vocab, k) = shape.check_device(logits, top_idx, top_prob)?;
+        if shape.rows == 0 {
+            return Ok(()); // an empty grid is a launch error, and there is nothing to do
+        }
         let mut launch = stream.launch_builder(&self.fused);
         launch
             .arg(logits)
@@ -137,6 +140,9 @@ impl FuseKernels {
         top_prob: &mut CudaSlice<f32>,
     ) -> Result<(), CudaError> {
         let (vocab, k) = shape.check_device(logits, top_idx, top_prob)?;
+        if shape.rows == 0 {
+            return Ok(()); // an empty grid is a launch error, and there is nothing to do
+        }
         if probs.len() != logits.len() {
             return Err(CudaError::BufferLength {
                 buffer: "probs",
@@ -170,6 +176,14 @@ impl FuseKernels {
         k: usize,
     ) -> Result<TopK, CudaError> {
         let shape = Shape::new(logits, rows, vocab, k)?;
+        if rows == 0 {
+            return Ok(TopK {
+                rows,
+                k,
+                indices: Vec::new(),
+                probs: Vec::new(),
+            });
+        }
         let stream = session.stream();
         let device_logits = stream.clone_htod(logits)?;
         let mut top_idx = stream.alloc_zeros::<i32>(rows * k)?;
@@ -188,6 +202,14 @@ impl FuseKernels {
         k: usize,
     ) -> Result<TopK, CudaError> {
         let shape = Shape::new(logits, rows, vocab, k)?;
+        if rows == 0 {
+            return Ok(TopK {
+                rows,
+                k,
+                indices: Vec::new(),
+                probs: Vec::new(),
+            });
+        }
         let stream = session.stream();
         let device_logits = stream.clone_htod(logits)?;
         let mut probs = stream.alloc_zeros::<f32>(logits.len())?;
@@ -286,4 +308,33 @@ pub fn download(
         indices: stream.clone_dtoh(top_idx)?,
         probs: stream.clone_dtoh(top_prob)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::FuseError;
+
+    #[test]
+    fn shapes_outside_the_kernel_limits_are_refused_before_any_launch() {
+        assert!(matches!(
+            Shape::without_data(4, 1000, 257),
+            Err(CudaError::KTooLarge { k: 257, max: 256 })
+        ));
+        assert!(matches!(
+            Shape::without_data(4, 10, 11),
+            Err(CudaError::Shape(FuseError::InvalidK { k: 11, vocab: 10 }))
+        ));
+        assert!(matches!(
+            Shape::without_data(1 << 31, 10, 1),
+            Err(CudaError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            Shape::new(&[0.0; 5], 2, 3, 1),
+            Err(CudaError::Shape(FuseError::ShapeMismatch { .. }))
+        ));
+        let shape = Shape::without_data(4096, 151_936, 256).expect("within the limits");
+        assert_eq!(shape.launch_config().grid_dim, (4096, 1, 1));
+        assert_eq!(shape.launch_config().block_dim, (BLOCK_THREADS, 1, 1));
+    }
 }

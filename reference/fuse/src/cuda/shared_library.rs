@@ -118,6 +118,14 @@ impl SharedLibraryKernel {
         k: usize,
     ) -> Result<TopK, CudaError> {
         let shape = Shape::new(logits, rows, vocab, k)?;
+        if rows == 0 {
+            return Ok(TopK {
+                rows,
+                k,
+                indices: Vec::new(),
+                probs: Vec::new(),
+            });
+        }
         let stream = session.stream();
         let device_logits = stream.clone_htod(logits)?;
         let mut top_idx = stream.alloc_zeros::<i32>(rows * k)?;
