@@ -65,6 +65,14 @@ step "fuse shared library" nvcc -shared -Xcompiler -fPIC -arch=native \
 step "fuse compile checks" "$BIN/fuse-test-cuda_compile" --nocapture
 step "fuse GPU vs CPU reference" "$BIN/fuse-test-gpu" --nocapture --test-threads=1
 step "fuse benchmark" "$BIN/fuse_bench" --library /tmp/gpu-check/libfused_softmax_topk.so
+# Out-of-bounds accesses (the unaligned head / float4 body / tail split) and shared-memory races,
+# on 16 rows; GPU_CHECK_SANITIZE=0 skips these slower steps.
+if [ "${GPU_CHECK_SANITIZE:-1}" != 0 ]; then
+    for tool in memcheck racecheck; do
+        step "fuse $tool" timeout 180 compute-sanitizer --tool "$tool" --error-exitcode 1 \
+            "$BIN/fuse_bench" --rows 16 --iterations 1
+    done
+fi
 
 echo
 if [ ${#failed[@]} -eq 0 ]; then
