@@ -33,13 +33,13 @@
 //! private N × D buffer that is added at the end (O(N·D), never N × N). Blocks wholly above
 //! the diagonal are skipped, blocks on it are masked exactly as in the forward pass.
 
-use ndarray::linalg::general_mat_mul;
 use ndarray::{
     Array2, Array4, ArrayView1, ArrayView2, ArrayView3, ArrayView4, ArrayViewMut2, Axis, Zip, s,
 };
 use rayon::prelude::*;
 
 use crate::error::check_shapes;
+use crate::matmul::matmul;
 use crate::tiling::{
     Tile, Visibility, block_visibility, head_rows_mut, heads, heads_mut, mask_future_keys, tiles,
 };
@@ -275,7 +275,7 @@ fn accumulate_blocks<F: Float>(
             let mut ds = scratch.score_grads.slice_mut(block);
 
             // P = exp(S − L), S = Q_i K_jᵀ·s, masked like the forward pass.
-            general_mat_mul(scale, &q_i, &k_j.t(), F::zero(), &mut p);
+            matmul(scale, &q_i, &k_j.t(), F::zero(), &mut p);
             if visibility == Visibility::Partial {
                 mask_future_keys(&mut p, queries, keys);
             }
@@ -290,9 +290,9 @@ fn accumulate_blocks<F: Float>(
                 );
             }
             // dV_j += Pᵀ dO_i
-            general_mat_mul(F::one(), &p.t(), &d_o_i, F::one(), &mut dv);
+            matmul(F::one(), &p.t(), &d_o_i, F::one(), &mut dv);
             // dP = dO_i V_jᵀ, then dS = P ∘ (dP − D) in place.
-            general_mat_mul(F::one(), &d_o_i, &v_j.t(), F::zero(), &mut ds);
+            matmul(F::one(), &d_o_i, &v_j.t(), F::zero(), &mut ds);
             let row_dot = head.row_dot.slice(s![rows.clone()]);
             for ((p_row, mut ds_row), &d_i) in p.rows().into_iter().zip(ds.rows_mut()).zip(row_dot)
             {
@@ -304,8 +304,8 @@ fn accumulate_blocks<F: Float>(
                 );
             }
             // dQ_i += s·dS K_j,  dK_j += s·dSᵀ Q_i
-            general_mat_mul(scale, &ds, &k_j, F::one(), &mut dq.slice_mut(s![rows, ..]));
-            general_mat_mul(scale, &ds.t(), &q_i, F::one(), &mut dk);
+            matmul(scale, &ds, &k_j, F::one(), &mut dq.slice_mut(s![rows, ..]));
+            matmul(scale, &ds.t(), &q_i, F::one(), &mut dk);
         }
     }
 }

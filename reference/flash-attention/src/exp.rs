@@ -15,7 +15,10 @@
 //! ```
 //!
 //! `round` is the add-and-subtract of 1.5·2^52 (1.5·2^23 for f32), which also leaves n in the low
-//! bits of the sum; 2^n is written straight into the exponent field.
+//! bits of the sum; 2^n is written straight into the exponent field. The polynomial is evaluated
+//! with fused multiply-adds (`mul_add`): one instruction per term where the CPU has FMA, and the
+//! same correctly rounded result (from libm) where it does not, so results do not depend on the
+//! CPU.
 //!
 //! Edge cases: x below `MIN_ARG` (including −∞, the masked scores) gives exactly 0 — results that
 //! would be subnormal are flushed, and they are under 1e−307 (f64) / 1e−37 (f32) of the row's
@@ -74,7 +77,7 @@ pub fn exp_f64(x: f64) -> f64 {
     let r = (clamped - n * LN2_HI_F64) - n * LN2_LO_F64;
     let mut poly = TAYLOR_F64[0];
     for &coefficient in &TAYLOR_F64[1..] {
-        poly = poly * r + coefficient;
+        poly = poly.mul_add(r, coefficient);
     }
     let two_to_n = f64::from_bits(((n_int + 1023) as u64) << 52);
     let result = poly * two_to_n;
@@ -97,7 +100,7 @@ pub fn exp_f32(x: f32) -> f32 {
     let r = (clamped - n * LN2_HI_F32) - n * LN2_LO_F32;
     let mut poly = TAYLOR_F32[0];
     for &coefficient in &TAYLOR_F32[1..] {
-        poly = poly * r + coefficient;
+        poly = poly.mul_add(r, coefficient);
     }
     let two_to_n = f32::from_bits(((n_int + 127) as u32) << 23);
     let result = poly * two_to_n;

@@ -5,11 +5,11 @@
 //! length-T vectors (m, l) per worker, so nothing of size N × N ever exists. The output rows of
 //! the current query tile serve as the accumulator O.
 
-use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, Array3, Array4, ArrayView2, ArrayView4, ArrayViewMut1, ArrayViewMut2, s};
 use rayon::prelude::*;
 
 use crate::error::check_shapes;
+use crate::matmul::matmul;
 use crate::online_softmax::OnlineSoftmax;
 use crate::tiling::{
     Tile, Visibility, block_visibility, head_rows_mut, heads, heads_mut, mask_future_keys, tiles,
@@ -120,7 +120,7 @@ fn forward_query_tile<F: Float>(
             .scores
             .slice_mut(s![..task.rows.len(), ..keys.len()]);
         // S = Q_tile K_tileᵀ / √D
-        general_mat_mul(
+        matmul(
             scale,
             &task.q,
             &task.k.slice(s![keys.range(), ..]).t(),
@@ -132,7 +132,7 @@ fn forward_query_tile<F: Float>(
         }
         scratch.softmax.absorb(scores.view_mut(), task.o.view_mut());
         // O += P V_tile
-        general_mat_mul(
+        matmul(
             F::one(),
             &scores,
             &task.v.slice(s![keys.range(), ..]),

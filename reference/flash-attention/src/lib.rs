@@ -33,6 +33,7 @@ mod error;
 mod exp;
 mod float;
 mod forward;
+pub mod matmul;
 pub mod naive;
 mod online_softmax;
 mod rowwise;

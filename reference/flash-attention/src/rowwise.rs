@@ -3,17 +3,37 @@
 //!
 //! The crate is built for the baseline x86-64 target (SSE2), where these loops would run two f64
 //! lanes at a time. Each kernel is therefore also instantiated inside a `#[target_feature]`
-//! function for AVX-512 and for AVX2, and picked at run time. The arithmetic is identical in every
-//! instantiation (no FMA contraction happens without an explicit `mul_add`), so results do not
-//! depend on the CPU.
+//! function for AVX-512 and for AVX2 + FMA, and picked at run time. The arithmetic is identical in
+//! every instantiation (the compiler never contracts a·b + c into an FMA on its own, and an
+//! explicit `mul_add` is correctly rounded everywhere), so results do not depend on the CPU.
 //!
 //! Reductions keep `LANES` independent partial results, so that the compiler may vectorise them
-//! without reassociating a single running sum.
+//! without reassociating a single running sum, and combine them pairwise at the end (a log-depth
+//! tree of vector operations rather than a serial chain of `LANES` scalar ones, which on 128-key
+//! rows cost as much as the loop itself).
 
 use crate::float::Float;
 
 /// Independent partial sums / maxima per reduction; a multiple of every vector width in use.
 const LANES: usize = 16;
+
+/// Combines the partial results pairwise: lanes i and i + w for w = LANES/2, LANES/4, …, 1.
+#[inline(always)]
+fn reduce_pairwise<F: Float>(mut partial: [F; LANES], combine: impl Fn(F, F) -> F) -> F {
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        for i in 0..width {
+            partial[i] = combine(partial[i], partial[i + width]);
+        }
+    }
+    partial[0]
+}
+
+#[inline(always)]
+fn larger<F: Float>(a: F, b: F) -> F {
+    if b > a { b } else { a }
+}
 
 /// Defines a kernel from its portable body plus the run-time dispatch to vector instantiations.
 macro_rules! simd_kernel {
@@ -28,24 +48,25 @@ macro_rules! simd_kernel {
 
             #[cfg(target_arch = "x86_64")]
             {
-                #[target_feature(enable = "avx512f")]
+                #[target_feature(enable = "avx512f,avx2,fma")]
                 fn avx512<F: Float>($($arg: $ty),*) $(-> $ret)? {
                     portable($($arg),*)
                 }
 
-                #[target_feature(enable = "avx2")]
+                #[target_feature(enable = "avx2,fma")]
                 fn avx2<F: Float>($($arg: $ty),*) $(-> $ret)? {
                     portable($($arg),*)
                 }
 
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    // SAFETY: the CPU supports AVX-512F (checked on the line above), the only
-                    // requirement `avx512` adds to the safe function `portable`.
+                use std::arch::is_x86_feature_detected as has;
+                if has!("avx512f") && has!("avx2") && has!("fma") {
+                    // SAFETY: the CPU has the features `avx512` is compiled for (checked on the
+                    // line above), the only requirement it adds to the safe function `portable`.
                     return unsafe { avx512($($arg),*) };
                 }
-                if std::arch::is_x86_feature_detected!("avx2") {
-                    // SAFETY: the CPU supports AVX2 (checked on the line above), the only
-                    // requirement `avx2` adds to the safe function `portable`.
+                if has!("avx2") && has!("fma") {
+                    // SAFETY: the CPU has the features `avx2` is compiled for (checked on the
+                    // line above), the only requirement it adds to the safe function `portable`.
                     return unsafe { avx2($($arg),*) };
                 }
             }
@@ -61,11 +82,11 @@ simd_kernel! {
         let mut chunks = row.chunks_exact(LANES);
         for chunk in &mut chunks {
             for (best, &x) in partial.iter_mut().zip(chunk) {
-                *best = if x > *best { x } else { *best };
+                *best = larger(*best, x);
             }
         }
         let tail = chunks.remainder().iter().copied();
-        partial.into_iter().chain(tail).fold(F::neg_infinity(), |best, x| if x > best { x } else { best })
+        tail.fold(reduce_pairwise(partial, larger), larger)
     }
 }
 
@@ -80,7 +101,7 @@ simd_kernel! {
                 *sum += *x;
             }
         }
-        let mut total = partial.into_iter().fold(F::zero(), |a, b| a + b);
+        let mut total = reduce_pairwise(partial, |a, b| a + b);
         for x in chunks.into_remainder() {
             *x = (*x - shift).exp_vectorizable();
             total += *x;
