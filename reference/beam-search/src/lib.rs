@@ -5,7 +5,9 @@
 //! * [`ScriptedModel`]: a [`tiny_lm::LanguageModel`] whose next-token logits are looked up from
 //!   a script — the test and grader fixture for the prompt's traps (EOS retention, prompt counted
 //!   in the length). Its NumPy twin is `py/scripted_lm.py`.
+//! * [`cases`]: the prompt's traps as ready-made scripted cases for tests and graders.
 
+pub mod cases;
 mod scripted;
 mod search;
 

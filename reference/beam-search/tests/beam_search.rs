@@ -4,8 +4,9 @@
 use std::cell::Cell;
 
 use beam_search::{
-    BeamError, Hypothesis, ScriptedModel, batched_beam_search, length_penalized_score,
-    next_token_distribution,
+    BeamError, Hypothesis, ScriptedModel, batched_beam_search,
+    cases::{self, ScriptedCase},
+    length_penalized_score,
 };
 use ndarray::{Array2, ArrayView2};
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -235,59 +236,54 @@ fn top_k_per_beam_selects_the_same_beams_as_top_2k() {
     }
 }
 
-/// The prompt's Test 3, made exact (V = 1000, EOS = 0, prompt [7], K = 2):
-/// step 1: [1] −1.0, [2] −2.0; step 2: [1, EOS] −3.0 finished, [2, 3] −4.0;
-/// step 3: [2, 3, 4] −5.0; step 4: [2, 3, 4, EOS] −5.5 finished.
-fn eos_retention_model() -> ScriptedModel {
-    let d = |listed: &[(u32, f64)]| next_token_distribution(V, listed).unwrap();
-    ScriptedModel::new(d(&[]))
-        .unwrap()
-        .with_rule(vec![7], d(&[(1, -1.0), (2, -2.0)]))
-        .unwrap()
-        .with_rule(vec![7, 1], d(&[(EOS, -2.0)]))
-        .unwrap()
-        .with_rule(vec![7, 2], d(&[(3, -2.0)]))
-        .unwrap()
-        .with_rule(vec![7, 2, 3], d(&[(4, -1.0)]))
-        .unwrap()
-        .with_rule(vec![7, 2, 3, 4], d(&[(EOS, -0.5)]))
-        .unwrap()
+fn run(case: &ScriptedCase) -> Vec<Hypothesis> {
+    let mut result = batched_beam_search(
+        &case.model,
+        &case.prompts,
+        case.beam_width,
+        case.max_new_tokens,
+        case.alpha,
+        case.eos_token_id,
+    )
+    .unwrap();
+    result.remove(0)
+}
+
+fn summary(hypotheses: &[Hypothesis]) -> Vec<(Vec<u32>, bool)> {
+    hypotheses
+        .iter()
+        .map(|h| (h.tokens.clone(), h.finished))
+        .collect()
 }
 
 #[test]
 fn a_finished_beam_stays_in_the_pool_and_wins() {
-    let model = eos_retention_model();
     // Cut off at 3 tokens: the finished −3.0 beam beats the still-running −5.0 beam.
-    let result = batched_beam_search(&model, &[vec![7]], 2, 3, 0.0, EOS).unwrap();
-    let [winner, runner_up] = result[0].as_slice() else {
-        panic!("expected 2 hypotheses")
-    };
+    let result = run(&cases::eos_retention(3, 0.0));
     assert_eq!(
-        (winner.tokens.as_slice(), winner.finished),
-        (&[1, EOS][..], true)
+        summary(&result),
+        [(vec![1, EOS], true), (vec![2, 3, 4], false)]
     );
-    assert!(close(winner.log_prob, -3.0) && close(winner.score, -3.0));
-    assert_eq!(
-        (runner_up.tokens.as_slice(), runner_up.finished),
-        (&[2, 3, 4][..], false)
-    );
-    assert!(close(runner_up.log_prob, -5.0));
+    assert!(close(result[0].log_prob, -3.0) && close(result[0].score, -3.0));
+    assert!(close(result[1].log_prob, -5.0));
 
     // With room to finish, the long beam ends at −5.5 and still loses; alpha = 0.6 agrees.
     for alpha in [0.0, 0.6] {
-        let result = batched_beam_search(&model, &[vec![7]], 2, 10, alpha, EOS).unwrap();
-        let tokens: Vec<&[u32]> = result[0].iter().map(|h| h.tokens.as_slice()).collect();
-        assert_eq!(tokens, [&[1, EOS][..], &[2, 3, 4, EOS][..]]);
-        assert!(close(result[0][0].score, -3.0 / 2f64.powf(alpha)));
-        assert!(close(result[0][1].score, -5.5 / 4f64.powf(alpha)));
+        let result = run(&cases::eos_retention(10, alpha));
+        assert_eq!(
+            summary(&result),
+            [(vec![1, EOS], true), (vec![2, 3, 4, EOS], true)]
+        );
+        assert!(close(result[0].score, -3.0 / 2f64.powf(alpha)));
+        assert!(close(result[1].score, -5.5 / 4f64.powf(alpha)));
     }
 }
 
 #[test]
 fn search_stops_once_every_item_has_k_finished_beams() {
-    let model = eos_retention_model();
+    let case = cases::eos_retention(50, 0.0);
     let counting = CountingModel {
-        inner: &model,
+        inner: &case.model,
         batch_calls: Cell::new(0),
     };
     let result = batched_beam_search(&counting, &[vec![7], vec![7]], 2, 50, 0.0, EOS).unwrap();
@@ -298,90 +294,60 @@ fn search_stops_once_every_item_has_k_finished_beams() {
 
 #[test]
 fn length_penalty_counts_generated_tokens_only() {
-    // alpha = 1, prompt of 10 tokens. A = [EOS] at −2.0, B = [1, 2, 3, EOS] at −3.0.
-    // Generated length: A −2/1 = −2.0 < B −3/4 = −0.75, so B wins.
-    // Counting the prompt would flip it: A −2/11 ≈ −0.182 > B −3/14 ≈ −0.214.
+    let case = cases::prompt_not_in_length();
+    assert_eq!(case.prompts[0].len(), 10);
+    // Counting the prompt would flip the winner: A = [EOS] −2/11 against B −3/14.
     assert!(length_penalized_score(-2.0, 11, 1.0) > length_penalized_score(-3.0, 14, 1.0));
-    let prompt: Vec<u32> = vec![9; 10];
-    let context = |generated: &[u32]| [prompt.as_slice(), generated].concat();
-    let d = |listed: &[(u32, f64)]| next_token_distribution(V, listed).unwrap();
-    let model = ScriptedModel::new(d(&[]))
-        .unwrap()
-        .with_rule(context(&[]), d(&[(1, -0.5), (EOS, -2.0)]))
-        .unwrap()
-        .with_rule(context(&[1]), d(&[(2, -0.5)]))
-        .unwrap()
-        .with_rule(context(&[1, 2]), d(&[(3, -0.5)]))
-        .unwrap()
-        .with_rule(context(&[1, 2, 3]), d(&[(EOS, -1.5)]))
-        .unwrap();
-    let result =
-        batched_beam_search(&model, std::slice::from_ref(&prompt), 2, 10, 1.0, EOS).unwrap();
-    let [best, second] = result[0].as_slice() else {
-        panic!("expected 2 hypotheses")
-    };
-    assert_eq!(best.tokens, [1, 2, 3, EOS]);
-    assert!(close(best.log_prob, -3.0) && close(best.score, -0.75));
-    assert_eq!(second.tokens, [EOS]);
-    assert!(close(second.score, -2.0));
+    let result = run(&case);
+    assert_eq!(
+        summary(&result),
+        [(vec![1, 2, 3, EOS], true), (vec![EOS], true)]
+    );
+    assert!(close(result[0].log_prob, -3.0) && close(result[0].score, -0.75));
+    assert!(close(result[1].score, -2.0));
 }
 
 #[test]
 fn cut_off_returns_the_best_of_finished_and_unfinished() {
-    // V = 1000, prompt [9], K = 2, max 3 tokens: [EOS] at −2.5 finished; [1, 1, 1] at −2.7.
-    let d = |listed: &[(u32, f64)]| next_token_distribution(V, listed).unwrap();
-    let model = ScriptedModel::new(d(&[]))
-        .unwrap()
-        .with_rule(vec![9], d(&[(1, -0.5), (EOS, -2.5)]))
-        .unwrap()
-        .with_rule(vec![9, 1], d(&[(1, -1.0)]))
-        .unwrap()
-        .with_rule(vec![9, 1, 1], d(&[(1, -1.2)]))
-        .unwrap();
-    // alpha = 0: the finished beam ranks first.
-    let result = batched_beam_search(&model, &[vec![9]], 2, 3, 0.0, EOS).unwrap();
-    let summary: Vec<_> = result[0]
-        .iter()
-        .map(|h| (h.tokens.clone(), h.finished))
-        .collect();
-    assert_eq!(summary, [(vec![EOS], true), (vec![1, 1, 1], false)]);
-    assert!(close(result[0][0].score, -2.5) && close(result[0][1].score, -2.7));
-    // alpha = 0.5: −2.7/√3 ≈ −1.56 beats −2.5/1, the unfinished beam ranks first.
-    let result = batched_beam_search(&model, &[vec![9]], 2, 3, 0.5, EOS).unwrap();
-    let summary: Vec<_> = result[0]
-        .iter()
-        .map(|h| (h.tokens.clone(), h.finished))
-        .collect();
-    assert_eq!(summary, [(vec![1, 1, 1], false), (vec![EOS], true)]);
-    assert!(close(result[0][0].score, -2.7 / 3f64.sqrt()));
+    let result = run(&cases::cut_off(0.0));
+    assert_eq!(
+        summary(&result),
+        [(vec![EOS], true), (vec![1, 1, 1], false)]
+    );
+    assert!(close(result[0].score, -2.5) && close(result[1].score, -2.7));
+    let result = run(&cases::cut_off(0.5));
+    assert_eq!(
+        summary(&result),
+        [(vec![1, 1, 1], false), (vec![EOS], true)]
+    );
+    assert!(close(result[0].score, -2.7 / 3f64.sqrt()) && close(result[1].score, -2.5));
 }
 
 #[test]
 fn log_probs_near_minus_1e4_keep_their_order() {
-    // exp(−1e4) is 0 in f64: a search that multiplied probabilities would see the two runners-up
-    // as equal (both −inf) and keep pool order, [1, 3] before [2, 1]. In log space
-    // [2, 1] = −10000.25 beats [1, 3] = −10000.5. A +1e4 shift of every logit must not matter.
     for shift in [0.0, 1e4] {
-        let logits = |entries: &[(u32, f64)]| {
-            let mut l = vec![-3e4 + shift; V];
-            entries.iter().for_each(|&(t, x)| l[t as usize] = x + shift);
-            l
-        };
-        let model = ScriptedModel::new(logits(&[(1, 0.0)]))
-            .unwrap()
-            .with_rule(vec![5], logits(&[(1, 0.0), (2, -10000.25)]))
-            .unwrap()
-            .with_rule(vec![5, 1], logits(&[(1, 0.0), (3, -10000.5)]))
-            .unwrap();
-        let result = batched_beam_search(&model, &[vec![5]], 3, 2, 0.0, 999).unwrap();
-        let tokens: Vec<&[u32]> = result[0].iter().map(|h| h.tokens.as_slice()).collect();
+        let result = run(&cases::log_space(shift));
+        let tokens: Vec<&[u32]> = result.iter().map(|h| h.tokens.as_slice()).collect();
         assert_eq!(tokens, [&[1, 1][..], &[2, 1][..], &[1, 3][..]]);
-        let log_probs: Vec<f64> = result[0].iter().map(|h| h.log_prob).collect();
-        assert!(
-            close(log_probs[0], 0.0)
-                && close(log_probs[1], -10000.25)
-                && close(log_probs[2], -10000.5)
+        assert!(close(result[0].log_prob, 0.0));
+        assert!(close(result[1].log_prob, -10000.25) && close(result[2].log_prob, -10000.5));
+    }
+}
+
+#[test]
+fn every_trap_case_agrees_with_the_naive_search() {
+    for case in cases::trap_cases() {
+        let (k, alpha) = (case.beam_width, case.alpha);
+        let naive = naive_beam_search(
+            &case.model,
+            &case.prompts[0],
+            k,
+            2 * k,
+            case.max_new_tokens,
+            alpha,
+            case.eos_token_id,
         );
+        assert_matches_naive(&run(&case), &naive, alpha);
     }
 }
 
