@@ -40,10 +40,10 @@ fn scripted(rules: &[Rule<'_>]) -> ScriptedModel {
     )
 }
 
-/// The prompt's Test 3, made exact (prompt [7], K = 2, alpha as given):
-/// step 1: [1] −1.0, [2] −2.0; step 2: [1, EOS] −3.0 finished, [2, 3] −4.0;
-/// step 3: [2, 3, 4] −5.0; step 4: [2, 3, 4, EOS] −5.5 finished — then both beams are finished.
-/// Correct: [1, EOS] (−3.0) first. Dropping finished beams: [2, 3, 4, EOS] (−5.5) wins.
+/// The prompt's Test 3, made exact (prompt `[7]`, K = 2, alpha as given):
+/// step 1: `[1]` −1.0, `[2]` −2.0; step 2: `[1, EOS]` −3.0 finished, `[2, 3]` −4.0;
+/// step 3: `[2, 3, 4]` −5.0; step 4: `[2, 3, 4, EOS]` −5.5 finished — then both beams are finished.
+/// Correct: `[1, EOS]` (−3.0) first. Dropping finished beams: `[2, 3, 4, EOS]` (−5.5) wins.
 pub fn eos_retention(max_new_tokens: usize, alpha: f64) -> ScriptedCase {
     ScriptedCase {
         name: "eos_retention",
@@ -63,7 +63,7 @@ pub fn eos_retention(max_new_tokens: usize, alpha: f64) -> ScriptedCase {
 }
 
 /// Length = generated tokens only (alpha = 1, a prompt of ten 9s, K = 2):
-/// A = [EOS] at −2.0, B = [1, 2, 3, EOS] at −0.5 × 3 − 1.5 = −3.0.
+/// A = `[EOS]` at −2.0, B = `[1, 2, 3, EOS]` at −0.5 × 3 − 1.5 = −3.0.
 /// Correct: B (−3/4 = −0.75) beats A (−2/1). Counting the prompt flips it: A −2/11 ≈ −0.18 beats
 /// B −3/14 ≈ −0.21.
 pub fn prompt_not_in_length() -> ScriptedCase {
@@ -85,8 +85,8 @@ pub fn prompt_not_in_length() -> ScriptedCase {
     }
 }
 
-/// The `max_new_tokens` cut-off (prompt [9], K = 2, 3 tokens): [EOS] at −2.5 finished,
-/// [1, 1, 1] at −0.5 − 1.0 − 1.2 = −2.7 unfinished. alpha = 0: the finished one first;
+/// The `max_new_tokens` cut-off (prompt `[9]`, K = 2, 3 tokens): `[EOS]` at −2.5 finished,
+/// `[1, 1, 1]` at −0.5 − 1.0 − 1.2 = −2.7 unfinished. alpha = 0: the finished one first;
 /// alpha = 0.5: −2.7/√3 ≈ −1.56 beats −2.5, the unfinished one first.
 pub fn cut_off(alpha: f64) -> ScriptedCase {
     ScriptedCase {
@@ -104,10 +104,10 @@ pub fn cut_off(alpha: f64) -> ScriptedCase {
     }
 }
 
-/// Log space (prompt [5], K = 3, 2 tokens, alpha = 0, logits shifted by `shift`): raw logits
-/// −3e4 except [5]: {1: 0, 2: −10000.25}, [5, 1]: {1: 0, 3: −10000.5}, elsewhere {1: 0}.
-/// Expected [1, 1] 0, then [2, 1] −10000.25, then [1, 3] −10000.5. A search that multiplies
-/// probabilities sees exp(−1e4) = 0 for both runners-up and keeps pool order ([1, 3] first);
+/// Log space (prompt `[5]`, K = 3, 2 tokens, alpha = 0, logits shifted by `shift`): raw logits
+/// −3e4 except `[5]`: {1: 0, 2: −10000.25}, `[5, 1]`: {1: 0, 3: −10000.5}, elsewhere {1: 0}.
+/// Expected `[1, 1]` 0, then `[2, 1]` −10000.25, then `[1, 3]` −10000.5. A search that multiplies
+/// probabilities sees exp(−1e4) = 0 for both runners-up and keeps pool order (`[1, 3]` first);
 /// a `shift` of 1e4 overflows a softmax that does not subtract the maximum.
 pub fn log_space(shift: f64) -> ScriptedCase {
     let logits = |entries: &[(u32, f64)]| {

@@ -131,6 +131,9 @@ pub fn accept_greedy_path(
 /// `(accepted_tokens, new_token)` for one draft tree, with exactly ONE call of
 /// `target.logits` over `[prompt | tree]` under [`build_tree_mask`] (no position ids: the
 /// target must be position-free). The caller appends both to its sequence.
+///
+/// Greedy (temperature 0) only, which is what the golden test defines; the prompt's
+/// `temperature` argument therefore has no counterpart here.
 pub fn verify_and_accept(
     prompt_tokens: &[u32],
     tree_tokens: &[u32],

@@ -86,7 +86,7 @@ impl TinyLm {
     /// Random weights from `seed`, reproducible bit for bit.
     ///
     /// Generator: rand 0.9 `StdRng::seed_from_u64(seed)` (ChaCha12). Tensors are drawn in the
-    /// order of [`Self::weights`], each filled row-major with [`uniform`] values of the listed
+    /// order of [`Self::weights`], each filled row-major by `uniform` (`centre + std·√3·(2u − 1)`) with the listed
     /// standard deviation:
     ///
     /// | name | shape | draw |
