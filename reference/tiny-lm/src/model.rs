@@ -86,8 +86,9 @@ impl TinyLm {
     /// Random weights from `seed`, reproducible bit for bit.
     ///
     /// Generator: rand 0.9 `StdRng::seed_from_u64(seed)` (ChaCha12). Tensors are drawn in the
-    /// order of [`Self::weights`], each filled row-major by `uniform` (`centre + std·√3·(2u − 1)`) with the listed
-    /// standard deviation:
+    /// order of [`Self::weights`], each filled row-major by `uniform`, i.e.
+    /// `centre + std·√3·(2u − 1)` with `u = (next_u64 >> 11)·2⁻⁵³`, of the listed centre (0
+    /// unless stated) and standard deviation:
     ///
     /// | name | shape | draw |
     /// |---|---|---|
