@@ -17,6 +17,7 @@ use crate::output::TopK;
 use crate::top_k::{Candidate, TopKBuffer};
 
 /// Fused softmax + top-k of one row: `(indices, probabilities)`, best first, in one pass.
+/// `row_index` only labels errors.
 pub fn fused_softmax_topk_row(
     row_index: usize,
     logits: &[f32],

@@ -21,8 +21,24 @@ fn cxx_candidates() -> Vec<String> {
         .collect()
 }
 
+/// How the emulator is built: plain, or with ThreadSanitizer watching every shared-memory access.
+#[derive(Clone, Copy, PartialEq)]
+enum Build {
+    Plain,
+    ThreadSanitizer,
+}
+
+impl Build {
+    fn flags(self) -> &'static [&'static str] {
+        match self {
+            Build::Plain => &["-O2"],
+            Build::ThreadSanitizer => &["-O1", "-g", "-fsanitize=thread"],
+        }
+    }
+}
+
 /// Builds the emulated kernels with `threads` per block, or says why it cannot.
-fn build_emulator(dir: &Path, threads: u32) -> Result<PathBuf, String> {
+fn build_emulator(dir: &Path, threads: u32, build: Build) -> Result<PathBuf, String> {
     let source =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("cuda/emulation/run_kernels_on_cpu.cpp");
     let probe = dir.join("probe.cpp");
@@ -35,24 +51,36 @@ fn build_emulator(dir: &Path, threads: u32) -> Result<PathBuf, String> {
         .into_iter()
         .find(|cxx| {
             Command::new(cxx)
-                .args(["-std=c++20", "-pthread", "-o"])
+                .args(["-std=c++20", "-pthread"])
+                .args(build.flags())
+                .arg("-o")
                 .arg(dir.join("probe"))
                 .arg(&probe)
                 .output()
-                .is_ok_and(|out| out.status.success())
+                .is_ok_and(|out| {
+                    out.status.success()
+                        && Command::new(dir.join("probe"))
+                            .status()
+                            .is_ok_and(|s| s.success())
+                })
         })
-        .ok_or("no C++20 compiler with <barrier> ($CXX, c++, g++, clang++)")?;
+        .ok_or(match build {
+            Build::Plain => "no C++20 compiler with <barrier> ($CXX, c++, g++, clang++)",
+            Build::ThreadSanitizer => {
+                "no C++20 compiler with a working -fsanitize=thread ($CXX, c++, g++, clang++)"
+            }
+        })?;
     let binary = dir.join(format!("kernels_on_cpu_{threads}"));
     let output = Command::new(&cxx)
         .args([
             "-std=c++20",
-            "-O2",
             "-pthread",
             "-Wall",
             "-Wextra",
             "-Wno-unknown-pragmas",
             "-Werror",
         ])
+        .args(build.flags())
         .arg(format!("-DFUSE_BLOCK_THREADS={threads}"))
         .arg("-o")
         .arg(&binary)
@@ -133,7 +161,7 @@ fn assert_kernel_agrees(
 #[test]
 fn emulated_kernel_with_64_threads_matches_the_reference() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let emulator = match build_emulator(dir.path(), 64) {
+    let emulator = match build_emulator(dir.path(), 64, Build::Plain) {
         Ok(binary) => binary,
         Err(reason) => return eprintln!("skipped: {reason}"),
     };
@@ -168,7 +196,7 @@ fn emulated_kernel_with_64_threads_matches_the_reference() {
 #[test]
 fn emulated_kernel_with_256_threads_matches_the_reference() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let emulator = match build_emulator(dir.path(), 256) {
+    let emulator = match build_emulator(dir.path(), 256, Build::Plain) {
         Ok(binary) => binary,
         Err(reason) => return eprintln!("skipped: {reason}"),
     };
@@ -176,4 +204,19 @@ fn emulated_kernel_with_256_threads_matches_the_reference() {
     assert_kernel_agrees(&emulator, &logits, 1, 50_257, 5, 1);
     let traps = trap_rows(257, 2051);
     assert_kernel_agrees(&emulator, &traps, Trap::ALL.len(), 2051, 256, 3);
+}
+
+/// ThreadSanitizer sees the emulated barriers and votes as synchronisation, so it reports any
+/// shared-memory access of the kernel that no `__syncthreads` orders (the run then fails).
+#[test]
+fn emulated_kernel_has_no_unsynchronised_shared_memory_access() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let emulator = match build_emulator(dir.path(), 64, Build::ThreadSanitizer) {
+        Ok(binary) => binary,
+        Err(reason) => return eprintln!("skipped: {reason}"),
+    };
+    let logits = random_logits(66, 2, 3001, 8.0);
+    assert_kernel_agrees(&emulator, &logits, 2, 3001, 50, 1);
+    let traps = trap_rows(67, 300);
+    assert_kernel_agrees(&emulator, &traps, Trap::ALL.len(), 300, 256, 2);
 }
