@@ -19,7 +19,12 @@ fn time_calls(worker: &mut Worker, function: &str, args: &[Value]) -> Vec<f64> {
         .map(|_| {
             let started = Instant::now();
             let outcome = worker
-                .call(Target::Function(function.into()), args.to_vec(), vec![], Duration::from_secs(10))
+                .call(
+                    Target::Function(function.into()),
+                    args.to_vec(),
+                    vec![],
+                    Duration::from_secs(10),
+                )
                 .expect("the call returns");
             std::hint::black_box(outcome.value);
             started.elapsed().as_secs_f64() * 1e3
@@ -40,18 +45,39 @@ fn main() {
     .expect("the submission");
 
     let started = Instant::now();
-    let mut worker = Worker::start(&env, dir.path(), WorkerOptions { limits: Limits::default(), fixtures: vec![] })
-        .expect("the worker starts");
-    worker.load_entry(&["small", "echo"], "bench").expect("loads");
+    let mut worker = Worker::start(
+        &env,
+        dir.path(),
+        WorkerOptions {
+            limits: Limits::default(),
+            fixtures: vec![],
+        },
+    )
+    .expect("the worker starts");
+    worker
+        .load_entry(&["small", "echo"], "bench")
+        .expect("loads");
     let start_ms = started.elapsed().as_secs_f64() * 1e3;
 
     let array = Array2::from_shape_fn((4096, 64), |(i, j)| (i * 64 + j) as f64 * 0.5);
     let small = time_calls(&mut worker, "small", &[Value::Int(41)]);
     let round_trip = time_calls(&mut worker, "echo", &[array.into()]);
 
-    println!("Python bridge overhead ({CALLS} calls each, Python {}, numpy {})", env.python_version, env.numpy_version);
-    println!("{:<38} {:>10} {:>10} {:>10}", "case", "median ms", "p90 ms", "target ms");
-    println!("{:<38} {:>10.2} {:>10.2} {:>10}", "small call: small(41)", percentile(&small, 0.5), percentile(&small, 0.9), 5);
+    println!(
+        "Python bridge overhead ({CALLS} calls each, Python {}, numpy {})",
+        env.python_version, env.numpy_version
+    );
+    println!(
+        "{:<38} {:>10} {:>10} {:>10}",
+        "case", "median ms", "p90 ms", "target ms"
+    );
+    println!(
+        "{:<38} {:>10.2} {:>10.2} {:>10}",
+        "small call: small(41)",
+        percentile(&small, 0.5),
+        percentile(&small, 0.9),
+        5
+    );
     println!(
         "{:<38} {:>10.2} {:>10.2} {:>10}",
         "4096x64 f64 round trip: echo(a)",
@@ -59,5 +85,8 @@ fn main() {
         percentile(&round_trip, 0.9),
         20
     );
-    println!("{:<38} {:>10.1}", "worker start + load_entry (once)", start_ms);
+    println!(
+        "{:<38} {:>10.1}",
+        "worker start + load_entry (once)", start_ms
+    );
 }

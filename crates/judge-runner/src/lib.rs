@@ -10,6 +10,29 @@
 //!
 //! The judge process never imports or runs submission code itself; comparisons and timing
 //! decisions happen in Rust, on the data the worker hands back.
+//!
+//! A grader drives a submission like this:
+//!
+//! ```no_run
+//! use judge_runner::{CallError, PythonEnv, Value, Worker, WorkerOptions};
+//! use ndarray::Array2;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let env = PythonEnv::resolve(&|message| eprintln!("{message}"))?;
+//! let mut worker = Worker::start(&env, "model-x/toy".as_ref(), WorkerOptions::default())?;
+//! let entry = worker.load_entry(&["add"], "toy")?; // name entry.file in the report
+//! let a = Array2::<f64>::ones((4, 8));
+//! match worker.call_function("add", vec![a.clone().into(), a.into()]) {
+//!     Ok(outcome) => {
+//!         let sum = outcome.value.to_f64_array()?; // compare against the reference here
+//!         println!("{:?} in {:.3} s, peak {:?} bytes", sum.shape(), outcome.seconds, outcome.peak_bytes);
+//!     }
+//!     Err(error @ CallError::Stopped { .. }) => println!("ERROR: {error}"),
+//!     Err(error) => println!("ERROR: {error}"), // one line of evidence
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 mod error;
 mod limits;

@@ -83,8 +83,7 @@ impl PythonEnv {
             return inspect(&path, false)
                 .map_err(|reason| RunnerError::JudgePython { path, reason });
         }
-        let (base, minor) = find_base_interpreter()?;
-        let target = managed_root()?.join(format!("python-3.{minor}-numpy-{PINNED_NUMPY}"));
+        let (base, target) = managed_target()?;
         let interpreter = target.join("bin").join("python");
         if interpreter.exists() {
             match inspect(&interpreter, true) {
@@ -107,6 +106,40 @@ impl PythonEnv {
         ));
         Ok(env)
     }
+
+    /// What [`PythonEnv::resolve`] would use, without creating anything (for `judge doctor`):
+    /// `$JUDGE_PYTHON`, or the managed environment once it has been set up.
+    pub fn existing() -> Result<PythonEnv, RunnerError> {
+        if let Some(path) = env::var_os("JUDGE_PYTHON") {
+            let path = PathBuf::from(path);
+            return inspect(&path, false)
+                .map_err(|reason| RunnerError::JudgePython { path, reason });
+        }
+        let (_, target) = managed_target()?;
+        let interpreter = target.join("bin").join("python");
+        if !interpreter.exists() {
+            return Err(RunnerError::Python(format!(
+                "the managed environment {} is not set up yet (`judge setup` creates it)",
+                target.display()
+            )));
+        }
+        inspect(&interpreter, true).map_err(|reason| RunnerError::EnvSetup {
+            path: target,
+            reason,
+        })
+    }
+
+    /// Where the managed environment lives, or will.
+    pub fn managed_location() -> Result<PathBuf, RunnerError> {
+        managed_target().map(|(_, target)| target)
+    }
+}
+
+/// The system interpreter the managed environment is based on, and the environment's folder.
+fn managed_target() -> Result<(PathBuf, PathBuf), RunnerError> {
+    let (base, minor) = find_base_interpreter()?;
+    let target = managed_root()?.join(format!("python-3.{minor}-numpy-{PINNED_NUMPY}"));
+    Ok((base, target))
 }
 
 /// Where managed environments live (see the module documentation for why).

@@ -298,3 +298,78 @@ impl From<ObjHandle> for Value {
         Value::Obj(handle)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(items: Vec<Value>) -> Value {
+        Value::List(items)
+    }
+
+    #[test]
+    fn nested_lists_become_rectangular_arrays() {
+        let rows = list(vec![
+            list(vec![Value::Int(1), Value::Float(2.5)]),
+            Value::Tuple(vec![Value::Int(3), Value::Int(4)]),
+        ]);
+        let array = rows.to_f64_array().expect("rectangular");
+        assert_eq!(array.shape(), &[2, 2]);
+        assert_eq!(
+            array.iter().copied().collect::<Vec<_>>(),
+            vec![1.0, 2.5, 3.0, 4.0]
+        );
+        assert_eq!(list(vec![]).to_f64_array().expect("empty").shape(), &[0]);
+        assert_eq!(
+            Value::Float(2.0).to_f64_array().expect("scalar").shape(),
+            &[] as &[usize]
+        );
+    }
+
+    #[test]
+    fn ragged_and_mixed_depth_lists_are_refused() {
+        let ragged = list(vec![
+            list(vec![Value::Int(1), Value::Int(2)]),
+            list(vec![Value::Int(3)]),
+        ]);
+        assert!(matches!(ragged.to_f64_array(), Err(ValueError::Ragged(_))));
+        let mixed = list(vec![Value::Int(1), list(vec![Value::Int(2)])]);
+        assert!(matches!(mixed.to_f64_array(), Err(ValueError::Ragged(_))));
+        let deeper = list(vec![
+            list(vec![Value::Int(1)]),
+            list(vec![list(vec![Value::Int(2)])]),
+        ]);
+        assert!(matches!(deeper.to_f64_array(), Err(ValueError::Ragged(_))));
+    }
+
+    #[test]
+    fn integers_are_not_made_from_floats() {
+        assert_eq!(Value::Int(7).as_i64(), Ok(7));
+        assert!(Value::Float(7.0).as_i64().is_err());
+        let tokens = list(vec![Value::Int(5), Value::Int(-1)]);
+        assert_eq!(
+            tokens
+                .to_i64_array()
+                .expect("ints")
+                .into_raw_vec_and_offset()
+                .0,
+            vec![5, -1]
+        );
+        assert!(list(vec![Value::Float(1.0)]).to_i64_array().is_err());
+        let floats: Value = ndarray::arr1(&[1.0f64]).into();
+        assert!(floats.to_i64_array().is_err());
+    }
+
+    #[test]
+    fn wrong_types_name_what_was_found() {
+        let error = Value::Str("hi".into())
+            .to_f64_array()
+            .expect_err("not numeric");
+        assert_eq!(error.to_string(), "expected a number, got str");
+        let bools: Value = ndarray::arr1(&[true]).into();
+        assert_eq!(
+            bools.to_f64_array().expect_err("bool").to_string(),
+            "expected a numeric array, got ndarray bool [1]"
+        );
+    }
+}

@@ -111,8 +111,8 @@ fn probe() -> SandboxPlan {
         });
         if found.is_none() {
             notes.push(
-                "setpriv (util-linux) is missing: submissions would run as root, so the judge \
-                 refuses nothing but cannot limit their process count"
+                "setpriv (util-linux) is missing: submissions run as root, without an own uid \
+                 and without a process-count limit"
                     .to_string(),
             );
         }

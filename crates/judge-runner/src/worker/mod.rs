@@ -637,3 +637,36 @@ fn spawn_response_reader(pipe: std::io::PipeReader) -> Receiver<Response> {
     });
     receiver
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_worker_can_move_to_a_grading_thread() {
+        fn assert_send<T: Send>() {}
+        assert_send::<Worker>();
+    }
+
+    #[test]
+    fn exception_evidence_names_the_innermost_frame() {
+        let traceback = "Traceback (most recent call last):\n  File \"/tmp/judge-x/work/sol.py\", line 3, in add\n    return helper(a)\n  File \"/tmp/judge-x/work/util.py\", line 9, in helper\n    raise ValueError('bad')\nValueError: bad";
+        assert_eq!(
+            exception_line("ValueError", "bad\nsecond line", traceback),
+            "ValueError: bad (at util.py:9)"
+        );
+        assert_eq!(exception_line("KeyError", "'k'", ""), "KeyError: 'k'");
+    }
+
+    #[test]
+    fn worker_died_shows_the_last_stderr_line() {
+        let error = CallError::WorkerDied {
+            status: "killed by signal 11 (SIGSEGV)".into(),
+            stderr_tail: "Fatal Python error: Segmentation fault\n\n".into(),
+        };
+        assert_eq!(
+            error.to_string(),
+            "the worker died (killed by signal 11 (SIGSEGV)): Fatal Python error: Segmentation fault"
+        );
+    }
+}
