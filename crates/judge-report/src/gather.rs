@@ -1,0 +1,228 @@
+//! Finding and reading every GRADE.json below a root, listing what could not be read.
+//!
+//! The walk skips hidden entries (`.git`, `.venv`, the `.GRADE.json.tmp-*` files of an atomic
+//! write in progress) and follows no symbolic link at all, so it cannot leave the root or visit a
+//! report twice; a link that points at a folder or is named GRADE.json is listed as a problem so
+//! its absence from the matrix is explained.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use judge_core::report::REPORT_FILE_NAME;
+use judge_core::{Report, ReportError};
+use serde::{Deserialize, Serialize};
+
+/// Why `judge report ROOT` has nothing to show at all.
+#[derive(Debug, thiserror::Error)]
+pub enum GatherError {
+    #[error("'{}' does not exist", .0.display())]
+    Missing(PathBuf),
+    #[error("'{}' is not a folder", .0.display())]
+    NotAFolder(PathBuf),
+    #[error("cannot read '{}': {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("no {REPORT_FILE_NAME} below '{}' (run `judge grade` first)", .0.display())]
+    NoReports(PathBuf),
+}
+
+/// What is wrong with a file (or folder) the matrix leaves out or flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemKind {
+    /// The file or a folder on the way could not be read.
+    Unreadable,
+    /// Not JSON, or JSON that is not a GRADE.json.
+    Malformed,
+    /// A GRADE.json of another schema version.
+    WrongSchema,
+    /// A symbolic link, not followed.
+    SymbolicLink,
+    /// A submission whose model is called `reference`, the name of the reference column.
+    ReservedName,
+    /// A second report for the same (model, challenge); the newer one is in the matrix.
+    Duplicate,
+    /// Graded with another grader version or prompt than the newest report of its challenge.
+    /// Still in the matrix, marked stale.
+    Stale,
+    /// The stored `score` disagrees with its own criteria; the matrix uses the criteria.
+    ScoreMismatch,
+}
+
+impl ProblemKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            ProblemKind::Unreadable => "unreadable",
+            ProblemKind::Malformed => "malformed",
+            ProblemKind::WrongSchema => "wrong schema",
+            ProblemKind::SymbolicLink => "symbolic link",
+            ProblemKind::ReservedName => "reserved name",
+            ProblemKind::Duplicate => "duplicate",
+            ProblemKind::Stale => "stale",
+            ProblemKind::ScoreMismatch => "score mismatch",
+        }
+    }
+}
+
+/// One entry of the problems list.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Problem {
+    /// Relative to the root, `/`-separated.
+    pub path: String,
+    pub kind: ProblemKind,
+    pub reason: String,
+}
+
+/// A report that was read, with where it was found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoundReport {
+    /// Relative to the root, `/`-separated.
+    pub path: String,
+    pub report: Report,
+}
+
+/// Everything below a root: the reports that parsed and the problems met on the way.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Gathered {
+    /// Sorted by path.
+    pub reports: Vec<FoundReport>,
+    pub problems: Vec<Problem>,
+}
+
+/// Reads every GRADE.json below `root`. Only a missing root, a root that is not a folder or
+/// cannot be listed, or a tree without a single file named GRADE.json is an error; a file that
+/// does not parse is a [`Problem`].
+pub fn gather(root: &Path) -> Result<Gathered, GatherError> {
+    if !root.exists() {
+        return Err(GatherError::Missing(root.to_path_buf()));
+    }
+    if !root.is_dir() {
+        return Err(GatherError::NotAFolder(root.to_path_buf()));
+    }
+    let io = |source| GatherError::Io {
+        path: root.to_path_buf(),
+        source,
+    };
+    let root = fs::canonicalize(root).map_err(io)?;
+    fs::read_dir(&root).map_err(io)?;
+
+    let mut walk = Walk {
+        root: &root,
+        files: Vec::new(),
+        problems: Vec::new(),
+    };
+    walk.folder(&root);
+    let Walk {
+        mut files,
+        mut problems,
+        ..
+    } = walk;
+    if files.is_empty() && !problems.iter().any(|p| p.path.ends_with(REPORT_FILE_NAME)) {
+        return Err(GatherError::NoReports(root));
+    }
+
+    files.sort();
+    let mut reports = Vec::new();
+    for path in files {
+        let relative = relative(&root, &path);
+        match Report::read(&path) {
+            Ok(report) => reports.push(FoundReport {
+                path: relative,
+                report,
+            }),
+            Err(error) => problems.push(read_problem(relative, &error)),
+        }
+    }
+    problems.sort();
+    Ok(Gathered { reports, problems })
+}
+
+fn read_problem(path: String, error: &ReportError) -> Problem {
+    let (kind, reason) = match error {
+        ReportError::Read { source, .. } => (ProblemKind::Unreadable, source.to_string()),
+        ReportError::Malformed { source, .. } => (ProblemKind::Malformed, source.to_string()),
+        ReportError::Schema { found, .. } => (
+            ProblemKind::WrongSchema,
+            format!(
+                "schema version {found}; this judge reads version {}",
+                judge_core::SCHEMA_VERSION
+            ),
+        ),
+        ReportError::Write { source, .. } => (ProblemKind::Unreadable, source.to_string()),
+    };
+    Problem { path, kind, reason }
+}
+
+/// `/`-separated path of `path` below `root`.
+fn relative(root: &Path, path: &Path) -> String {
+    let below = path.strip_prefix(root).unwrap_or(path);
+    below
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+struct Walk<'a> {
+    root: &'a Path,
+    files: Vec<PathBuf>,
+    problems: Vec<Problem>,
+}
+
+impl Walk<'_> {
+    fn problem(&mut self, path: &Path, kind: ProblemKind, reason: String) {
+        self.problems.push(Problem {
+            path: relative(self.root, path),
+            kind,
+            reason,
+        });
+    }
+
+    fn folder(&mut self, dir: &Path) {
+        let entries = match fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(error) => {
+                let reason = format!("folder not readable: {error}");
+                return self.problem(dir, ProblemKind::Unreadable, reason);
+            }
+        };
+        for entry in entries {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(error) => {
+                    let reason = format!("folder not listable: {error}");
+                    return self.problem(dir, ProblemKind::Unreadable, reason);
+                }
+            };
+            let name = entry.file_name();
+            if name.to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let path = entry.path();
+            // `DirEntry::file_type` does not follow links: a link is seen as a link.
+            let Ok(file_type) = entry.file_type() else {
+                self.problem(&path, ProblemKind::Unreadable, "cannot stat".into());
+                continue;
+            };
+            if file_type.is_symlink() {
+                let names_report = name == REPORT_FILE_NAME;
+                if names_report || path.is_dir() {
+                    let reason = "symbolic link, not followed".to_string();
+                    self.problem(&path, ProblemKind::SymbolicLink, reason);
+                }
+            } else if file_type.is_dir() {
+                self.folder(&path);
+            } else if name == REPORT_FILE_NAME {
+                if file_type.is_file() {
+                    self.files.push(path);
+                } else {
+                    // A FIFO or device would block or never end; never open one.
+                    let reason = "not a regular file".to_string();
+                    self.problem(&path, ProblemKind::Unreadable, reason);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! `judge report`: every GRADE.json below a folder gathered into one grade matrix — rows are the
+//! eight challenges in the seed's order, columns the models ranked by their total, each cell a
+//! score and a letter grade — rendered as Markdown (for a README), JSON (for tools) or one
+//! self-contained HTML page with a heat-map.
+//!
+//! Files that cannot be used (unreadable, malformed, another schema, duplicates, stale) are
+//! listed as problems, never fatal. Because the matrix depends only on the reports' contents,
+//! never on where below the root they sit, the `--out` folders of several `--shard I/N` runs
+//! merge into the same matrix as one run over everything.
+
+pub mod gather;
+pub mod grade;
+pub mod html;
+pub mod markdown;
+pub mod matrix;
+
+use std::fmt;
+use std::str::FromStr;
+
+pub use gather::{GatherError, Gathered, Problem, ProblemKind, gather};
+pub use grade::{GRADE_SCALE, Grade, letter_grade, percent};
+pub use html::html;
+pub use markdown::markdown;
+pub use matrix::{Cell, CriterionLine, MATRIX_SCHEMA, Matrix, REFERENCE_COLUMN, Status, Total};
+
+/// An output format of `judge report`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    #[default]
+    Markdown,
+    Json,
+    Html,
+}
+
+impl Format {
+    /// The matrix in this format.
+    pub fn render(self, matrix: &Matrix) -> String {
+        match self {
+            Format::Markdown => markdown(matrix),
+            Format::Json => {
+                let mut json = matrix.to_json();
+                json.push('\n');
+                json
+            }
+            Format::Html => html(matrix),
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Format::Markdown => "md",
+            Format::Json => "json",
+            Format::Html => "html",
+        })
+    }
+}
+
+/// A format name that is not `md`, `json` or `html`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown format '{0}' (known: md, json, html)")]
+pub struct UnknownFormat(pub String);
+
+impl FromStr for Format {
+    type Err = UnknownFormat;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "md" | "markdown" => Ok(Format::Markdown),
+            "json" => Ok(Format::Json),
+            "html" => Ok(Format::Html),
+            _ => Err(UnknownFormat(s.to_string())),
+        }
+    }
+}
