@@ -94,7 +94,7 @@ pub fn summary_line(report: &Report) -> String {
 pub fn terminal(report: &Report, colour: bool, width: u16) -> String {
     let mut table = Table::new();
     table
-        .load_style(presets::UTF8_HORIZONTAL_ONLY)
+        .load_style(presets::UTF8_BORDERS_ONLY)
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_width(width)
         .set_header(["status", "kind", "criterion", "evidence", "s"]);

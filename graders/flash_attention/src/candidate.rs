@@ -1,0 +1,230 @@
+//! The prompt's contract, `flash_attention_fwd(Q, K, V, tile_size, causal)`, and its two
+//! implementations: our Rust reference and a Python submission.
+
+use flash_attention::FlashAttention;
+use judge_core::Verdict;
+use judge_runner::{CallError, Value};
+use judge_submission::{Session, call_error_verdict};
+use ndarray::{Array4, ArrayD};
+
+/// Q, K, V of shape (B, H, N, D), in the dtype the candidate receives.
+#[derive(Debug, Clone)]
+pub enum Inputs {
+    F64 {
+        q: Array4<f64>,
+        k: Array4<f64>,
+        v: Array4<f64>,
+    },
+    F32 {
+        q: Array4<f32>,
+        k: Array4<f32>,
+        v: Array4<f32>,
+    },
+}
+
+impl Inputs {
+    /// The inputs as f64 — exactly the values the candidate saw — for computing expected values.
+    pub fn as_f64(&self) -> (Array4<f64>, Array4<f64>, Array4<f64>) {
+        match self {
+            Inputs::F64 { q, k, v } => (q.clone(), k.clone(), v.clone()),
+            Inputs::F32 { q, k, v } => (q.mapv(f64::from), k.mapv(f64::from), v.mapv(f64::from)),
+        }
+    }
+
+    pub fn shape(&self) -> [usize; 4] {
+        let dim = match self {
+            Inputs::F64 { q, .. } => q.dim(),
+            Inputs::F32 { q, .. } => q.dim(),
+        };
+        [dim.0, dim.1, dim.2, dim.3]
+    }
+
+    pub fn itemsize(&self) -> u64 {
+        match self {
+            Inputs::F64 { .. } => 8,
+            Inputs::F32 { .. } => 4,
+        }
+    }
+
+    pub fn dtype(&self) -> &'static str {
+        match self {
+            Inputs::F64 { .. } => "float64",
+            Inputs::F32 { .. } => "float32",
+        }
+    }
+}
+
+/// What one forward call produced.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The attention output as f64, in whatever shape the candidate returned.
+    pub output: ArrayD<f64>,
+    /// Peak bytes allocated during the call (tracemalloc for Python, the counting allocator for
+    /// the reference); `None` when it could not be measured or trusted.
+    pub peak_bytes: Option<u64>,
+    /// Why `peak_bytes` is missing, for the evidence.
+    pub peak_note: Option<String>,
+}
+
+/// The contract every criterion is checked against. A failed call is the verdict it earned
+/// (ERROR for an exception or a timeout).
+pub trait Attention {
+    fn forward(&mut self, inputs: &Inputs, tile: usize, causal: bool) -> Result<Outcome, Verdict>;
+
+    /// The same call in a process whose address space is capped at `cap_bytes`; running out of
+    /// memory there is a FAIL (the criterion's point), not an ERROR.
+    fn forward_capped(
+        &mut self,
+        inputs: &Inputs,
+        tile: usize,
+        causal: bool,
+        cap_bytes: u64,
+    ) -> Result<Outcome, Verdict>;
+}
+
+/// Our Rust reference, run in this process.
+pub struct Reference;
+
+impl Reference {
+    fn run(inputs: &Inputs, tile: usize, causal: bool) -> Result<ArrayD<f64>, Verdict> {
+        let attention = FlashAttention::new(tile, causal);
+        let refused = |e: flash_attention::AttentionError| Verdict::error(e.to_string());
+        Ok(match inputs {
+            Inputs::F64 { q, k, v } => attention
+                .forward(q.view(), k.view(), v.view())
+                .map_err(refused)?
+                .o
+                .into_dyn(),
+            Inputs::F32 { q, k, v } => attention
+                .forward(q.view(), k.view(), v.view())
+                .map_err(refused)?
+                .o
+                .mapv(f64::from)
+                .into_dyn(),
+        })
+    }
+}
+
+impl Attention for Reference {
+    fn forward(&mut self, inputs: &Inputs, tile: usize, causal: bool) -> Result<Outcome, Verdict> {
+        let (output, peak) = judge_core::heap::measure_peak(|| Self::run(inputs, tile, causal));
+        Ok(Outcome {
+            output: output?,
+            peak_bytes: peak,
+            peak_note: peak
+                .is_none()
+                .then(|| "the counting allocator is not installed in this process".into()),
+        })
+    }
+
+    fn forward_capped(
+        &mut self,
+        inputs: &Inputs,
+        tile: usize,
+        causal: bool,
+        cap_bytes: u64,
+    ) -> Result<Outcome, Verdict> {
+        // The reference shares the judge's process, so the cap is checked on its measured peak
+        // heap instead of by the kernel.
+        let outcome = self.forward(inputs, tile, causal)?;
+        match outcome.peak_bytes {
+            Some(peak) if peak > cap_bytes => Err(Verdict::fail(format!(
+                "peak heap {peak} B exceeds the cap of {cap_bytes} B"
+            ))),
+            Some(_) => Ok(outcome),
+            None => Err(Verdict::skipped(
+                "peak heap not measurable: the counting allocator is not installed",
+            )),
+        }
+    }
+}
+
+/// A Python submission behind the sandboxed bridge.
+pub struct Python<'s> {
+    session: &'s mut Session,
+}
+
+impl<'s> Python<'s> {
+    pub fn new(session: &'s mut Session) -> Self {
+        Self { session }
+    }
+}
+
+fn arguments(inputs: &Inputs, tile: usize, causal: bool) -> Vec<Value> {
+    let (q, k, v) = match inputs {
+        Inputs::F64 { q, k, v } => (q.clone().into(), k.clone().into(), v.clone().into()),
+        Inputs::F32 { q, k, v } => (q.clone().into(), k.clone().into(), v.clone().into()),
+    };
+    // Positional, as the prompt declares them: robust to parameter renaming.
+    vec![q, k, v, Value::Int(tile as i64), Value::Bool(causal)]
+}
+
+/// The output array of a call: the returned array, or the first element of a returned tuple
+/// (some answers return `(O, L)` or `(O, cache)` even from the plain forward).
+fn output_of(value: &Value) -> Result<ArrayD<f64>, Verdict> {
+    let array = match value {
+        Value::Tuple(items) | Value::List(items)
+            if matches!(items.first(), Some(Value::Array(_))) =>
+        {
+            &items[0]
+        }
+        other => other,
+    };
+    array
+        .to_f64_array()
+        .map_err(|e| Verdict::fail(format!("returned {}: {e}", value.type_name())))
+}
+
+/// One call of the contract function, with `on_error` deciding what a failed call earns.
+fn call(
+    session: &mut Session,
+    inputs: &Inputs,
+    tile: usize,
+    causal: bool,
+    on_error: impl FnOnce(CallError) -> Verdict,
+) -> Result<Outcome, Verdict> {
+    let outcome = session
+        .call(super::ENTRY, arguments(inputs, tile, causal), Vec::new())
+        .map_err(on_error)?;
+    let peak_note = outcome
+        .peak_bytes
+        .is_none()
+        .then(|| "tracemalloc was stopped or tampered with during the call".to_string());
+    Ok(Outcome {
+        output: output_of(&outcome.value)?,
+        peak_bytes: outcome.peak_bytes,
+        peak_note,
+    })
+}
+
+/// Under the memory cap, running out of memory is exactly what the criterion looks for.
+fn capped_call_error(error: CallError) -> Verdict {
+    match error {
+        CallError::MemoryLimit {
+            limit_bytes,
+            detail,
+        } => Verdict::fail(format!(
+            "ran out of memory under a {limit_bytes} B address-space cap: {detail}"
+        )),
+        other => call_error_verdict(&other),
+    }
+}
+
+impl Attention for Python<'_> {
+    fn forward(&mut self, inputs: &Inputs, tile: usize, causal: bool) -> Result<Outcome, Verdict> {
+        call(self.session, inputs, tile, causal, |e| {
+            call_error_verdict(&e)
+        })
+    }
+
+    fn forward_capped(
+        &mut self,
+        inputs: &Inputs,
+        tile: usize,
+        causal: bool,
+        cap_bytes: u64,
+    ) -> Result<Outcome, Verdict> {
+        let mut capped = self.session.spawn_with_memory_limit(cap_bytes)?;
+        call(&mut capped, inputs, tile, causal, capped_call_error)
+    }
+}
