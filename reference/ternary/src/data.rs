@@ -84,10 +84,16 @@ impl CorpusSplit {
         batch: usize,
         seq_len: usize,
         rng: &mut impl Rng,
-    ) -> (Array2<usize>, Array2<usize>) {
+    ) -> Result<(Array2<usize>, Array2<usize>), TernaryError> {
+        let Some(last_start) = self.train.len().checked_sub(seq_len + 1) else {
+            return Err(TernaryError::Corpus(format!(
+                "{} training tokens cannot hold a window of {}",
+                self.train.len(),
+                seq_len + 1
+            )));
+        };
         let mut inputs = Array2::zeros((batch, seq_len));
         let mut targets = Array2::zeros((batch, seq_len));
-        let last_start = self.train.len() - seq_len - 1;
         for b in 0..batch {
             let start = rng.random_range(0..=last_start);
             for t in 0..seq_len {
@@ -95,7 +101,7 @@ impl CorpusSplit {
                 targets[[b, t]] = self.train[start + t + 1];
             }
         }
-        (inputs, targets)
+        Ok((inputs, targets))
     }
 }
 
@@ -147,7 +153,7 @@ mod tests {
         assert_eq!(split.validation, tokenizer::encode(&"0123456789".repeat(2)));
         let mut rng = StdRng::seed_from_u64(0);
         for _ in 0..200 {
-            let (inputs, targets) = split.training_batch(4, 8, &mut rng);
+            let (inputs, targets) = split.training_batch(4, 8, &mut rng).unwrap();
             assert!(
                 inputs
                     .iter()
@@ -189,5 +195,11 @@ mod tests {
     fn tiny_corpus_is_an_error() {
         assert!(CorpusSplit::new("short", 0.1, 8).is_err());
         assert!(CorpusSplit::new(&"x".repeat(1000), 1.0, 8).is_err());
+        let split = CorpusSplit::new(&"x".repeat(100), 0.1, 8).unwrap();
+        assert!(
+            split
+                .training_batch(2, 90, &mut StdRng::seed_from_u64(0))
+                .is_err()
+        );
     }
 }

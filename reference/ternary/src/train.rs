@@ -305,7 +305,8 @@ pub fn train(
     let train_started = Instant::now();
 
     for step in 0..config.steps {
-        let (inputs, targets) = split.training_batch(config.batch_size, config.seq_len, &mut rng);
+        let (inputs, targets) =
+            split.training_batch(config.batch_size, config.seq_len, &mut rng)?;
         latent.project_into(group_size, &mut projected)?;
         let (loss, mut grads) =
             model.loss_and_gradients(&projected, inputs.view(), targets.view())?;
