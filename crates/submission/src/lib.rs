@@ -87,6 +87,23 @@ impl Session {
         )
     }
 
+    /// Calls a method of an object the worker holds (an instance the submission returned or
+    /// constructed, or a grader fixture), under the contract's per-call limit.
+    pub fn call_method(
+        &mut self,
+        object: judge_runner::ObjHandle,
+        method: &str,
+        args: Vec<Value>,
+        kwargs: Vec<(String, Value)>,
+    ) -> Result<CallOutcome, CallError> {
+        self.worker.call(
+            Target::Method(object, method.to_string()),
+            args,
+            kwargs,
+            self.call_timeout,
+        )
+    }
+
     /// Whether the worker was stopped (timeout, crash): every later call would fail at once.
     pub fn is_stopped(&self) -> bool {
         self.worker.stopped().is_some()
