@@ -81,6 +81,12 @@ static __device__ __forceinline__ SoftmaxState softmax_merge(SoftmaxState a, Sof
     return SoftmaxState{max, a.sum * expf(a.max - max) + b.sum * expf(b.max - max)};
 }
 
+// exp(d) for d = x - max <= 0 in the streaming loop: one multiply and the hardware ex2 (about
+// 4 instructions against about 10 for expf). Subtracting first keeps it accurate for logits of
+// magnitude 1e4: the product's rounding costs |d| * 6e-8 relative, negligible for the terms that
+// matter to l. The k probabilities at the end use the accurate expf.
+static __device__ __forceinline__ float exp_of_difference(float d) { return exp2f(d * 1.4426950408889634f); }
+
 // Adds a thread's tile: one rescale per tile instead of one per element.
 static __device__ __forceinline__ SoftmaxState softmax_add_tile(SoftmaxState state, const float (&values)[FUSE_SLOTS]) {
     float tile_max = values[0];
@@ -92,10 +98,10 @@ static __device__ __forceinline__ SoftmaxState softmax_add_tile(SoftmaxState sta
     if (max == neg_inf()) {
         return state;
     }
-    float sum = state.sum * expf(state.max - max);
+    float sum = state.sum * exp_of_difference(state.max - max);
 #pragma unroll
     for (int slot = 0; slot < FUSE_SLOTS; ++slot) {
-        sum += expf(values[slot] - max);
+        sum += exp_of_difference(values[slot] - max);
     }
     return SoftmaxState{max, sum};
 }
