@@ -2,7 +2,7 @@
 //!
 //! A sandboxed command line is `unshare --net --ipc --pid --fork --kill-child --
 //! setpriv --reuid=U --regid=U --clear-groups --pdeathsig=keep -- PROGRAM ARGS…`, started by
-//! the judge with, between fork and exec ([`confine`]): its own session, `RLIMIT_AS`,
+//! the judge with, between fork and exec (module `confine`): its own session, `RLIMIT_AS`,
 //! `RLIMIT_NPROC` (enforced once `setpriv` has dropped to the own uid U),
 //! `RLIMIT_FSIZE`, no core dumps, and a Landlock ruleset (writes only in the scratch folders,
 //! reads only in system and Python folders, no TCP, no signals out). So the program runs:
@@ -11,10 +11,20 @@
 //! - in a network namespace with no usable interface;
 //! - under an unprivileged uid of its own (the judge is root) that owns only the scratch copy,
 //!   so `/proc/<judge>/environ` and the judge's files stay closed;
-//! - with a clean environment and stdout/stderr captured with a cap ([`crate::output`]).
+//! - with a clean environment and stdout/stderr captured with a cap (module `output`).
 //!
 //! Where a piece is missing (no root, no user namespaces, no Landlock) the sandbox still runs
-//! and [`SandboxCapabilities::notes`] says what is lost.
+//! and [`SandboxCapabilities::notes`] says what is lost. Without root, an unprivileged user
+//! namespace carries the same namespaces, and Landlock alone keeps the judge's
+//! `/proc/<pid>/environ`, memory and signals out of reach (its ptrace and signal scoping).
+//!
+//! bubblewrap is detected but not used: Landlock gives its guarantee (only the scratch folders
+//! writable) and more (reads limited to system and Python folders, no TCP, no signals or
+//! ptrace out of the sandbox) without a mount namespace, which a process already under
+//! Landlock could not create anyway.
+//!
+//! Compiled programs that use a GPU need [`SandboxCommand::device`] for the device nodes and
+//! `Limits::memory_bytes = u64::MAX` (CUDA reserves far more address space than it uses).
 
 mod confine;
 mod probe;
@@ -85,7 +95,7 @@ impl Sandbox {
         });
         let root = tempfile::Builder::new()
             .prefix("judge-")
-            .tempdir()
+            .tempdir_in(scratch_parent(owner.is_some()))
             .map_err(RunnerError::io("creating the scratch folder"))?;
         fs::set_permissions(root.path(), fs::Permissions::from_mode(0o755))
             .map_err(RunnerError::io("opening the scratch folder to the sandbox"))?;
@@ -157,6 +167,21 @@ impl Sandbox {
             device_paths: Vec::new(),
             protocol_fds: None,
         }
+    }
+}
+
+/// Where scratch folders are made: the temp folder, unless the sandbox runs under its own uid
+/// and could not enter it (a `TMPDIR` inside root's 0700 home, say); then `/tmp`.
+fn scratch_parent(own_uid: bool) -> PathBuf {
+    let temp = std::env::temp_dir();
+    let enterable_by_all = |dir: &Path| {
+        dir.ancestors()
+            .all(|p| fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o001 != 0))
+    };
+    if own_uid && !enterable_by_all(&temp) {
+        PathBuf::from("/tmp")
+    } else {
+        temp
     }
 }
 

@@ -478,8 +478,8 @@ impl Worker {
             .iter()
             .map(|(k, v)| Ok(json!([k, encode(v)?])))
             .collect();
-        // Argument files are only needed until the worker has loaded them: the inbox is
-        // emptied before each request, so a failed encoding leaves nothing behind for long.
+        // Argument files live until the worker has answered: the inbox is emptied after every
+        // response, so files of a failed encoding go with the next one.
         match (args, kwargs) {
             (Ok(args), Ok(kwargs)) => Ok((Json::Array(args), Json::Array(kwargs))),
             (Err(e), _) | (_, Err(e)) => Err(CallError::Protocol(e)),
