@@ -6,12 +6,13 @@
 #   scripts/gpu-check.sh             # on the GPU machine, from the repository root:
 #                                    # log -> ${OUT:-.}/gpu-check.log, exit 1 if a step failed
 #
-# Carry target/gpu-check along (GPU_CHECK_BIN overrides the folder).
+# Carry target/gpu-check along (GPU_CHECK_BIN overrides the folder). GPU_CHECK_SANITIZE=0 skips
+# the compute-sanitizer steps.
 set -uo pipefail
 
 BIN=${GPU_CHECK_BIN:-target/gpu-check}
 
-if [ "${1:-}" = "--prepare" ]; then
+prepare() {
     set -e
     mkdir -p "$BIN"
     cargo build --release -p fuse --example fuse_bench
@@ -23,11 +24,8 @@ if [ "${1:-}" = "--prepare" ]; then
     done
     strip "$BIN"/* 2>/dev/null || true
     ls -la "$BIN"
-    exit 0
-fi
+}
 
-LOG="${OUT:-.}/gpu-check.log"
-exec > >(tee "$LOG") 2>&1
 failed=()
 step() {
     local name=$1
@@ -37,47 +35,58 @@ step() {
     "$@" || failed+=("$name")
 }
 
-echo "gpu-check $(date -u +%FT%TZ) on $(hostname)"
-step gpu nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
-step nvcc nvcc --version
+run_checks() {
+    echo "gpu-check $(date -u +%FT%TZ) on $(hostname)"
+    step gpu nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
+    step nvcc nvcc --version
 
-# The toolkit behind nvcc; cudarc loads libnvrtc by the names libnvrtc.so, .so.12, .so.11, …,
-# so a CUDA 13 toolkit's libnvrtc.so.13 gets a libnvrtc.so link on LD_LIBRARY_PATH.
-CUDA_HOME=${CUDA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v nvcc)")")")}
-export CUDA_HOME
-nvrtc=$(ls "$CUDA_HOME"/lib64/libnvrtc.so* "$CUDA_HOME"/lib/libnvrtc.so* "$CUDA_HOME"/targets/x86_64-linux/lib/libnvrtc.so* 2>/dev/null | grep -v builtins | head -n 1)
-if [ -n "$nvrtc" ]; then
-    mkdir -p /tmp/gpu-check/lib
-    ln -sf "$nvrtc" /tmp/gpu-check/lib/libnvrtc.so
-    export LD_LIBRARY_PATH="/tmp/gpu-check/lib:$(dirname "$nvrtc")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-    echo "NVRTC: $nvrtc"
-else
-    echo "NVRTC: none under $CUDA_HOME (the PTX will come from nvcc)"
+    # The toolkit behind nvcc. cudarc loads libnvrtc by the names libnvrtc.so, .so.12, .so.11, …,
+    # so a CUDA 13 toolkit's libnvrtc.so.13 gets a libnvrtc.so link on LD_LIBRARY_PATH.
+    CUDA_HOME=${CUDA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v nvcc)")")")}
+    export CUDA_HOME
+    local nvrtc
+    nvrtc=$(ls "$CUDA_HOME"/lib64/libnvrtc.so* "$CUDA_HOME"/lib/libnvrtc.so* \
+        "$CUDA_HOME"/targets/x86_64-linux/lib/libnvrtc.so* 2>/dev/null | grep -v builtins | head -n 1)
+    if [ -n "$nvrtc" ]; then
+        mkdir -p /tmp/gpu-check/lib
+        ln -sf "$nvrtc" /tmp/gpu-check/lib/libnvrtc.so
+        export LD_LIBRARY_PATH="/tmp/gpu-check/lib:$(dirname "$nvrtc")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+        echo "NVRTC: $nvrtc"
+    else
+        echo "NVRTC: none under $CUDA_HOME (the PTX will come from nvcc)"
+    fi
+
+    # Here a test that cannot find the GPU or a compiler fails instead of skipping.
+    export FUSE_REQUIRE_GPU=1
+
+    # fuse: the reference kernel built into the submission interface, as a grader builds one.
+    mkdir -p /tmp/gpu-check
+    step "fuse shared library" nvcc -shared -Xcompiler -fPIC -arch=native \
+        reference/fuse/cuda/fused_softmax_topk_host.cu -o /tmp/gpu-check/libfused_softmax_topk.so
+    step "fuse compile checks" "$BIN/fuse-test-cuda_compile" --nocapture
+    step "fuse GPU vs CPU reference" "$BIN/fuse-test-gpu" --nocapture --test-threads=1
+    step "fuse benchmark" "$BIN/fuse_bench" --library /tmp/gpu-check/libfused_softmax_topk.so
+    # Out-of-bounds accesses (the unaligned head / float4 body / tail split) and shared-memory
+    # races, on 16 rows.
+    if [ "${GPU_CHECK_SANITIZE:-1}" != 0 ]; then
+        for tool in memcheck racecheck; do
+            step "fuse $tool" timeout 180 compute-sanitizer --tool "$tool" --error-exitcode 1 \
+                "$BIN/fuse_bench" --rows 16 --iterations 1
+        done
+    fi
+
+    echo
+    if [ ${#failed[@]} -eq 0 ]; then
+        echo "gpu-check: all steps passed"
+    else
+        echo "gpu-check: FAILED: ${failed[*]}"
+        return 1
+    fi
+}
+
+if [ "${1:-}" = "--prepare" ]; then
+    prepare
+    exit
 fi
-
-# Here a test that cannot find the GPU or a compiler fails instead of skipping.
-export FUSE_REQUIRE_GPU=1
-
-# fuse: the reference kernel built into the submission interface, exactly as a grader builds one.
-mkdir -p /tmp/gpu-check
-step "fuse shared library" nvcc -shared -Xcompiler -fPIC -arch=native \
-    reference/fuse/cuda/fused_softmax_topk_host.cu -o /tmp/gpu-check/libfused_softmax_topk.so
-step "fuse compile checks" "$BIN/fuse-test-cuda_compile" --nocapture
-step "fuse GPU vs CPU reference" "$BIN/fuse-test-gpu" --nocapture --test-threads=1
-step "fuse benchmark" "$BIN/fuse_bench" --library /tmp/gpu-check/libfused_softmax_topk.so
-# Out-of-bounds accesses (the unaligned head / float4 body / tail split) and shared-memory races,
-# on 16 rows; GPU_CHECK_SANITIZE=0 skips these slower steps.
-if [ "${GPU_CHECK_SANITIZE:-1}" != 0 ]; then
-    for tool in memcheck racecheck; do
-        step "fuse $tool" timeout 180 compute-sanitizer --tool "$tool" --error-exitcode 1 \
-            "$BIN/fuse_bench" --rows 16 --iterations 1
-    done
-fi
-
-echo
-if [ ${#failed[@]} -eq 0 ]; then
-    echo "gpu-check: all steps passed"
-else
-    echo "gpu-check: FAILED: ${failed[*]}"
-    exit 1
-fi
+run_checks 2>&1 | tee "${OUT:-.}/gpu-check.log"
+exit "${PIPESTATUS[0]}"
