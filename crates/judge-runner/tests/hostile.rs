@@ -279,6 +279,11 @@ np.asarray = lambda *a, **k: np.zeros(1)
 numpy.lib.format.write_array = lambda *a, **k: None
 json.dumps = lambda *a, **k: '{"ok": {"value": 0, "seconds": 0.0, "peak_bytes": 0, "fixture_calls": 0}}'
 builtins.len = lambda x: 0
+import __main__
+__main__.BLOCKED_PACKAGES = ()
+__main__.serve = None
+def try_torch():
+    import torch
 def work(n):
     big = np.ones(n)
     time.sleep(0.05)
@@ -286,7 +291,9 @@ def work(n):
 "#;
     let dir = submission(&[("toy.py", source)]);
     let mut worker = start(dir.path());
-    worker.load_entry(&["work"], "toy").expect("loads");
+    worker
+        .load_entry(&["work", "try_torch"], "toy")
+        .expect("loads");
     let n = 2_000_000usize;
     let outcome = worker
         .call_function("work", vec![Value::Int(n as i64)])
@@ -304,6 +311,15 @@ def work(n):
     let array = outcome.value.to_f64_array().expect("the real array");
     assert_eq!(array.len(), n);
     assert!(array.iter().all(|&x| x == 2.0));
+    let error = worker
+        .call_function("try_torch", vec![])
+        .expect_err("still blocked");
+    assert_eq!(
+        error,
+        CallError::Blocked {
+            module: "torch".into()
+        }
+    );
 }
 
 #[test]

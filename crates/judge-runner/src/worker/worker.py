@@ -82,6 +82,7 @@ def serve(fixtures_dir, inbox, outbox):
     np_load = np.load
     format_exception = traceback.format_exception
     numpy_version = np.__version__
+    blocked_packages = frozenset(BLOCKED_PACKAGES)
 
     # The protocol pipes move to high, close-on-exec descriptors; 3 and 4 are closed, so a
     # child process of the submission inherits neither.
@@ -321,7 +322,7 @@ def serve(fixtures_dir, inbox, outbox):
         attempt is recorded for the judge."""
 
         def find_spec(self, fullname, path=None, target=None):
-            if fullname.partition(".")[0] in BLOCKED_PACKAGES:
+            if fullname.partition(".")[0] in blocked_packages:
                 blocked.append(fullname)
                 raise BlockedImport("importing %s is not allowed (numpy only)" % fullname, name=fullname)
             return None
