@@ -31,6 +31,8 @@ pub enum Command {
     Grade(GradeArgs),
     /// Run our own Rust reference implementations through the same criteria.
     Reference(ReferenceArgs),
+    /// Gather every GRADE.json below a folder into a grade matrix (Markdown, JSON or HTML).
+    Report(ReportArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -121,4 +123,18 @@ pub struct ReferenceArgs {
     pub all: bool,
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// Folder searched for GRADE.json files: a root of models, a `--out` folder, or a folder
+    /// holding the `--out` folders of several shards.
+    #[arg(value_name = "ROOT")]
+    pub root: PathBuf,
+    /// md (for a README), json (for tools) or html (one self-contained page with a heat-map).
+    #[arg(long, value_name = "md|json|html", default_value = "md")]
+    pub format: judge_report::Format,
+    /// Write the report to FILE (atomically) and print its path, instead of printing it.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }

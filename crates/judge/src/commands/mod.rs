@@ -4,6 +4,7 @@ mod grade;
 mod list;
 mod output;
 mod reference;
+mod report;
 mod scaffold;
 
 use crate::cli::Command;
@@ -14,6 +15,7 @@ pub fn run(command: Command) -> anyhow::Result<i32> {
         Command::List(args) => list::run(args),
         Command::Grade(args) => grade::run(args),
         Command::Reference(args) => reference::run(args),
+        Command::Report(args) => report::run(args),
     }
 }
 
