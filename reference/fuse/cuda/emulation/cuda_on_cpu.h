@@ -78,6 +78,10 @@ inline int __syncthreads_or(int predicate) {
     return any;
 }
 
+inline void __syncwarp(unsigned int = 0xffffffffu) {
+    emulated_block->warps[threadIdx.x >> 5]->barrier.arrive_and_wait();
+}
+
 template <typename T>
 inline T warp_exchange(T value, int source_lane) {
     EmulatedWarp& warp = *emulated_block->warps[threadIdx.x >> 5];
