@@ -108,6 +108,7 @@ details.criteria summary .score { font-variant-numeric: tabular-nums; color: #5b
 table.criteria-table { border-collapse: collapse; width: 100%; font-size: 13px; margin: 0 0 12px; }
 .criteria-table th, .criteria-table td { border-top: 1px solid #eceff2; padding: 5px 8px; vertical-align: top; text-align: left; }
 .criteria-table td.status { font-weight: 700; font-size: 11px; letter-spacing: .05em; white-space: nowrap; }
+tr.status-FAIL td, tr.status-ERROR td { background: #fff6f5; }
 tr.status-PASS td.status { color: #1a7f37; }
 tr.status-FAIL td.status { color: #cf222e; }
 tr.status-ERROR td.status { color: #8250df; }
