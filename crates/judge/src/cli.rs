@@ -33,6 +33,17 @@ pub enum Command {
     Reference(ReferenceArgs),
     /// Gather every GRADE.json below a folder into a grade matrix (Markdown, JSON or HTML).
     Report(ReportArgs),
+    /// Create (or repair) the managed Python environment submissions run under.
+    Setup,
+    /// Report what grading needs and whether this machine has it.
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DoctorArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]

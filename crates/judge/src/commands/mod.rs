@@ -1,11 +1,13 @@
 //! One module per subcommand; each returns the process exit code.
 
+mod doctor;
 mod grade;
 mod list;
 mod output;
 mod reference;
 mod report;
 mod scaffold;
+mod setup;
 
 use crate::cli::Command;
 
@@ -15,6 +17,8 @@ pub fn run(command: Command) -> anyhow::Result<i32> {
         Command::List(args) => list::run(args),
         Command::Grade(args) => grade::run(args),
         Command::Reference(args) => reference::run(args),
+        Command::Setup => setup::run(),
+        Command::Doctor(args) => doctor::run(args),
         Command::Report(args) => report::run(args),
     }
 }
