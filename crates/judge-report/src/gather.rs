@@ -106,6 +106,7 @@ pub fn gather(root: &Path) -> Result<Gathered, GatherError> {
         source,
     };
     let root = fs::canonicalize(root).map_err(io)?;
+    // An unreadable root is an error; an unreadable folder below it is only a problem.
     fs::read_dir(&root).map_err(io)?;
 
     let mut walk = Walk {

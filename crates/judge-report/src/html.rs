@@ -159,7 +159,10 @@ const SCRIPT: &str = r##"
       if (event.key === "Enter" || event.key === " ") { event.preventDefault(); openCell(cell.id); }
     });
   });
-  var wanted = new URLSearchParams(location.search).get("open") || decodeURIComponent(location.hash.slice(1));
+  var wanted = new URLSearchParams(location.search).get("open");
+  if (!wanted) {
+    try { wanted = decodeURIComponent(location.hash.slice(1)); } catch (malformed) { wanted = ""; }
+  }
   if (wanted) openCell(wanted.replace(/^criteria-/, "cell-"));
   document.body.dataset.ready = "1";
 })();
