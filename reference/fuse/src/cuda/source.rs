@@ -116,3 +116,32 @@ pub fn write_sources(dir: &Path) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The launch configuration and the limit checks in Rust must match the kernel's defines.
+    #[test]
+    fn rust_constants_match_the_kernel_defines() {
+        assert!(DEVICE_HEADER.contains(&format!("#define FUSE_BLOCK_THREADS {BLOCK_THREADS} ")));
+        assert!(DEVICE_HEADER.contains(&format!("#define FUSE_MAX_K {MAX_K} ")));
+    }
+
+    #[test]
+    fn self_contained_sources_have_no_includes_left() {
+        for unit in [KernelUnit::Fused, KernelUnit::Naive] {
+            let source = unit.self_contained_source();
+            assert!(
+                !source
+                    .lines()
+                    .any(|line| line.trim_start().starts_with("#include")),
+                "{} still includes a file",
+                unit.file_name()
+            );
+            for kernel in unit.kernel_names() {
+                assert!(source.contains(&format!("{kernel}(")), "{kernel} missing");
+            }
+        }
+    }
+}
