@@ -40,6 +40,7 @@ use rayon::prelude::*;
 
 use crate::error::check_shapes;
 use crate::matmul::matmul;
+use crate::simd::simd_kernel;
 use crate::tiling::{
     Tile, Visibility, block_visibility, head_rows_mut, heads, heads_mut, mask_future_keys, tiles,
 };
@@ -279,33 +280,42 @@ fn accumulate_blocks<F: Float>(
             if visibility == Visibility::Partial {
                 mask_future_keys(&mut p, queries, keys);
             }
-            for (mut p_row, &lse_i) in p
-                .rows_mut()
-                .into_iter()
-                .zip(head.lse.slice(s![rows.clone()]))
-            {
-                rowwise::exp_shifted(
-                    p_row.as_slice_mut().expect("scratch rows are contiguous"),
-                    lse_i,
-                );
-            }
+            probabilities_from_lse(p.view_mut(), head.lse.slice(s![rows.clone()]));
             // dV_j += Pᵀ dO_i
             matmul(F::one(), &p.t(), &d_o_i, F::one(), &mut dv);
             // dP = dO_i V_jᵀ, then dS = P ∘ (dP − D) in place.
             matmul(F::one(), &d_o_i, &v_j.t(), F::zero(), &mut ds);
-            let row_dot = head.row_dot.slice(s![rows.clone()]);
-            for ((p_row, mut ds_row), &d_i) in p.rows().into_iter().zip(ds.rows_mut()).zip(row_dot)
-            {
-                let p_row = p_row.to_slice().expect("scratch rows are contiguous");
-                rowwise::softmax_grad(
-                    p_row,
-                    ds_row.as_slice_mut().expect("scratch rows are contiguous"),
-                    d_i,
-                );
-            }
+            softmax_grad_rows(
+                p.view(),
+                ds.view_mut(),
+                head.row_dot.slice(s![rows.clone()]),
+            );
             // dQ_i += s·dS K_j,  dK_j += s·dSᵀ Q_i
             matmul(scale, &ds, &k_j, F::one(), &mut dq.slice_mut(s![rows, ..]));
             matmul(scale, &ds.t(), &q_i, F::one(), &mut dk);
+        }
+    }
+}
+
+simd_kernel! {
+    /// P_ij ← exp(S_ij − L_i) in place: the exact probabilities, since L_i holds the row's max and
+    /// sum (arguments are ≤ 0 up to rounding, so nothing overflows; masked −∞ scores give 0).
+    fn probabilities_from_lse<F: Float>(scores: ArrayViewMut2<F>, lse: ArrayView1<F>) {
+        let mut scores = scores;
+        for (mut row, &lse_i) in scores.rows_mut().into_iter().zip(lse) {
+            rowwise::exp_shifted(row.as_slice_mut().expect("scratch rows are contiguous"), lse_i);
+        }
+    }
+}
+
+simd_kernel! {
+    /// dS_ij ← P_ij (dP_ij − D_i), in place over dP.
+    fn softmax_grad_rows<F: Float>(p: ArrayView2<F>, dp: ArrayViewMut2<F>, row_dot: ArrayView1<F>) {
+        let mut dp = dp;
+        for ((p_row, mut dp_row), &d_i) in p.rows().into_iter().zip(dp.rows_mut()).zip(row_dot) {
+            let p_row = p_row.to_slice().expect("scratch rows are contiguous");
+            let dp_row = dp_row.as_slice_mut().expect("scratch rows are contiguous");
+            rowwise::softmax_grad(p_row, dp_row, d_i);
         }
     }
 }

@@ -15,10 +15,10 @@
 //! ```
 //!
 //! `round` is the add-and-subtract of 1.5·2^52 (1.5·2^23 for f32), which also leaves n in the low
-//! bits of the sum; 2^n is written straight into the exponent field. The polynomial is evaluated
-//! with fused multiply-adds (`mul_add`): one instruction per term where the CPU has FMA, and the
-//! same correctly rounded result (from libm) where it does not, so results do not depend on the
-//! CPU.
+//! bits of the sum; 2^n is written straight into the exponent field. The reduction and the
+//! polynomial use fused multiply-adds (`mul_add`): one instruction per step where the CPU has
+//! FMA, and the same correctly rounded result (from libm) where it does not, so results do not
+//! depend on the CPU.
 //!
 //! Edge cases: x below `MIN_ARG` (including −∞, the masked scores) gives exactly 0 — results that
 //! would be subnormal are flushed, and they are under 1e−307 (f64) / 1e−37 (f32) of the row's
@@ -71,10 +71,10 @@ const TAYLOR_F32: [f32; 8] = [
 pub fn exp_f64(x: f64) -> f64 {
     // `clamp` (unlike `max`/`min`) lets NaN through.
     let clamped = x.clamp(MIN_ARG_F64, MAX_ARG_F64);
-    let shifted = clamped * std::f64::consts::LOG2_E + ROUND_SHIFT_F64;
+    let shifted = clamped.mul_add(std::f64::consts::LOG2_E, ROUND_SHIFT_F64);
     let n = shifted - ROUND_SHIFT_F64;
     let n_int = shifted.to_bits().wrapping_sub(ROUND_SHIFT_F64.to_bits()) as i64;
-    let r = (clamped - n * LN2_HI_F64) - n * LN2_LO_F64;
+    let r = (-n).mul_add(LN2_LO_F64, (-n).mul_add(LN2_HI_F64, clamped));
     let mut poly = TAYLOR_F64[0];
     for &coefficient in &TAYLOR_F64[1..] {
         poly = poly.mul_add(r, coefficient);
@@ -94,10 +94,10 @@ pub fn exp_f64(x: f64) -> f64 {
 #[inline(always)]
 pub fn exp_f32(x: f32) -> f32 {
     let clamped = x.clamp(MIN_ARG_F32, MAX_ARG_F32);
-    let shifted = clamped * std::f32::consts::LOG2_E + ROUND_SHIFT_F32;
+    let shifted = clamped.mul_add(std::f32::consts::LOG2_E, ROUND_SHIFT_F32);
     let n = shifted - ROUND_SHIFT_F32;
     let n_int = shifted.to_bits().wrapping_sub(ROUND_SHIFT_F32.to_bits()) as i32;
-    let r = (clamped - n * LN2_HI_F32) - n * LN2_LO_F32;
+    let r = (-n).mul_add(LN2_LO_F32, (-n).mul_add(LN2_HI_F32, clamped));
     let mut poly = TAYLOR_F32[0];
     for &coefficient in &TAYLOR_F32[1..] {
         poly = poly.mul_add(r, coefficient);

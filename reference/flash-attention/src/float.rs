@@ -19,7 +19,7 @@ mod sealed {
 /// `NdFloat` brings arithmetic, `exp`/`ln`/`sqrt` (through `num_traits::Float`) and the
 /// matrix-multiply path; this trait adds the two things the kernels need beyond it.
 pub trait Float: NdFloat + sealed::Sealed {
-    /// e^x through a branch-free polynomial that loops can vectorise (see [`crate::exp`]).
+    /// e^x through a branch-free polynomial that loops can vectorise (`src/exp.rs` explains it).
     fn exp_vectorizable(self) -> Self;
 
     /// Converts a constant computed in `f64` (e.g. the softmax scale 1/√D).

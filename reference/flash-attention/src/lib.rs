@@ -7,36 +7,44 @@
 //! S = s · Q Kᵀ,   P = softmax(S) row-wise,   O = P V,   L_i = log Σ_j exp(S_ij)
 //! ```
 //!
-//! (with S_ij = −∞ for j > i under the causal mask). [`FlashAttention::forward`] computes O and
-//! L one T × T block of S at a time with the online-softmax recurrence
-//! ([`online_softmax`](crate::online_softmax) explains it and its rescaling factor);
-//! [`FlashAttention::backward`] recomputes each block of P from L (the `backward` module explains the
-//! whole-row D_i = dO_i · O_i that the prompt's per-tile rowsum gets wrong). [`naive`] is the
-//! full-matrix version, for expected values.
+//! (with S_ij = −∞ for j > i under the causal mask).
+//!
+//! - [`FlashAttention::forward`] computes O and L one T × T block of S at a time with the
+//!   online-softmax recurrence; [`online_softmax`] explains it, why its rescaling factor is
+//!   exp(m_old − m_new), and the NaN hazard of a fully masked first key tile.
+//! - [`FlashAttention::backward`] recomputes each block of P from L; [`backward`] explains the
+//!   gradient, and why D_i = Σ_j P_ij dP_ij must be summed over the whole row (D_i = dO_i · O_i),
+//!   which the prompt's per-tile rowsum gets wrong.
+//! - [`naive`] is the full-matrix version, for expected values of small cases.
+//! - Neither tiled pass allocates anything N × N: the extra memory is O(T² + N) per worker
+//!   (plus an N × D dQ buffer per extra backward worker of a head).
 //!
 //! ```
-//! use flash_attention::{FlashAttention, Parallelism};
+//! use flash_attention::FlashAttention;
 //! use ndarray::Array4;
 //!
 //! let q = Array4::from_shape_fn((1, 2, 5, 4), |(_, h, i, d)| (h + i * d) as f64 * 0.1);
+//! let (k, v, d_o) = (q.clone(), q.clone(), q.clone());
 //! let attention = FlashAttention::new(2, true);
-//! let out = attention.forward(q.view(), q.view(), q.view())?;
-//! let grads = attention.backward(q.view(), q.view(), q.view(), q.view(), out.o.view(), out.lse.view())?;
-//! let expected = flash_attention::naive::attention(q.view(), q.view(), q.view(), true)?;
+//! let out = attention.forward(q.view(), k.view(), v.view())?;
+//! let grads =
+//!     attention.backward(d_o.view(), q.view(), k.view(), v.view(), out.o.view(), out.lse.view())?;
+//! let expected = flash_attention::naive::attention(q.view(), k.view(), v.view(), true)?;
 //! assert!(out.o.abs_diff_eq(&expected.o, 1e-12));
 //! assert_eq!(grads.dq.shape(), &[1, 2, 5, 4]);
 //! # Ok::<(), flash_attention::AttentionError>(())
 //! ```
 
-mod backward;
+pub mod backward;
 mod error;
 mod exp;
 mod float;
-mod forward;
+pub mod forward;
 pub mod matmul;
 pub mod naive;
-mod online_softmax;
+pub mod online_softmax;
 mod rowwise;
+mod simd;
 mod tiling;
 
 use ndarray::{ArrayView3, ArrayView4};

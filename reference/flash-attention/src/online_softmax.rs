@@ -22,6 +22,7 @@
 
 use ndarray::{ArrayViewMut1, ArrayViewMut2};
 
+use crate::simd::simd_kernel;
 use crate::{Float, rowwise};
 
 /// Running max m and sum l for each row of one query tile.
@@ -57,22 +58,8 @@ impl<F: Float> OnlineSoftmax<F> {
     /// it keeps m = −∞, l = 0, O = 0 and gets p = 0. (With ascending key tiles of equal size, as
     /// in [`crate::FlashAttention::forward`], key 0 is always visible and this never triggers;
     /// it does for other schedules, e.g. key tiles visited from the diagonal backwards.)
-    pub fn absorb(&mut self, mut scores: ArrayViewMut2<F>, mut output: ArrayViewMut2<F>) {
-        let rows = scores.rows_mut().into_iter().zip(output.rows_mut());
-        for (((mut p, mut o), max), sum) in rows.zip(&mut self.max).zip(&mut self.sum) {
-            let p = p.as_slice_mut().expect("score scratch rows are contiguous");
-            let max_new = max.max(rowwise::row_max(p));
-            if max_new == F::neg_infinity() {
-                p.fill(F::zero());
-                continue;
-            }
-            let correction = (*max - max_new).exp();
-            *sum = correction * *sum + rowwise::exp_shifted_sum(p, max_new);
-            if correction != F::one() {
-                o *= correction;
-            }
-            *max = max_new;
-        }
+    pub fn absorb(&mut self, scores: ArrayViewMut2<F>, output: ArrayViewMut2<F>) {
+        absorb_rows(scores, output, &mut self.max, &mut self.sum);
     }
 
     /// Ends the query tile: O ← O / l and writes L = m + ln l.
@@ -86,6 +73,38 @@ impl<F: Float> OnlineSoftmax<F> {
         {
             o /= sum;
             *l = max + sum.ln();
+        }
+    }
+}
+
+simd_kernel! {
+    /// The body of [`OnlineSoftmax::absorb`], one row at a time.
+    fn absorb_rows<F: Float>(
+        scores: ArrayViewMut2<F>,
+        output: ArrayViewMut2<F>,
+        max: &mut [F],
+        sum: &mut [F],
+    ) {
+        let (mut scores, mut output) = (scores, output);
+        let rows = scores.rows_mut().into_iter().zip(output.rows_mut());
+        for (((mut p, mut o), max), sum) in rows.zip(max).zip(sum) {
+            let p = p.as_slice_mut().expect("score scratch rows are contiguous");
+            let max_new = max.max(rowwise::row_max(p));
+            if max_new == F::neg_infinity() {
+                p.fill(F::zero());
+                continue;
+            }
+            // Exactly 1 when the maximum did not move, the common case after the first tiles.
+            let correction = if max_new == *max {
+                F::one()
+            } else {
+                (*max - max_new).exp_vectorizable()
+            };
+            *sum = correction * *sum + rowwise::exp_shifted_sum(p, max_new);
+            if correction != F::one() {
+                rowwise::scale(o.as_slice_mut().expect("output rows are contiguous"), correction);
+            }
+            *max = max_new;
         }
     }
 }

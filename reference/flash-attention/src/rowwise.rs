@@ -1,16 +1,11 @@
-//! The element-wise work on one row of a score tile, compiled for the widest vector unit the CPU
-//! has.
+//! The element-wise work on one row of a score tile.
 //!
-//! The crate is built for the baseline x86-64 target (SSE2), where these loops would run two f64
-//! lanes at a time. Each kernel is therefore also instantiated inside a `#[target_feature]`
-//! function for AVX-512 and for AVX2 + FMA, and picked at run time. The arithmetic is identical in
-//! every instantiation (the compiler never contracts a·b + c into an FMA on its own, and an
-//! explicit `mul_add` is correctly rounded everywhere), so results do not depend on the CPU.
-//!
-//! Reductions keep `LANES` independent partial results, so that the compiler may vectorise them
-//! without reassociating a single running sum, and combine them pairwise at the end (a log-depth
-//! tree of vector operations rather than a serial chain of `LANES` scalar ones, which on 128-key
-//! rows cost as much as the loop itself).
+//! Plain loops written so that the compiler vectorises them; they are `#[inline(always)]` so
+//! that they take on the vector width of the tile-level kernel that calls them (see
+//! [`crate::simd`]). Reductions keep `LANES` independent partial results, so that the compiler
+//! may vectorise them without reassociating a single running sum, and combine them pairwise at the
+//! end (a log-depth tree of vector operations rather than a serial chain of `LANES` scalar ones,
+//! which on 128-key rows cost as much as the loop itself).
 
 use crate::float::Float;
 
@@ -35,97 +30,61 @@ fn larger<F: Float>(a: F, b: F) -> F {
     if b > a { b } else { a }
 }
 
-/// Defines a kernel from its portable body plus the run-time dispatch to vector instantiations.
-macro_rules! simd_kernel {
-    (
-        $(#[$attr:meta])*
-        pub fn $name:ident<F: Float>($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block
-    ) => {
-        $(#[$attr])*
-        pub fn $name<F: Float>($($arg: $ty),*) $(-> $ret)? {
-            #[inline(always)]
-            fn portable<F: Float>($($arg: $ty),*) $(-> $ret)? $body
-
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx512f,avx2,fma")]
-                fn avx512<F: Float>($($arg: $ty),*) $(-> $ret)? {
-                    portable($($arg),*)
-                }
-
-                #[target_feature(enable = "avx2,fma")]
-                fn avx2<F: Float>($($arg: $ty),*) $(-> $ret)? {
-                    portable($($arg),*)
-                }
-
-                use std::arch::is_x86_feature_detected as has;
-                if has!("avx512f") && has!("avx2") && has!("fma") {
-                    // SAFETY: the CPU has the features `avx512` is compiled for (checked on the
-                    // line above), the only requirement it adds to the safe function `portable`.
-                    return unsafe { avx512($($arg),*) };
-                }
-                if has!("avx2") && has!("fma") {
-                    // SAFETY: the CPU has the features `avx2` is compiled for (checked on the
-                    // line above), the only requirement it adds to the safe function `portable`.
-                    return unsafe { avx2($($arg),*) };
-                }
-            }
-            portable($($arg),*)
+/// max_j row[j]; −∞ for an empty or fully masked row.
+#[inline(always)]
+pub fn row_max<F: Float>(row: &[F]) -> F {
+    let mut partial = [F::neg_infinity(); LANES];
+    let mut chunks = row.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for (best, &x) in partial.iter_mut().zip(chunk) {
+            *best = larger(*best, x);
         }
-    };
-}
-
-simd_kernel! {
-    /// max_j row[j]; −∞ for an empty or fully masked row.
-    pub fn row_max<F: Float>(row: &[F]) -> F {
-        let mut partial = [F::neg_infinity(); LANES];
-        let mut chunks = row.chunks_exact(LANES);
-        for chunk in &mut chunks {
-            for (best, &x) in partial.iter_mut().zip(chunk) {
-                *best = larger(*best, x);
-            }
-        }
-        let tail = chunks.remainder().iter().copied();
-        tail.fold(reduce_pairwise(partial, larger), larger)
     }
+    let tail = chunks.remainder().iter().copied();
+    tail.fold(reduce_pairwise(partial, larger), larger)
 }
 
-simd_kernel! {
-    /// row[j] ← exp(row[j] − shift); returns Σ_j of the new values.
-    pub fn exp_shifted_sum<F: Float>(row: &mut [F], shift: F) -> F {
-        let mut partial = [F::zero(); LANES];
-        let mut chunks = row.chunks_exact_mut(LANES);
-        for chunk in &mut chunks {
-            for (sum, x) in partial.iter_mut().zip(chunk) {
-                *x = (*x - shift).exp_vectorizable();
-                *sum += *x;
-            }
-        }
-        let mut total = reduce_pairwise(partial, |a, b| a + b);
-        for x in chunks.into_remainder() {
+/// row[j] ← exp(row[j] − shift); returns Σ_j of the new values.
+#[inline(always)]
+pub fn exp_shifted_sum<F: Float>(row: &mut [F], shift: F) -> F {
+    let mut partial = [F::zero(); LANES];
+    let mut chunks = row.chunks_exact_mut(LANES);
+    for chunk in &mut chunks {
+        for (sum, x) in partial.iter_mut().zip(chunk) {
             *x = (*x - shift).exp_vectorizable();
-            total += *x;
+            *sum += *x;
         }
-        total
+    }
+    let mut total = reduce_pairwise(partial, |a, b| a + b);
+    for x in chunks.into_remainder() {
+        *x = (*x - shift).exp_vectorizable();
+        total += *x;
+    }
+    total
+}
+
+/// row[j] ← exp(row[j] − shift).
+#[inline(always)]
+pub fn exp_shifted<F: Float>(row: &mut [F], shift: F) {
+    for x in row.iter_mut() {
+        *x = (*x - shift).exp_vectorizable();
     }
 }
 
-simd_kernel! {
-    /// row[j] ← exp(row[j] − shift).
-    pub fn exp_shifted<F: Float>(row: &mut [F], shift: F) {
-        for x in row.iter_mut() {
-            *x = (*x - shift).exp_vectorizable();
-        }
+/// row[j] ← factor · row[j].
+#[inline(always)]
+pub fn scale<F: Float>(row: &mut [F], factor: F) {
+    for x in row.iter_mut() {
+        *x *= factor;
     }
 }
 
-simd_kernel! {
-    /// The softmax gradient of one row: dp[j] ← p[j] · (dp[j] − d), where d = Σ_j p[j]·dp[j]
-    /// over the whole row (see [`crate::backward`] for why it must be the whole row).
-    pub fn softmax_grad<F: Float>(p: &[F], dp: &mut [F], d: F) {
-        for (g, &pj) in dp.iter_mut().zip(p) {
-            *g = pj * (*g - d);
-        }
+/// The softmax gradient of one row: dp[j] ← p[j] · (dp[j] − d), where d = Σ_j p[j]·dp[j]
+/// over the whole row (see [`crate::backward`] for why it must be the whole row).
+#[inline(always)]
+pub fn softmax_grad<F: Float>(p: &[F], dp: &mut [F], d: F) {
+    for (g, &pj) in dp.iter_mut().zip(p) {
+        *g = pj * (*g - d);
     }
 }
 
