@@ -243,6 +243,15 @@ impl Scorecard {
         }
     }
 
+    /// Ids of the criteria of `kind` that have no verdict yet, in declaration order.
+    pub fn undecided(&self, kind: CriterionKind) -> Vec<String> {
+        self.slots
+            .iter()
+            .filter(|(c, slot)| c.kind == kind && slot.is_none())
+            .map(|(c, _)| c.id.clone())
+            .collect()
+    }
+
     /// The results in declaration order; anything undecided is ERROR with `undecided_reason`.
     pub fn finish(self, undecided_reason: &str) -> Vec<CriterionResult> {
         self.slots

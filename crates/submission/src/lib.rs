@@ -193,7 +193,7 @@ pub fn grade_python(
         limits: limits.clone(),
         fixtures: contract.fixtures.clone(),
     };
-    let worker = match Worker::start(env, dir, options) {
+    let mut worker = match Worker::start(env, dir, options) {
         Ok(worker) => worker,
         Err(error) => {
             card.decide_remaining(None, &Verdict::harness_error(error.to_string()));
@@ -201,25 +201,32 @@ pub fn grade_python(
             return graded;
         }
     };
-    let mut session = match load(worker, contract, &mut card, &mut graded) {
-        Some((worker, entry)) => Session {
-            worker,
-            entry,
-            call_timeout: contract.call_timeout,
-            env,
-            dir: dir.to_path_buf(),
-            contract: contract.clone(),
-            limits: limits.clone(),
-        },
-        None => {
-            graded.results = card.finish("no entry module");
-            return graded;
+    let stopped = match load(&mut worker, contract, &mut card, &mut graded) {
+        Some(entry) => {
+            let mut session = Session {
+                worker,
+                entry,
+                call_timeout: contract.call_timeout,
+                env,
+                dir: dir.to_path_buf(),
+                contract: contract.clone(),
+                limits: limits.clone(),
+            };
+            decide(&mut session, &mut card);
+            finish_worker(&session.worker, &mut card, &mut graded)
         }
+        None => finish_worker(&worker, &mut card, &mut graded),
     };
 
-    decide(&mut session, &mut card);
+    run_self_tests(env, dir, &limits, &mut card);
+    graded.results = card.finish(stopped.as_deref().unwrap_or("the grader did not reach it"));
+    graded
+}
 
-    let blocked = session.worker.blocked_imports().to_vec();
+/// Decides what the worker's whole life shows (imports of blocked frameworks), notes output
+/// that was cut, and says why the worker stopped, if it did.
+fn finish_worker(worker: &Worker, card: &mut Scorecard, graded: &mut Graded) -> Option<String> {
+    let blocked = worker.blocked_imports().to_vec();
     if !blocked.is_empty() {
         graded
             .notes
@@ -237,23 +244,18 @@ pub fn grade_python(
         ),
         0.0,
     );
-    note_output(&session.worker, &mut graded);
-    let stopped = session.worker.stopped().map(str::to_string);
-    drop(session);
-
-    run_self_tests(env, dir, &limits, &mut card);
-    graded.results = card.finish(stopped.as_deref().unwrap_or("the grader did not reach it"));
-    graded
+    note_output(worker, graded);
+    worker.stopped().map(str::to_string)
 }
 
 /// Entry discovery. Without the required names no auto criterion can run: they are ERROR
 /// ("missing ..."), while the self-test still runs.
 fn load(
-    mut worker: Worker,
+    worker: &mut Worker,
     contract: &PythonContract,
     card: &mut Scorecard,
     graded: &mut Graded,
-) -> Option<(Worker, EntryInfo)> {
+) -> Option<EntryInfo> {
     match worker.load_entry(&contract.names, contract.challenge.as_str()) {
         Ok(entry) => {
             graded.entry = Some(entry.file.display().to_string());
@@ -286,7 +288,7 @@ fn load(
                 fail_auto(card, &Verdict::error(evidence));
                 return None;
             }
-            Some((worker, entry))
+            Some(entry)
         }
         Err(error) => {
             fail_auto(card, &call_error_verdict(&error));
@@ -295,9 +297,14 @@ fn load(
     }
 }
 
-/// Every undecided auto criterion gets `verdict` (used when the submission cannot be run).
+/// Every undecided auto criterion but the framework check (decided from the worker's whole
+/// life) gets `verdict`: used when the submission cannot be run.
 fn fail_auto(card: &mut Scorecard, verdict: &Verdict) {
-    card.decide_remaining(Some(CriterionKind::Auto), verdict);
+    for id in card.undecided(CriterionKind::Auto) {
+        if id != NO_FRAMEWORKS {
+            card.record(&id, verdict.clone(), 0.0);
+        }
+    }
 }
 
 fn describe_sandbox(graded: &mut Graded) {

@@ -1,0 +1,174 @@
+//! `judge grade` end to end on bundled flash_attention fixtures: discovery, exit codes,
+//! GRADE.json files, JSON output, re-use of up-to-date grades, shards, bad paths.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn judge(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_judge"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the judge binary runs")
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../graders/flash_attention/tests/fixtures")
+        .join(name)
+}
+
+/// root/<model>/flash_attention/ holding a copy of each named fixture.
+fn models(root: &Path, fixtures: &[(&str, &str)]) {
+    for (model, name) in fixtures {
+        let dir = root.join(model).join("flash_attention");
+        fs::create_dir_all(&dir).unwrap();
+        for entry in fs::read_dir(fixture(name)).unwrap() {
+            let path = entry.unwrap().path();
+            fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn bad_paths_are_usage_errors_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = judge(&["grade", dir.path().join("missing").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("does not exist"), "{out:?}");
+
+    fs::create_dir_all(dir.path().join("notes/drafts")).unwrap();
+    let out = judge(&["grade", dir.path().join("notes").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("is not a challenge folder"),
+        "{out:?}"
+    );
+
+    let out = judge(&["grade", dir.path().to_str().unwrap(), "--shard", "2/2"]);
+    assert_eq!(out.status.code(), Some(2), "invalid shard: {out:?}");
+}
+
+#[test]
+fn grading_a_root_writes_reports_and_exits_1_when_a_model_fails() {
+    let root = tempfile::tempdir().unwrap();
+    models(
+        root.path(),
+        &[("good", "correct"), ("bad", "no_partial_mask")],
+    );
+    let original = fs::read(root.path().join("good/flash_attention/flash_attention.py")).unwrap();
+
+    let out = judge(&[
+        "grade",
+        root.path().to_str().unwrap(),
+        "--seed",
+        "5",
+        "--jobs",
+        "2",
+        "--json",
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let reports: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let models: Vec<_> = reports
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["model"].as_str().unwrap().to_string(),
+                r["score"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(models[0].0, "bad", "sorted by model");
+    assert!(models[0].1 < 1.0);
+    assert_eq!(models[1], ("good".to_string(), 1.0));
+
+    for model in ["good", "bad"] {
+        let written = root.path().join(model).join("flash_attention/GRADE.json");
+        let report: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(written).unwrap()).unwrap();
+        assert_eq!(report["schema"], 1);
+        assert_eq!(report["fingerprint"]["seed"], 5);
+    }
+    assert_eq!(
+        fs::read(root.path().join("good/flash_attention/flash_attention.py")).unwrap(),
+        original,
+        "the submission itself is never modified"
+    );
+
+    // Unchanged submissions are not graded again: the report (and its start time) is reused.
+    let first = fs::read_to_string(root.path().join("good/flash_attention/GRADE.json")).unwrap();
+    let out = judge(&[
+        "grade",
+        root.path().join("good").to_str().unwrap(),
+        "--seed",
+        "5",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("auto 10/10 passed"),
+        "{}",
+        text(&out.stdout)
+    );
+    let second = fs::read_to_string(root.path().join("good/flash_attention/GRADE.json")).unwrap();
+    assert_eq!(first, second);
+}
+
+#[test]
+fn shards_split_the_work_and_out_keeps_submissions_clean() {
+    let root = tempfile::tempdir().unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    // Two models whose submission has no contract function: grading is quick and fails.
+    for model in ["a", "b"] {
+        let dir = root.path().join(model).join("flash_attention");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("attn.py"), "def attention(q):\n    return q\n").unwrap();
+    }
+    let mut graded = Vec::new();
+    for shard in ["0/2", "1/2"] {
+        let out = judge(&[
+            "grade",
+            root.path().to_str().unwrap(),
+            "--shard",
+            shard,
+            "--out",
+            out_dir.path().to_str().unwrap(),
+            "--json",
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        let reports: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(reports.as_array().unwrap().len(), 1, "shard {shard}");
+        graded.push(reports[0]["model"].as_str().unwrap().to_string());
+        assert!(
+            reports[0]["criteria"][0]["verdict"]["evidence"]
+                .as_str()
+                .unwrap()
+                .contains("flash_attention_fwd")
+        );
+    }
+    graded.sort();
+    assert_eq!(graded, ["a", "b"]);
+    for model in ["a", "b"] {
+        assert!(
+            out_dir
+                .path()
+                .join(model)
+                .join("flash_attention/GRADE.json")
+                .is_file()
+        );
+        assert!(
+            !root
+                .path()
+                .join(model)
+                .join("flash_attention/GRADE.json")
+                .exists()
+        );
+    }
+}
