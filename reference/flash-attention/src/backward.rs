@@ -9,23 +9,27 @@
 //! dV_j += Σ_i P_ij dO_i                 (Pᵀ dO)
 //! dP_ij = dO_i · V_j                    (dO Vᵀ)
 //! dS_ij = P_ij (dP_ij − D_i)            softmax gradient
-//! dQ_i += s · Σ_j dS_ij K_j             (dS K; the scale of S = s·Q Kᵀ, chain rule)
+//! dQ_i += s · Σ_j dS_ij K_j             (dS K)
 //! dK_j += s · Σ_i dS_ij Q_i             (dSᵀ Q)
 //! ```
 //!
 //! where D_i = Σ_j P_ij dP_ij is summed over the WHOLE row i, all key tiles together. The
 //! prompt's step 2e computes `rowsum(P * dP)` inside one key tile and subtracts that partial
 //! sum; that is D_i only when a single key tile covers the row (T ≥ N). With several key tiles
-//! every tile subtracts its own partial sum, dQ and dK come out wrong (max error ≈ 0.4 of the
-//! largest entry at N = 64, T = 16, see `tests/partial_rowsum_trap.rs`), and the prompt's own
-//! Test 2 (N = 256, T = 64 against the naive backward) fails. The whole-row sum needs no
-//! second pass over the keys, because
+//! every tile subtracts its own partial sum and dQ and dK come out wrong: the largest error is
+//! 0.1–0.2 of the largest entry at N = 64, T = 16 and still ~0.09 at the prompt's own Test 2
+//! (N = 256, T = 64), which therefore fails (`tests/partial_rowsum_trap.rs` measures it; dV,
+//! which does not use D, stays right). The whole-row sum needs no second pass over the keys,
+//! because
 //!
 //! ```text
 //! D_i = Σ_j P_ij (dO_i · V_j) = dO_i · Σ_j P_ij V_j = dO_i · O_i,
 //! ```
 //!
 //! so it is computed once per query row from dO and O, before the block loop.
+//!
+//! The factor s in dQ and dK is the chain rule through S = s·Q Kᵀ; the prompt's steps 2f and 2g
+//! (`dQ_tile += dS @ K_tile`) leave it out, which scales both gradients by √D.
 //!
 //! Loop order: key tiles outside, query tiles inside. A key tile's dK and dV rows then receive
 //! every contribution from one worker and are written by no one else, so workers can own
@@ -34,7 +38,8 @@
 //! the diagonal are skipped, blocks on it are masked exactly as in the forward pass.
 
 use ndarray::{
-    Array2, Array4, ArrayView1, ArrayView2, ArrayView3, ArrayView4, ArrayViewMut2, Axis, Zip, s,
+    Array2, Array3, Array4, ArrayView1, ArrayView2, ArrayView3, ArrayView4, ArrayViewMut2, Axis,
+    Zip, s,
 };
 use rayon::prelude::*;
 
@@ -42,7 +47,8 @@ use crate::error::check_shapes;
 use crate::matmul::matmul;
 use crate::simd::simd_kernel;
 use crate::tiling::{
-    Tile, Visibility, block_visibility, head_rows_mut, heads, heads_mut, mask_future_keys, tiles,
+    Tile, Visibility, block_visibility, head_rows, head_rows_mut, heads, heads_mut,
+    mask_future_keys, tiles,
 };
 use crate::{AttentionError, FlashAttention, Float, Parallelism, rowwise};
 
@@ -63,7 +69,7 @@ struct Head<'a, F> {
     d_o: ArrayView2<'a, F>,
     lse: ArrayView1<'a, F>,
     /// D_i = dO_i · O_i.
-    row_dot: ArrayView1<'a, F>,
+    delta: ArrayView1<'a, F>,
 }
 
 /// One key tile's rows of dK and dV, written only by the worker that owns the tile.
@@ -113,79 +119,40 @@ pub(crate) fn backward<F: Float>(
     lse: ArrayView3<F>,
 ) -> Result<Gradients<F>, AttentionError> {
     let shape = q.shape();
-    check_shapes(
-        shape,
-        &[
-            ("k", k.shape()),
-            ("v", v.shape()),
-            ("o", o.shape()),
-            ("d_o", d_o.shape()),
-        ],
-    )?;
+    let same_as_q = [
+        ("k", k.shape()),
+        ("v", v.shape()),
+        ("o", o.shape()),
+        ("d_o", d_o.shape()),
+    ];
+    check_shapes(shape, &same_as_q)?;
     check_shapes(&shape[..3], &[("lse", lse.shape())])?;
     let (batch, heads_per_batch, n, d) = q.dim();
     let tile = config.checked_tile(n, d)?;
-    let head_count = batch * heads_per_batch;
 
-    let mut row_dot = ndarray::Array3::zeros(lse.raw_dim());
-    for ((mut row_dot, d_o), o) in head_rows_mut(row_dot.view_mut())
-        .zip(heads(d_o))
-        .zip(heads(o))
-    {
-        Zip::from(&mut row_dot)
-            .and(d_o.rows())
-            .and(o.rows())
-            .for_each(|di, d_o_i, o_i| *di = d_o_i.dot(&o_i));
-    }
-
-    let key_tile_count = n.div_ceil(tile);
-    let workers_per_head = match config.parallelism {
-        Parallelism::Sequential => 1,
-        Parallelism::Rayon => rayon::current_num_threads().div_ceil(head_count.max(1)),
-    }
-    .clamp(1, key_tile_count.max(1));
-
-    let mut dq = Array4::zeros(q.raw_dim());
-    let mut dk = Array4::zeros(q.raw_dim());
-    let mut dv = Array4::zeros(q.raw_dim());
+    let delta = row_dot(d_o, o);
+    let mut grads = Gradients {
+        dq: Array4::zeros(q.raw_dim()),
+        dk: Array4::zeros(q.raw_dim()),
+        dv: Array4::zeros(q.raw_dim()),
+    };
     let inputs = heads(q).zip(heads(k)).zip(heads(v)).zip(heads(d_o));
-    let stats = lse.outer_iter().flat_map(|b| b.into_outer_iter());
-    let row_dots = row_dot.outer_iter().flat_map(|b| b.into_outer_iter());
-    let grads = heads_mut(dq.view_mut())
-        .zip(heads_mut(dk.view_mut()))
-        .zip(heads_mut(dv.view_mut()));
-    let mut tasks = Vec::with_capacity(head_count * workers_per_head);
-    for (head_index, ((((((q, k), v), d_o), lse), row_dot), ((dq, dk), dv))) in
-        inputs.zip(stats).zip(row_dots).zip(grads).enumerate()
-    {
-        let head = Head {
+    let row_stats = head_rows(lse).zip(head_rows(delta.view()));
+    let heads_data = inputs
+        .zip(row_stats)
+        .map(|((((q, k), v), d_o), (lse, delta))| Head {
             q,
             k,
             v,
             d_o,
             lse,
-            row_dot,
-        };
-        let mut per_worker: Vec<Vec<KeyTile<F>>> =
-            (0..workers_per_head).map(|_| Vec::new()).collect();
-        let owned_tiles = tiles(n, tile)
-            .zip(dk.into_axis_chunks_iter_mut(Axis(0), tile))
-            .zip(dv.into_axis_chunks_iter_mut(Axis(0), tile));
-        for (index, ((keys, dk), dv)) in owned_tiles.enumerate() {
-            // Round-robin: under the causal mask early key tiles meet more query tiles.
-            per_worker[index % workers_per_head].push(KeyTile { keys, dk, dv });
-        }
-        let mut dq = Some(dq);
-        for key_tiles in per_worker {
-            let dq = dq.take().map_or(DqTarget::Private, DqTarget::Output);
-            tasks.push(KeyTilesTask {
-                head_index,
-                head,
-                key_tiles,
-                dq,
-            });
-        }
-    }
+            delta,
+        });
+    let workers_per_head = match config.parallelism {
+        Parallelism::Sequential => 1,
+        Parallelism::Rayon => rayon::current_num_threads().div_ceil(batch * heads_per_batch),
+    };
+    let tasks = split_into_tasks(heads_data, &mut grads, tile, workers_per_head);
 
     let scale = F::from_f64(1.0 / (d as f64).sqrt());
     let run = |scratch: &mut Scratch<F>, task: KeyTilesTask<F>| {
@@ -205,11 +172,64 @@ pub(crate) fn backward<F: Float>(
             .flatten_iter()
             .collect(),
     };
-    let mut dq_heads: Vec<_> = heads_mut(dq.view_mut()).collect();
+    let mut dq_heads: Vec<_> = heads_mut(grads.dq.view_mut()).collect();
     for (head_index, partial) in private_dq {
         dq_heads[head_index] += &partial;
     }
-    Ok(Gradients { dq, dk, dv })
+    Ok(grads)
+}
+
+/// D_i = Σ_j P_ij dP_ij = dO_i · O_i for every query row, shape (B, H, N).
+fn row_dot<F: Float>(d_o: ArrayView4<F>, o: ArrayView4<F>) -> Array3<F> {
+    let (batch, heads_per_batch, n, _) = o.dim();
+    let mut delta = Array3::zeros((batch, heads_per_batch, n));
+    for ((mut delta, d_o), o) in head_rows_mut(delta.view_mut())
+        .zip(heads(d_o))
+        .zip(heads(o))
+    {
+        Zip::from(&mut delta)
+            .and(d_o.rows())
+            .and(o.rows())
+            .for_each(|delta_i, d_o_i, o_i| *delta_i = d_o_i.dot(&o_i));
+    }
+    delta
+}
+
+/// Splits each head's key tiles round-robin over `workers_per_head` tasks (under the causal
+/// mask early key tiles meet more query tiles, so round-robin balances the work). Each task owns
+/// the dK and dV rows of its key tiles; the first task of a head accumulates into the head's dQ,
+/// the others into private buffers.
+fn split_into_tasks<'a, F: Float>(
+    heads_data: impl Iterator<Item = Head<'a, F>>,
+    grads: &'a mut Gradients<F>,
+    tile: usize,
+    workers_per_head: usize,
+) -> Vec<KeyTilesTask<'a, F>> {
+    let n = grads.dq.dim().2;
+    let workers = workers_per_head.clamp(1, n.div_ceil(tile).max(1));
+    let outputs = heads_mut(grads.dq.view_mut())
+        .zip(heads_mut(grads.dk.view_mut()))
+        .zip(heads_mut(grads.dv.view_mut()));
+    let mut tasks = Vec::new();
+    for (head_index, (head, ((dq, dk), dv))) in heads_data.zip(outputs).enumerate() {
+        let mut per_worker: Vec<Vec<KeyTile<F>>> = (0..workers).map(|_| Vec::new()).collect();
+        let key_tiles = tiles(n, tile)
+            .zip(dk.into_axis_chunks_iter_mut(Axis(0), tile))
+            .zip(dv.into_axis_chunks_iter_mut(Axis(0), tile));
+        for (index, ((keys, dk), dv)) in key_tiles.enumerate() {
+            per_worker[index % workers].push(KeyTile { keys, dk, dv });
+        }
+        let mut dq = Some(dq);
+        for key_tiles in per_worker {
+            tasks.push(KeyTilesTask {
+                head_index,
+                head,
+                key_tiles,
+                dq: dq.take().map_or(DqTarget::Private, DqTarget::Output),
+            });
+        }
+    }
+    tasks
 }
 
 /// Runs one task; returns its private dQ with the head it belongs to, if it used one.
@@ -285,11 +305,7 @@ fn accumulate_blocks<F: Float>(
             matmul(F::one(), &p.t(), &d_o_i, F::one(), &mut dv);
             // dP = dO_i V_jᵀ, then dS = P ∘ (dP − D) in place.
             matmul(F::one(), &d_o_i, &v_j.t(), F::zero(), &mut ds);
-            softmax_grad_rows(
-                p.view(),
-                ds.view_mut(),
-                head.row_dot.slice(s![rows.clone()]),
-            );
+            softmax_grad_rows(p.view(), ds.view_mut(), head.delta.slice(s![rows.clone()]));
             // dQ_i += s·dS K_j,  dK_j += s·dSᵀ Q_i
             matmul(scale, &ds, &k_j, F::one(), &mut dq.slice_mut(s![rows, ..]));
             matmul(scale, &ds.t(), &q_i, F::one(), &mut dk);
@@ -310,9 +326,9 @@ simd_kernel! {
 
 simd_kernel! {
     /// dS_ij ← P_ij (dP_ij − D_i), in place over dP.
-    fn softmax_grad_rows<F: Float>(p: ArrayView2<F>, dp: ArrayViewMut2<F>, row_dot: ArrayView1<F>) {
+    fn softmax_grad_rows<F: Float>(p: ArrayView2<F>, dp: ArrayViewMut2<F>, delta: ArrayView1<F>) {
         let mut dp = dp;
-        for ((p_row, mut dp_row), &d_i) in p.rows().into_iter().zip(dp.rows_mut()).zip(row_dot) {
+        for ((p_row, mut dp_row), &d_i) in p.rows().into_iter().zip(dp.rows_mut()).zip(delta) {
             let p_row = p_row.to_slice().expect("scratch rows are contiguous");
             let dp_row = dp_row.as_slice_mut().expect("scratch rows are contiguous");
             rowwise::softmax_grad(p_row, dp_row, d_i);

@@ -4,8 +4,9 @@
 //! score tile would run two f64 lanes at a time. [`simd_kernel!`] instantiates a kernel three
 //! times — for AVX-512, for AVX2 + FMA, and portable — and picks one at run time, once per tile.
 //! The arithmetic is identical in every instantiation (the compiler never contracts a·b + c into
-//! an FMA on its own, and an explicit `mul_add` is correctly rounded everywhere), so results do
-//! not depend on the CPU.
+//! an FMA on its own, and an explicit `mul_add` is correctly rounded everywhere), so these
+//! kernels give the same results on every CPU. (The matrix products, through `gemm`, pick their
+//! own kernels and may differ in the last bits between CPUs.)
 
 /// Defines a kernel from its portable body plus the run-time dispatch to vector instantiations.
 macro_rules! simd_kernel {

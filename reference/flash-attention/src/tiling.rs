@@ -1,7 +1,10 @@
 //! Cutting (B, H, N, D) arrays into heads and heads into row tiles, and the causal structure of a
 //! (query tile, key tile) block.
 
-use ndarray::{ArrayView2, ArrayView4, ArrayViewMut1, ArrayViewMut2, ArrayViewMut3, ArrayViewMut4};
+use ndarray::{
+    ArrayView1, ArrayView2, ArrayView3, ArrayView4, ArrayViewMut1, ArrayViewMut2, ArrayViewMut3,
+    ArrayViewMut4,
+};
 
 /// The half-open row range `start..end` of one tile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,6 +76,12 @@ pub fn heads<F>(x: ArrayView4<'_, F>) -> impl Iterator<Item = ArrayView2<'_, F>>
 pub fn heads_mut<F>(x: ArrayViewMut4<'_, F>) -> impl Iterator<Item = ArrayViewMut2<'_, F>> {
     x.into_outer_iter_mut()
         .flat_map(|batch| batch.into_outer_iter_mut())
+}
+
+/// The (N,) vectors of a (B, H, N) array, batch-major.
+pub fn head_rows<F>(x: ArrayView3<'_, F>) -> impl Iterator<Item = ArrayView1<'_, F>> {
+    x.into_outer_iter()
+        .flat_map(|batch| batch.into_outer_iter())
 }
 
 /// The (N,) vectors of a (B, H, N) array, batch-major, for writing.
