@@ -1,0 +1,172 @@
+//! The grader is held to its own standard: the correct fixture passes every auto criterion,
+//! each buggy fixture fails the criteria its bug breaks — the one naming its trap among them —
+//! and null submissions pass no correctness criterion. The reference passes everything.
+
+use std::path::Path;
+
+use grader_backwards::{BackwardsGrader, ids};
+use grader_testkit::{
+    assert_all_auto_pass, assert_fails_exactly, assert_none_pass, describe, grade, grade_reference,
+    null_sources, status, submission, submission_from_dir,
+};
+
+const SEED: u64 = 20261127;
+
+/// Every criterion that depends on the numbers being right.
+const CORRECTNESS: [&str; 7] = [
+    ids::FORWARD,
+    ids::GRAD_X,
+    ids::GRAD_GAMMA,
+    ids::GRAD_BETA,
+    ids::LARGE_OFFSET,
+    ids::CONSTANT_ROWS,
+    ids::FLOAT32,
+];
+
+fn grade_fixture(name: &str) -> judge_core::Report {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    let sub = submission_from_dir("backwards", &fixture);
+    grade(&BackwardsGrader, &sub, SEED)
+}
+
+fn evidence<'r>(report: &'r judge_core::Report, id: &str) -> &'r str {
+    report
+        .criteria
+        .iter()
+        .find(|r| r.criterion.id == id)
+        .unwrap_or_else(|| panic!("no criterion {id}"))
+        .verdict
+        .detail()
+}
+
+#[test]
+fn the_reference_passes_every_auto_criterion() {
+    let report = grade_reference(&BackwardsGrader, SEED);
+    assert_all_auto_pass(&report);
+}
+
+#[test]
+fn a_correct_submission_passes_every_auto_criterion() {
+    let report = grade_fixture("correct");
+    assert_all_auto_pass(&report);
+    assert_eq!(
+        status(&report, judge_submission::SELF_TEST),
+        "PASS",
+        "{}",
+        describe(&report)
+    );
+    assert_eq!(
+        report.submission.as_ref().unwrap().entry.as_deref(),
+        Some("layer_norm.py")
+    );
+}
+
+#[test]
+fn a_one_pass_variance_fails_only_at_a_large_offset() {
+    let report = grade_fixture("one_pass_variance");
+    assert_fails_exactly(&report, &[ids::LARGE_OFFSET]);
+}
+
+#[test]
+fn dgamma_summed_over_the_wrong_axes_fails_dgamma_only() {
+    let report = grade_fixture("dgamma_wrong_axes");
+    assert_fails_exactly(&report, &[ids::GRAD_GAMMA]);
+    let detail = evidence(&report, ids::GRAD_GAMMA);
+    assert!(detail.contains("dgamma: shape"), "{}", describe(&report));
+}
+
+#[test]
+fn dx_without_the_variance_term_fails_every_check_of_dx() {
+    let report = grade_fixture("dx_missing_term");
+    // Exactly constant rows have x̂ = 0, where the missing term vanishes; near-constant ones
+    // have x̂ ~ 3e-5, where it is ~1e-9: both pass, every other case of dx fails.
+    assert_fails_exactly(&report, &[ids::GRAD_X, ids::LARGE_OFFSET, ids::FLOAT32]);
+    assert!(
+        evidence(&report, ids::GRAD_X).contains(": dx: max rel err"),
+        "{}",
+        describe(&report)
+    );
+}
+
+#[test]
+fn a_missing_eps_fails_on_constant_rows_as_non_finite() {
+    let report = grade_fixture("eps_missing");
+    assert_fails_exactly(&report, &[ids::CONSTANT_ROWS]);
+    assert!(
+        evidence(&report, ids::CONSTANT_ROWS).contains("non-finite"),
+        "{}",
+        describe(&report)
+    );
+}
+
+/// A renamed pair of functions, a class instance as the cache (it stays in the worker and goes
+/// back by handle) and a dict of gradients: all within the contract's accepted forms.
+#[test]
+fn an_accepted_renaming_with_an_object_cache_passes_and_is_noted() {
+    let source = r#"
+import numpy as np
+
+class Saved:
+    def __init__(self, x_hat, inv_std, gamma):
+        self.x_hat, self.inv_std, self.gamma = x_hat, inv_std, gamma
+
+def layernorm_forward(x, gamma, beta, epsilon=1e-5):
+    mu = x.mean(axis=-1, keepdims=True)
+    inv_std = 1.0 / np.sqrt(((x - mu) ** 2).mean(axis=-1, keepdims=True) + epsilon)
+    x_hat = (x - mu) * inv_std
+    return gamma * x_hat + beta, Saved(x_hat, inv_std, gamma)
+
+def layernorm_backward(dy, saved):
+    g = dy * saved.gamma
+    dx = saved.inv_std * (g - g.mean(-1, keepdims=True)
+                          - saved.x_hat * (g * saved.x_hat).mean(-1, keepdims=True))
+    return {"dx": dx, "dgamma": (dy * saved.x_hat).sum((0, 1)), "dbeta": dy.sum((0, 1))}
+"#;
+    let sub = submission("backwards", &[("ln.py", source)]);
+    let report = grade(&BackwardsGrader, &sub, SEED);
+    assert_all_auto_pass(&report);
+    let notes = report.notes.join("\n");
+    assert!(
+        notes.contains("layernorm_forward(x, gamma, beta, epsilon=1e-5)"),
+        "{notes}"
+    );
+}
+
+#[test]
+fn null_submissions_pass_no_correctness_criterion() {
+    for (kind, source) in null_sources(&["layer_norm_forward", "layer_norm_backward"]) {
+        let sub = submission("backwards", &[("layer_norm.py", source.as_str())]);
+        let report = grade(&BackwardsGrader, &sub, SEED);
+        assert_none_pass(&report, &CORRECTNESS);
+        if kind == "raises" {
+            assert_eq!(
+                status(&report, ids::FORWARD),
+                "ERROR",
+                "{}",
+                describe(&report)
+            );
+        }
+    }
+}
+
+#[test]
+fn a_forward_without_its_backward_is_an_error_naming_the_backward() {
+    let sub = submission(
+        "backwards",
+        &[(
+            "layer_norm.py",
+            "def layer_norm_forward(x, gamma, beta, eps=1e-5):\n    return x, None\n",
+        )],
+    );
+    let report = grade(&BackwardsGrader, &sub, SEED);
+    for id in CORRECTNESS {
+        assert_eq!(status(&report, id), "ERROR", "{}", describe(&report));
+    }
+    assert!(
+        evidence(&report, ids::FORWARD).contains("`layer_norm_backward`"),
+        "{}",
+        describe(&report)
+    );
+}
