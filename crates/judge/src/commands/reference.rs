@@ -1,6 +1,9 @@
-//! `judge reference ID... | --all`: our Rust references through the graders' own criteria.
+//! `judge reference ID... | --all`: our Rust references through the graders' own criteria —
+//! proof that every criterion can be met and that the checks run.
 
-use judge_core::{ChallengeId, Report, session};
+use std::fmt::Write as _;
+
+use judge_core::{ChallengeId, CriterionKind, Report, Verdict, session};
 
 use super::output::{print_reports, progress, prompt_sha256};
 use crate::cli::ReferenceArgs;
@@ -13,10 +16,11 @@ pub fn run(args: ReferenceArgs) -> anyhow::Result<i32> {
         args.challenges.clone()
     };
     let mut graders = Vec::new();
+    let mut missing = Vec::new();
     for id in wanted {
         match registry::grader(id) {
             Some(grader) => graders.push(grader),
-            None if args.all => {}
+            None if args.all => missing.push(id),
             None => {
                 eprintln!("error: no grader for '{id}' yet");
                 return Ok(judge_core::exit::USAGE_OR_ENVIRONMENT);
@@ -40,6 +44,76 @@ pub fn run(args: ReferenceArgs) -> anyhow::Result<i32> {
         bar.inc(1);
     }
     bar.finish_and_clear();
-    print_reports(&reports, args.run.json)?;
+    if args.run.json {
+        print_reports(&reports, true)?;
+    } else {
+        // The full table for a challenge named on the command line or one that did not pass;
+        // the summary for everything.
+        let detailed: Vec<Report> = reports
+            .iter()
+            .filter(|r| !args.all || !r.all_auto_passed() || r.has_harness_fault())
+            .cloned()
+            .collect();
+        print_reports(&detailed, false)?;
+        print!("{}", summary(&reports, &missing));
+    }
     Ok(judge_core::exit::for_reports(&reports))
+}
+
+/// One line per challenge: auto criteria passed of total, what was skipped and why, seconds.
+fn summary(reports: &[Report], missing: &[ChallengeId]) -> String {
+    let mut rows: Vec<(usize, String)> = Vec::new();
+    for report in reports {
+        let auto = report.totals.auto;
+        let skipped: Vec<String> = report
+            .criteria
+            .iter()
+            .filter(|r| r.criterion.kind == CriterionKind::Auto)
+            .filter_map(|r| match &r.verdict {
+                Verdict::Skipped { reason } => Some(format!("{} ({reason})", r.criterion.id)),
+                _ => None,
+            })
+            .collect();
+        rows.push((
+            report.challenge.seed_index(),
+            format!(
+                "{:<20} {:>6}  {:>7.1}  {}",
+                report.challenge.as_str(),
+                format!("{}/{}", auto.pass, auto.total),
+                report.seconds,
+                if skipped.is_empty() {
+                    "-".to_string()
+                } else {
+                    skipped.join("; ")
+                }
+            ),
+        ));
+    }
+    for id in missing {
+        rows.push((
+            id.seed_index(),
+            format!("{:<20} {:>6}  {:>7}  no grader yet", id.as_str(), "-", "-"),
+        ));
+    }
+    rows.sort();
+    let mut out = format!(
+        "{:<20} {:>6}  {:>7}  skipped\n",
+        "challenge", "auto", "seconds"
+    );
+    for (_, row) in rows {
+        out.push_str(&row);
+        out.push('\n');
+    }
+    let failed: u32 = reports
+        .iter()
+        .map(|r| r.totals.auto.fail + r.totals.auto.error)
+        .sum();
+    let total: f64 = reports.iter().map(|r| r.seconds).sum();
+    let _ = writeln!(
+        out,
+        "\n{} challenge(s), {} auto criteria not passed, {total:.1}s",
+        reports.len(),
+        failed
+    );
+    out
 }
