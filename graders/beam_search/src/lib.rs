@@ -1,0 +1,131 @@
+//! Grader for `beam_search`: batched beam search with EOS retention and a length penalty.
+//!
+//! Every criterion is a check over [`BeamSearch`], the prompt's contract
+//! `batched_beam_search(prompts, beam_width, max_new_tokens, alpha, eos_token_id)` plus the
+//! `model` parameter through which the grader supplies the language model. It is implemented
+//! twice: by the Rust reference ([`candidate::Reference`]) and by a Python submission through the
+//! sandboxed bridge ([`candidate::Python`]), which receives a NumPy twin of the same model (the
+//! random-weight `TinyLM` or a `ScriptedLM` pinning down a trap's log-probs). Expected values are
+//! computed in this process and never written where a submission can read them.
+//!
+//! Two readings of the prompt are accepted or avoided rather than decided (see the reference's
+//! `search` module): the pool is ranked by the length-penalised score, which equals the prompt's
+//! "total logprob" only at alpha = 0, so exact agreement on random models uses alpha = 0; and the
+//! top-2K expansion cannot be observed (finished beams keep their slot, so the best K never hold
+//! more than K candidates of one beam and top-K per beam selects the same), so it is a manual
+//! criterion.
+
+mod candidate;
+mod cases;
+mod checks;
+
+use std::path::Path;
+use std::time::Duration;
+
+use judge_core::{Challenge, ChallengeId, Criterion, GradeContext, Graded, Scorecard};
+use judge_submission::{PythonContract, decide_reference_shared, grade_python};
+
+pub use candidate::{BeamSearch, FixtureModel, Returned, Search, python_fixtures};
+
+/// Criterion ids, shared by the checks and the validation tests.
+pub mod ids {
+    pub const GREEDY: &str = "k1_equals_greedy";
+    pub const INDEPENDENCE: &str = "batch_independence";
+    pub const EOS_RETENTION: &str = "eos_retention";
+    pub const PROMPT_NOT_IN_LENGTH: &str = "prompt_not_in_length";
+    pub const SORTED_SCORES: &str = "sorted_penalized_scores";
+    pub const CUT_OFF: &str = "max_new_tokens_cut_off";
+    pub const LOG_SPACE: &str = "log_space_no_underflow";
+    pub const MATCHES_REFERENCE: &str = "matches_reference";
+    pub const EXPLAINS_RETENTION: &str = "explains_eos_retention";
+    pub const TOP_2K: &str = "top_2k_expansion";
+}
+
+/// The contract function the prompt names.
+const ENTRY: &str = "batched_beam_search";
+
+/// The `beam_search` grader.
+#[derive(Debug, Default)]
+pub struct BeamSearchGrader;
+
+impl Challenge for BeamSearchGrader {
+    fn id(&self) -> ChallengeId {
+        ChallengeId::BeamSearch
+    }
+
+    fn version(&self) -> &'static str {
+        "1"
+    }
+
+    fn criteria(&self) -> Vec<Criterion> {
+        use ids::*;
+        vec![
+            Criterion::auto(GREEDY, "K=1, alpha=0 equals greedy decoding"),
+            Criterion::auto(
+                INDEPENDENCE,
+                "an item's result in a batch equals its result alone (prompt lengths differ)",
+            ),
+            Criterion::auto(
+                EOS_RETENTION,
+                "a finished beam at −3.0 beats a continuing beam at −5.0",
+            )
+            .with_weight(2),
+            Criterion::auto(
+                PROMPT_NOT_IN_LENGTH,
+                "length penalty counts generated tokens only",
+            ),
+            Criterion::auto(
+                SORTED_SCORES,
+                "best first, score = Σ log p / len(generated)^alpha",
+            ),
+            Criterion::auto(
+                CUT_OFF,
+                "at max_new_tokens, the best K of finished + unfinished",
+            ),
+            Criterion::auto(
+                LOG_SPACE,
+                "log space: no underflow with log-probs near −1e4",
+            ),
+            Criterion::auto(
+                MATCHES_REFERENCE,
+                "tokens and scores (1e-9) equal the reference on random models, alpha = 0",
+            )
+            .with_weight(2),
+            judge_submission::no_frameworks_criterion(),
+            judge_submission::self_test_criterion(),
+            Criterion::manual(
+                EXPLAINS_RETENTION,
+                "comments explain why finished beams must not be removed from the pool",
+            ),
+            Criterion::manual(
+                TOP_2K,
+                "expands top-2K candidates per unfinished beam (read the code: output cannot \
+                 tell it from top-K, since finished beams keep their slot)",
+            ),
+        ]
+    }
+
+    fn grade_reference(&self, ctx: &GradeContext) -> Graded {
+        let mut card = Scorecard::new(&self.criteria());
+        checks::decide_all(&mut candidate::Reference, ctx.seed, &mut card);
+        decide_reference_shared(&mut card);
+        Graded {
+            results: card.finish("the reference did not reach it"),
+            ..Graded::default()
+        }
+    }
+
+    fn grade_submission(&self, dir: &Path, ctx: &GradeContext) -> Graded {
+        let contract = PythonContract {
+            challenge: self.id(),
+            names: vec![ENTRY],
+            required: vec![ENTRY],
+            fixtures: candidate::python_fixtures(),
+            call_timeout: Duration::from_secs(120),
+        };
+        grade_python(&contract, &self.criteria(), dir, ctx, |session, card| {
+            let mut python = candidate::Python::new(session);
+            checks::decide_all(&mut python, ctx.seed, card);
+        })
+    }
+}

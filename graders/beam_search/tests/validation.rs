@@ -1,0 +1,261 @@
+//! The grader is held to its own standard: the reference and the correct fixture pass every
+//! auto criterion, each buggy fixture fails the criteria its bug breaks — the one naming its
+//! trap among them — and null submissions pass no correctness criterion. The NumPy TinyLM twin
+//! the submission receives computes the Rust model's logits, checked end to end through the
+//! bridge.
+
+use std::path::Path;
+
+use grader_beam_search::{BeamSearchGrader, ids, python_fixtures};
+use grader_testkit::{
+    assert_all_auto_pass, assert_fails_exactly, assert_none_pass, describe, grade, grade_reference,
+    null_sources, status, submission, submission_from_dir,
+};
+use judge_runner::{Limits, PythonEnv, Target, Value, Worker, WorkerOptions};
+use ndarray::{Array1, Array2};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use tiny_lm::{LanguageModel, TinyLm, VOCAB_SIZE};
+
+const SEED: u64 = 20261127;
+
+/// Every criterion that depends on the search being right.
+const CORRECTNESS: [&str; 8] = [
+    ids::GREEDY,
+    ids::INDEPENDENCE,
+    ids::EOS_RETENTION,
+    ids::PROMPT_NOT_IN_LENGTH,
+    ids::SORTED_SCORES,
+    ids::CUT_OFF,
+    ids::LOG_SPACE,
+    ids::MATCHES_REFERENCE,
+];
+
+fn grade_fixture(name: &str) -> judge_core::Report {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    let sub = submission_from_dir("beam_search", &fixture);
+    grade(&BeamSearchGrader, &sub, SEED)
+}
+
+fn evidence<'r>(report: &'r judge_core::Report, id: &str) -> &'r str {
+    report
+        .criteria
+        .iter()
+        .find(|r| r.criterion.id == id)
+        .map(|r| r.verdict.detail())
+        .unwrap_or_else(|| panic!("no criterion {id}"))
+}
+
+#[test]
+fn the_reference_passes_every_auto_criterion() {
+    let report = grade_reference(&BeamSearchGrader, SEED);
+    assert_all_auto_pass(&report);
+}
+
+#[test]
+fn a_correct_submission_passes_every_auto_criterion() {
+    let report = grade_fixture("correct");
+    assert_all_auto_pass(&report);
+    assert_eq!(
+        status(&report, judge_submission::SELF_TEST),
+        "PASS",
+        "{}",
+        describe(&report)
+    );
+    assert_eq!(
+        report.submission.as_ref().unwrap().entry.as_deref(),
+        Some("beam_search.py")
+    );
+}
+
+#[test]
+fn the_model_parameter_is_bound_by_name_wherever_it_stands() {
+    let source = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/correct/beam_search.py"),
+    )
+    .unwrap();
+    let model_first = source.replace(
+        "def batched_beam_search(prompts, beam_width, max_new_tokens, alpha=0.6, eos_token_id=0, model=None):",
+        "def batched_beam_search(model, prompts, beam_width, max_new_tokens, alpha=0.6, eos_token_id=0):",
+    );
+    assert_ne!(model_first, source, "the signature to move was found");
+    let sub = submission("beam_search", &[("beam_search.py", model_first.as_str())]);
+    assert_all_auto_pass(&grade(&BeamSearchGrader, &sub, SEED));
+}
+
+#[test]
+fn dropping_finished_beams_is_caught() {
+    let report = grade_fixture("drops_eos_beams");
+    // Every trap with an early EOS beam among the winners breaks.
+    assert_fails_exactly(
+        &report,
+        &[
+            ids::EOS_RETENTION,
+            ids::PROMPT_NOT_IN_LENGTH,
+            ids::CUT_OFF,
+            ids::MATCHES_REFERENCE,
+        ],
+    );
+    assert!(
+        evidence(&report, ids::EOS_RETENTION).contains("finished beam is missing"),
+        "{}",
+        describe(&report)
+    );
+}
+
+#[test]
+fn counting_the_prompt_in_the_length_is_caught() {
+    let report = grade_fixture("prompt_in_length");
+    assert_fails_exactly(
+        &report,
+        &[ids::PROMPT_NOT_IN_LENGTH, ids::SORTED_SCORES, ids::CUT_OFF],
+    );
+    assert!(
+        evidence(&report, ids::SORTED_SCORES).contains("generated tokens only"),
+        "{}",
+        describe(&report)
+    );
+}
+
+#[test]
+fn beams_shared_across_batch_items_are_caught() {
+    let report = grade_fixture("shared_beams");
+    // A shared pool also hands a confident item more than K beams (malformed output).
+    assert_fails_exactly(
+        &report,
+        &[
+            ids::INDEPENDENCE,
+            ids::SORTED_SCORES,
+            ids::MATCHES_REFERENCE,
+        ],
+    );
+    assert!(
+        evidence(&report, ids::INDEPENDENCE).contains("differs from its result alone"),
+        "{}",
+        describe(&report)
+    );
+}
+
+#[test]
+fn output_not_sorted_by_the_penalized_score_is_caught() {
+    let report = grade_fixture("unsorted_output");
+    assert_fails_exactly(
+        &report,
+        &[ids::SORTED_SCORES, ids::PROMPT_NOT_IN_LENGTH, ids::CUT_OFF],
+    );
+    assert!(
+        evidence(&report, ids::SORTED_SCORES).contains("not best first"),
+        "{}",
+        describe(&report)
+    );
+}
+
+#[test]
+fn null_submissions_pass_no_correctness_criterion() {
+    for (kind, source) in null_sources(&["batched_beam_search"]) {
+        let sub = submission("beam_search", &[("beam_search.py", source.as_str())]);
+        let report = grade(&BeamSearchGrader, &sub, SEED);
+        assert_none_pass(&report, &CORRECTNESS);
+        if kind == "raises" {
+            assert_eq!(
+                status(&report, ids::GREEDY),
+                "ERROR",
+                "{}",
+                describe(&report)
+            );
+        }
+    }
+}
+
+#[test]
+fn a_submission_without_the_contract_function_is_an_error_naming_it() {
+    let sub = submission(
+        "beam_search",
+        &[("search.py", "def beam_search(prompts, k):\n    return []\n")],
+    );
+    let report = grade(&BeamSearchGrader, &sub, SEED);
+    assert_eq!(status(&report, ids::GREEDY), "ERROR");
+    assert!(
+        evidence(&report, ids::GREEDY).contains("batched_beam_search"),
+        "{}",
+        describe(&report)
+    );
+}
+
+/// A worker with only the grader's fixture modules, and no submission.
+fn fixture_worker() -> (Worker, tempfile::TempDir) {
+    let env = PythonEnv::resolve(&|_| {}).expect("a Python with NumPy for the bridge");
+    let empty = tempfile::tempdir().expect("temporary directory");
+    let options = WorkerOptions {
+        limits: Limits::default(),
+        fixtures: python_fixtures(),
+    };
+    let worker = Worker::start(&env, empty.path(), options).expect("worker starts");
+    (worker, empty)
+}
+
+fn max_abs_diff(got: &Value, expected: &Array2<f64>) -> f64 {
+    let got = got.to_f64_array().expect("logits are numeric");
+    assert_eq!(got.shape(), expected.shape());
+    (&got - &expected.clone().into_dyn())
+        .abs()
+        .fold(0.0, |m: f64, &d| m.max(d))
+}
+
+#[test]
+fn the_python_twins_compute_the_rust_models_logits_through_the_bridge() {
+    let (mut worker, _dir) = fixture_worker();
+    let model = TinyLm::random(77);
+    let weights = model
+        .weights()
+        .into_iter()
+        .map(|(name, array)| (name.to_string(), Value::from(array)))
+        .collect();
+    let tiny = worker
+        .new_fixture("tiny_lm", "TinyLM", vec![Value::Dict(weights)], Vec::new())
+        .expect("TinyLM twin");
+    let timeout = Limits::default().call_timeout;
+
+    // Arbitrary masks (diagonal kept): the tree-mask path; and batched next-token logits.
+    let mut rng = StdRng::seed_from_u64(5);
+    let mut worst = 0.0f64;
+    for len in [1, 6, 23] {
+        let tokens: Vec<u32> = (0..len)
+            .map(|_| rng.random_range(0..VOCAB_SIZE as u32))
+            .collect();
+        let mask = Array2::from_shape_fn((len, len), |(i, j)| i == j || rng.random_bool(0.5));
+        let ids = Array1::from_iter(tokens.iter().map(|&t| i64::from(t)));
+        let got = worker
+            .call(
+                Target::Method(tiny, "forward".into()),
+                vec![ids.into(), mask.clone().into()],
+                Vec::new(),
+                timeout,
+            )
+            .expect("forward");
+        worst = worst.max(max_abs_diff(
+            &got.value,
+            &model.logits(&tokens, mask.view()).unwrap(),
+        ));
+    }
+    let sequences: Vec<Vec<u32>> = vec![vec![5], vec![1, 2, 3], vec![999, 0, 7, 7, 12]];
+    let as_lists = sequences
+        .iter()
+        .map(|s| Value::List(s.iter().map(|&t| Value::Int(i64::from(t))).collect()))
+        .collect();
+    let got = worker
+        .call(
+            Target::Method(tiny, "next_token_logits".into()),
+            vec![Value::List(as_lists)],
+            Vec::new(),
+            timeout,
+        )
+        .expect("next_token_logits");
+    let refs: Vec<&[u32]> = sequences.iter().map(Vec::as_slice).collect();
+    worst = worst.max(max_abs_diff(
+        &got.value,
+        &model.next_token_logits_batch(&refs).unwrap(),
+    ));
+    assert!(worst <= 1e-9, "TinyLM twin differs by {worst:e}");
+}
