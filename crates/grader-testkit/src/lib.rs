@@ -36,7 +36,8 @@ pub fn submission_from_dir(challenge: &str, fixture: &Path) -> Submission {
     let mut files = Vec::new();
     for entry in fs::read_dir(fixture).unwrap_or_else(|e| panic!("{}: {e}", fixture.display())) {
         let path = entry.expect("dir entry").path();
-        if path.is_file() {
+        // A GRADE.json left by a manual `judge grade` run is output, not fixture content.
+        if path.is_file() && path.file_name().is_some_and(|n| n != "GRADE.json") {
             let name = path
                 .file_name()
                 .expect("file name")
