@@ -150,7 +150,9 @@ pub(crate) fn backward<F: Float>(
         });
     let workers_per_head = match config.parallelism {
         Parallelism::Sequential => 1,
-        Parallelism::Rayon => rayon::current_num_threads().div_ceil(batch * heads_per_batch),
+        Parallelism::Rayon => {
+            rayon::current_num_threads().div_ceil((batch * heads_per_batch).max(1))
+        }
     };
     let tasks = split_into_tasks(heads_data, &mut grads, tile, workers_per_head);
 

@@ -280,11 +280,27 @@ fn bad_arguments_are_errors() {
 }
 
 #[test]
-fn empty_sequence_gives_empty_outputs() {
-    let x = inputs((1, 2, 0, 4), 600);
-    let fwd = FlashAttention::new(4, true)
-        .forward(x.q.view(), x.k.view(), x.v.view())
-        .unwrap();
-    assert_eq!(fwd.o.shape(), &[1, 2, 0, 4]);
-    assert_eq!(fwd.lse.shape(), &[1, 2, 0]);
+fn empty_inputs_give_empty_outputs() {
+    for shape in [(1, 2, 0, 4), (0, 2, 5, 4), (2, 0, 5, 4)] {
+        let x = inputs(shape, 600);
+        for parallelism in [Parallelism::Sequential, Parallelism::Rayon] {
+            let attention = FlashAttention::new(4, true).with_parallelism(parallelism);
+            let fwd = attention
+                .forward(x.q.view(), x.k.view(), x.v.view())
+                .unwrap();
+            assert_eq!(fwd.o.dim(), shape);
+            assert_eq!(fwd.lse.dim(), (shape.0, shape.1, shape.2));
+            let grads = attention
+                .backward(
+                    x.d_o.view(),
+                    x.q.view(),
+                    x.k.view(),
+                    x.v.view(),
+                    fwd.o.view(),
+                    fwd.lse.view(),
+                )
+                .unwrap();
+            assert_eq!(grads.dq.dim(), shape);
+        }
+    }
 }
