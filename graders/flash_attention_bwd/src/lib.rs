@@ -1,0 +1,131 @@
+//! Grader for `flash_attention_bwd`: the tiled backward pass of attention, recomputing the
+//! probabilities from the forward pass's log-sum-exp.
+//!
+//! Every criterion is a check over [`ForwardBackward`], the prompt's contract
+//! `flash_attention_fwd(Q, K, V, tile_size, causal) → (O, cache)` and
+//! `flash_attention_bwd(dO, cache, tile_size, causal) → (dQ, dK, dV)`, implemented twice: by our
+//! Rust reference ([`candidate::Reference`]) and by a Python submission through the sandboxed
+//! bridge ([`candidate::Python`]). The cache makes the round trip the prompt describes: what the
+//! forward returned is passed, unchanged, to the backward. Expected values come from the
+//! reference crate's naive attention and its backward (the full softmax matrix), computed in
+//! this process and never written where a submission can read.
+//!
+//! The trap: the prompt's step 2e subtracts `rowsum(P * dP)` of ONE key tile, which is the
+//! softmax gradient's D_i = Σ_j P_ij dP_ij only when one key tile covers the whole row.
+//! [`ids::WHOLE_ROW_D`] has only cases where several key tiles do, and says so when a
+//! submission's dQ and dK are exactly the literal step 2e's.
+
+mod candidate;
+mod cases;
+mod checks;
+mod per_tile_rowsum;
+
+use std::path::Path;
+use std::time::Duration;
+
+use judge_core::{Challenge, ChallengeId, Criterion, GradeContext, Graded, Scorecard};
+use judge_submission::{PythonContract, decide_reference_shared, grade_python};
+
+pub use candidate::{Backward, CachedArray, Forward, ForwardBackward};
+
+/// Criterion ids, shared by the checks and the validation tests.
+pub mod ids {
+    pub const OUTPUT: &str = "output_matches_naive";
+    pub const LSE: &str = "lse_matches_naive";
+    pub const CACHE: &str = "cache_holds_no_nxn";
+    pub const GRADIENTS_CAUSAL: &str = "gradients_causal";
+    pub const GRADIENTS_NON_CAUSAL: &str = "gradients_non_causal";
+    pub const ACCUMULATES: &str = "accumulates_across_kv_tiles";
+    pub const WHOLE_ROW_D: &str = "whole_row_d_term";
+    pub const MEMORY_FORWARD: &str = "forward_no_nxn_traced";
+    pub const MEMORY_BACKWARD: &str = "backward_no_nxn_traced";
+    pub const MEMORY_ENFORCED: &str = "no_nxn_enforced";
+    pub const FINITE_DIFFERENCES: &str = "finite_difference_test";
+}
+
+/// The contract functions the prompt names.
+const FORWARD: &str = "flash_attention_fwd";
+const BACKWARD: &str = "flash_attention_bwd";
+
+/// The `flash_attention_bwd` grader.
+#[derive(Debug, Default)]
+pub struct FlashAttentionBwdGrader;
+
+impl Challenge for FlashAttentionBwdGrader {
+    fn id(&self) -> ChallengeId {
+        ChallengeId::FlashAttentionBwd
+    }
+
+    fn version(&self) -> &'static str {
+        "1"
+    }
+
+    fn criteria(&self) -> Vec<Criterion> {
+        use ids::*;
+        vec![
+            Criterion::auto(OUTPUT, "forward output O matches naive attention"),
+            Criterion::auto(LSE, "cache['L'] (B, H, N) equals the naive log-sum-exp"),
+            Criterion::auto(CACHE, "the cache holds no N×N array"),
+            Criterion::auto(
+                GRADIENTS_CAUSAL,
+                "dQ, dK, dV match the naive backward, causal (rel err ≤ 1e-4)",
+            )
+            .with_weight(2),
+            Criterion::auto(
+                GRADIENTS_NON_CAUSAL,
+                "dQ, dK, dV match the naive backward, non-causal",
+            )
+            .with_weight(2),
+            Criterion::auto(
+                ACCUMULATES,
+                "gradients accumulate over several KV tiles per Q tile",
+            ),
+            Criterion::auto(
+                WHOLE_ROW_D,
+                "D_i is the whole-row rowsum(dO∘O), not one key tile's rowsum(P∘dP)",
+            ),
+            Criterion::auto(
+                MEMORY_FORWARD,
+                "forward traced peak < 20% of one N×N matrix (N=4096, T=128)",
+            ),
+            Criterion::auto(
+                MEMORY_BACKWARD,
+                "backward traced peak < 20% of one N×N matrix (N=4096, T=128)",
+            ),
+            Criterion::auto(
+                MEMORY_ENFORCED,
+                "forward + backward at N=8192 under an address-space cap an N×N matrix exceeds",
+            ),
+            judge_submission::no_frameworks_criterion(),
+            judge_submission::self_test_criterion(),
+            Criterion::manual(
+                FINITE_DIFFERENCES,
+                "Test 1 checks all of dV and 10 dQ/dK entries against central differences",
+            ),
+        ]
+    }
+
+    fn grade_reference(&self, ctx: &GradeContext) -> Graded {
+        let mut card = Scorecard::new(&self.criteria());
+        checks::decide_all(&mut candidate::Reference, ctx.seed, &mut card);
+        decide_reference_shared(&mut card);
+        Graded {
+            results: card.finish("the reference did not reach it"),
+            ..Graded::default()
+        }
+    }
+
+    fn grade_submission(&self, dir: &Path, ctx: &GradeContext) -> Graded {
+        let contract = PythonContract {
+            challenge: self.id(),
+            names: vec![BACKWARD, FORWARD],
+            required: vec![BACKWARD, FORWARD],
+            fixtures: Vec::new(),
+            call_timeout: Duration::from_secs(120),
+        };
+        grade_python(&contract, &self.criteria(), dir, ctx, |session, card| {
+            let mut python = candidate::Python::new(session);
+            checks::decide_all(&mut python, ctx.seed, card);
+        })
+    }
+}
