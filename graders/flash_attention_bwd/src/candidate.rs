@@ -32,6 +32,9 @@ pub struct Backward {
     pub peak_note: Option<String>,
 }
 
+/// The gradients in the order the backward pass returns them.
+pub const GRADIENT_NAMES: [&str; 3] = ["dQ", "dK", "dV"];
+
 /// One array found in a cache: where (`['L']`, `['tiles'][3]`) and its shape.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CachedArray {
@@ -355,6 +358,3 @@ impl ForwardBackward for Python<'_> {
         Ok((forward.output, backward))
     }
 }
-
-/// The gradients in the order the backward pass returns them.
-pub const GRADIENT_NAMES: [&str; 3] = ["dQ", "dK", "dV"];
