@@ -2,8 +2,8 @@
 //! (query tile × key tile) block of scores at a time.
 //!
 //! Memory: the only buffers beyond the outputs are one T × T block of scores and two
-//! length-T vectors (m, l) per worker, so nothing of size N × N ever exists. The output rows of
-//! the current query tile serve as the accumulator O.
+//! length-T vectors (m, l) per worker (plus `gemm`'s per-thread packing buffer), so nothing of
+//! size N × N ever exists. The output rows of the current query tile serve as the accumulator O.
 
 use ndarray::{Array2, Array3, Array4, ArrayView2, ArrayView4, ArrayViewMut1, ArrayViewMut2, s};
 use rayon::prelude::*;
