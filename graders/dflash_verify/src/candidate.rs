@@ -1,0 +1,325 @@
+//! The prompt's contract, `build_tree_mask(prompt_len, tree_parents)` and
+//! `verify_and_accept(prompt_tokens, tree_tokens, tree_parents, target_model, temperature)`, and
+//! its two implementations: our Rust reference and a Python submission.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+
+use judge_core::Verdict;
+use judge_runner::{NdArray, ObjHandle, Value};
+use judge_submission::{Session, call_error_verdict};
+use ndarray::{Array1, Array2, ArrayView2, Ix2};
+use tiny_lm::{LanguageModel, ModelError, TinyLm, VOCAB_SIZE, causal_mask};
+
+/// The grader's Python fixture module: the NumPy twin of the Rust TinyLM, tested against it in
+/// the tiny-lm crate and end to end through the bridge in tests/validation.rs.
+pub fn python_fixtures() -> Vec<(String, String)> {
+    vec![(
+        TINY_MODULE.to_string(),
+        include_str!("../../../reference/tiny-lm/py/tiny_lm.py").to_string(),
+    )]
+}
+
+const TINY_MODULE: &str = "tiny_lm";
+
+/// How far the twin's logits may drift from the Rust model's before the grader refuses to trust
+/// its own fixture (they agree to ~1e-13 in f64).
+const TWIN_TOLERANCE: f64 = 1e-9;
+
+/// The target model: `TinyLm::random(seed)`, position-free, so a tree node under a correct mask
+/// gets exactly the autoregressive logits of its path. Python receives its NumPy twin.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub seed: u64,
+    pub model: Box<TinyLm>,
+}
+
+impl Target {
+    pub fn new(seed: u64) -> Self {
+        Target {
+            seed,
+            model: Box::new(TinyLm::random(seed)),
+        }
+    }
+}
+
+/// What one `verify_and_accept` call returned, and how many times it called the target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    pub accepted: Vec<u32>,
+    pub new_token: u32,
+    pub target_calls: u64,
+}
+
+/// The contract every criterion is checked against. A failed call is the verdict it earned
+/// (ERROR for an exception or a timeout); an unreadable return value is a FAIL.
+pub trait TreeVerifier {
+    /// The `(P+N, P+N)` "may attend" mask.
+    fn build_tree_mask(
+        &mut self,
+        prompt_len: usize,
+        tree_parents: &[i64],
+    ) -> Result<Array2<bool>, Verdict>;
+
+    /// One verification step at temperature 0 on `target`.
+    fn verify_and_accept(
+        &mut self,
+        target: &Target,
+        prompt: &[u32],
+        tree_tokens: &[u32],
+        tree_parents: &[i64],
+    ) -> Result<Verification, Verdict>;
+}
+
+/// Our Rust reference, run in this process.
+pub struct Reference;
+
+/// Counts the reference's forwards, as the worker counts a submission's calls on its fixture.
+struct CountingModel<'m> {
+    inner: &'m dyn LanguageModel,
+    calls: Cell<u64>,
+}
+
+impl LanguageModel for CountingModel<'_> {
+    fn vocab_size(&self) -> usize {
+        self.inner.vocab_size()
+    }
+
+    fn logits(
+        &self,
+        tokens: &[u32],
+        mask: ArrayView2<'_, bool>,
+    ) -> Result<Array2<f64>, ModelError> {
+        self.calls.set(self.calls.get() + 1);
+        self.inner.logits(tokens, mask)
+    }
+}
+
+impl TreeVerifier for Reference {
+    fn build_tree_mask(
+        &mut self,
+        prompt_len: usize,
+        tree_parents: &[i64],
+    ) -> Result<Array2<bool>, Verdict> {
+        dflash_verify::build_tree_mask(prompt_len, tree_parents)
+            .map_err(|e| Verdict::error(e.to_string()))
+    }
+
+    fn verify_and_accept(
+        &mut self,
+        target: &Target,
+        prompt: &[u32],
+        tree_tokens: &[u32],
+        tree_parents: &[i64],
+    ) -> Result<Verification, Verdict> {
+        let counting = CountingModel {
+            inner: target.model.as_ref(),
+            calls: Cell::new(0),
+        };
+        let (accepted, new_token) =
+            dflash_verify::verify_and_accept(prompt, tree_tokens, tree_parents, &counting)
+                .map_err(|e| Verdict::error(e.to_string()))?;
+        Ok(Verification {
+            accepted,
+            new_token,
+            target_calls: counting.calls.get(),
+        })
+    }
+}
+
+/// A Python submission behind the sandboxed bridge.
+pub struct Python<'s> {
+    session: &'s mut Session,
+    /// TinyLM fixtures already built in the worker, by seed (their weights travel once).
+    targets: HashMap<u64, ObjHandle>,
+}
+
+impl<'s> Python<'s> {
+    pub fn new(session: &'s mut Session) -> Self {
+        Self {
+            session,
+            targets: HashMap::new(),
+        }
+    }
+
+    /// The worker-side twin of `target`. Failing to build it, or a twin whose logits disagree
+    /// with the Rust model's, is the harness's fault, never the submission's.
+    fn fixture(&mut self, target: &Target) -> Result<ObjHandle, Verdict> {
+        if let Some(&handle) = self.targets.get(&target.seed) {
+            return Ok(handle);
+        }
+        let weights = target
+            .model
+            .weights()
+            .into_iter()
+            .map(|(name, array)| (name.to_string(), Value::from(array)))
+            .collect();
+        let handle = self
+            .session
+            .worker
+            .new_fixture(
+                TINY_MODULE,
+                "TinyLM",
+                vec![Value::Dict(weights)],
+                Vec::new(),
+            )
+            .map_err(|e| Verdict::harness_error(format!("TinyLM fixture: {e}")))?;
+        self.check_twin(handle, &target.model)?;
+        self.targets.insert(target.seed, handle);
+        Ok(handle)
+    }
+
+    /// One forward of the twin on a probe sequence under a non-causal mask must equal the Rust
+    /// logits (the judge's own calls on a fixture are not counted as the submission's).
+    fn check_twin(&mut self, handle: ObjHandle, model: &TinyLm) -> Result<(), Verdict> {
+        let probe: Vec<u32> = vec![3, 141, 59, 26, 535, 897, 9];
+        let mut mask = causal_mask(probe.len());
+        mask[[5, 4]] = false;
+        mask[[6, 5]] = false;
+        let expected = model
+            .logits(&probe, mask.view())
+            .expect("the probe is a valid sequence")
+            .into_dyn();
+        let ids = Array1::from_iter(probe.iter().map(|&t| i64::from(t)));
+        let probe_error =
+            |e: &dyn std::fmt::Display| Verdict::harness_error(format!("TinyLM twin probe: {e}"));
+        let outcome = self
+            .session
+            .call_method(handle, "forward", vec![ids.into(), mask.into()], Vec::new())
+            .map_err(|e| probe_error(&e))?;
+        let got = outcome.value.to_f64_array().map_err(|e| probe_error(&e))?;
+        let worst = if got.shape() == expected.shape() {
+            (&got - &expected).abs().fold(0.0f64, |m, &d| m.max(d))
+        } else {
+            f64::INFINITY
+        };
+        if worst <= TWIN_TOLERANCE {
+            Ok(())
+        } else {
+            Err(Verdict::harness_error(format!(
+                "the NumPy TinyLM twin disagrees with the Rust model by {worst:e} (> {TWIN_TOLERANCE:e})"
+            )))
+        }
+    }
+}
+
+fn token_list(tokens: &[u32]) -> Value {
+    Value::List(tokens.iter().map(|&t| Value::Int(i64::from(t))).collect())
+}
+
+fn parent_list(parents: &[i64]) -> Value {
+    Value::List(parents.iter().map(|&p| Value::Int(p)).collect())
+}
+
+impl TreeVerifier for Python<'_> {
+    fn build_tree_mask(
+        &mut self,
+        prompt_len: usize,
+        tree_parents: &[i64],
+    ) -> Result<Array2<bool>, Verdict> {
+        let args = vec![Value::Int(prompt_len as i64), parent_list(tree_parents)];
+        let outcome = self
+            .session
+            .call(super::MASK_ENTRY, args, Vec::new())
+            .map_err(|e| call_error_verdict(&e))?;
+        allowed_positions(&outcome.value).map_err(|reason| {
+            Verdict::fail(format!(
+                "build_tree_mask returned {}: {reason}",
+                outcome.value.type_name()
+            ))
+        })
+    }
+
+    fn verify_and_accept(
+        &mut self,
+        target: &Target,
+        prompt: &[u32],
+        tree_tokens: &[u32],
+        tree_parents: &[i64],
+    ) -> Result<Verification, Verdict> {
+        let handle = self.fixture(target)?;
+        // Positional, as the prompt declares them; temperature 0 (greedy).
+        let args = vec![
+            token_list(prompt),
+            token_list(tree_tokens),
+            parent_list(tree_parents),
+            Value::Obj(handle),
+            Value::Float(0.0),
+        ];
+        let outcome = self
+            .session
+            .call(super::VERIFY_ENTRY, args, Vec::new())
+            .map_err(|e| call_error_verdict(&e))?;
+        let (accepted, new_token) = parse_acceptance(&outcome.value).map_err(|reason| {
+            Verdict::fail(format!(
+                "verify_and_accept returned {}: {reason}",
+                outcome.value.type_name()
+            ))
+        })?;
+        Ok(Verification {
+            accepted,
+            new_token,
+            target_calls: outcome.fixture_calls,
+        })
+    }
+}
+
+/// The "may attend" matrix from any common mask convention: bool (`True` = may attend),
+/// integer (nonzero), float additive (`0` allowed, `-inf` or a large negative masked: any
+/// negative entry, or all zeros) or float 0/1.
+pub fn allowed_positions(value: &Value) -> Result<Array2<bool>, String> {
+    let allowed = match value {
+        Value::Array(NdArray::Bool(mask)) => mask.clone(),
+        Value::Array(NdArray::I64(mask)) => mask.mapv(|x| x != 0),
+        other => {
+            let mask = other.to_f64_array().map_err(|e| e.to_string())?;
+            let additive = mask.iter().any(|&x| x < 0.0) || mask.iter().all(|&x| x == 0.0);
+            if additive {
+                mask.mapv(|x| x > -1.0)
+            } else {
+                mask.mapv(|x| x != 0.0)
+            }
+        }
+    };
+    allowed
+        .into_dimensionality::<Ix2>()
+        .map_err(|_| "expected a 2-D mask".to_string())
+}
+
+/// `(accepted_tokens, new_token)`: a sequence of ints (list, tuple or 1-D array) and an int.
+fn parse_acceptance(value: &Value) -> Result<(Vec<u32>, u32), String> {
+    let fields = value
+        .as_sequence()
+        .map_err(|_| "expected (accepted_tokens, new_token)".to_string())?;
+    let [accepted, new_token] = fields else {
+        return Err(format!(
+            "{} fields, expected (accepted_tokens, new_token)",
+            fields.len()
+        ));
+    };
+    let accepted = accepted
+        .to_i64_array()
+        .map_err(|e| format!("accepted_tokens: {e}"))?;
+    if accepted.ndim() != 1 {
+        return Err(format!(
+            "accepted_tokens of shape {:?}, expected 1-D",
+            accepted.shape()
+        ));
+    }
+    let accepted = accepted
+        .iter()
+        .map(|&t| vocabulary_token(t))
+        .collect::<Result<Vec<u32>, String>>()?;
+    let new_token = new_token
+        .as_i64()
+        .map_err(|e| format!("new_token: {e}"))
+        .and_then(vocabulary_token)?;
+    Ok((accepted, new_token))
+}
+
+fn vocabulary_token(token: i64) -> Result<u32, String> {
+    u32::try_from(token)
+        .ok()
+        .filter(|&t| (t as usize) < VOCAB_SIZE)
+        .ok_or_else(|| format!("token {token} is outside the vocabulary [0, {VOCAB_SIZE})"))
+}

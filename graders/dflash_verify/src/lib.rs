@@ -1,0 +1,125 @@
+//! Grader for `dflash_verify`: the tree attention mask and greedy acceptance of DFlash-style
+//! speculative decoding.
+//!
+//! Every criterion is a check over [`TreeVerifier`], the prompt's contract
+//! `build_tree_mask(prompt_len, tree_parents)` and `verify_and_accept(prompt_tokens,
+//! tree_tokens, tree_parents, target_model, temperature)`, implemented twice: by the Rust
+//! reference ([`candidate::Reference`]) and by a Python submission through the sandboxed bridge
+//! ([`candidate::Python`]), whose target is the NumPy twin of a random-weight, position-free
+//! TinyLM. The grader drives the generation loop itself (drafts come from this process, seeded),
+//! so every criterion compares against autoregressive greedy decoding computed here.
+//!
+//! What a verification step may return is not unique: an implementation that stops at the
+//! first mismatching node accepts less than one that tries the next sibling, and both are
+//! right. So the golden criteria compare generated SEQUENCES; only the targeted cases, built so
+//! that every right reading accepts the same path (right children come first), compare
+//! `(accepted_tokens, new_token)` exactly.
+
+mod candidate;
+mod cases;
+mod checks;
+
+use std::path::Path;
+use std::time::Duration;
+
+use judge_core::{Challenge, ChallengeId, Criterion, GradeContext, Graded, Scorecard};
+use judge_submission::{PythonContract, decide_reference_shared, grade_python};
+
+pub use candidate::{Target, TreeVerifier, Verification, allowed_positions, python_fixtures};
+
+/// Criterion ids, shared by the checks and the validation tests.
+pub mod ids {
+    pub const TREE_MASK: &str = "tree_mask";
+    pub const GOLDEN: &str = "golden_equals_greedy";
+    pub const THREE_ROOTS: &str = "three_roots_basic";
+    pub const SUBTREE: &str = "subtree_invalidation";
+    pub const REPLACEMENT: &str = "replacement_token";
+    pub const MULTI_STEP: &str = "multi_step";
+    pub const ONE_FORWARD: &str = "one_forward_per_verification";
+    pub const MINIMAL_LM: &str = "minimal_lm";
+}
+
+/// The contract functions the prompt names.
+const MASK_ENTRY: &str = "build_tree_mask";
+const VERIFY_ENTRY: &str = "verify_and_accept";
+
+/// The `dflash_verify` grader.
+#[derive(Debug, Default)]
+pub struct DflashVerifyGrader;
+
+impl Challenge for DflashVerifyGrader {
+    fn id(&self) -> ChallengeId {
+        ChallengeId::DflashVerify
+    }
+
+    fn version(&self) -> &'static str {
+        "1"
+    }
+
+    fn criteria(&self) -> Vec<Criterion> {
+        use ids::*;
+        vec![
+            Criterion::auto(
+                TREE_MASK,
+                "mask equals rules a)–e) on random trees (depth ≤ 5, branching ≤ 3, P 1–40)",
+            ),
+            Criterion::auto(
+                GOLDEN,
+                "speculative output equals autoregressive greedy output (random prompts, trees \
+                 mixing right and wrong tokens)",
+            )
+            .with_weight(3),
+            Criterion::auto(
+                THREE_ROOTS,
+                "Test 1: prompt [10, 20, 30], three roots, equals greedy",
+            ),
+            Criterion::auto(
+                SUBTREE,
+                "a rejected node's subtree is skipped although its children would match",
+            )
+            .with_weight(2),
+            Criterion::auto(
+                REPLACEMENT,
+                "after a rejection, the target's greedy token replaces the draft's",
+            ),
+            Criterion::auto(
+                MULTI_STEP,
+                "≥ 3 cycles, each cycle's output the next one's prompt, equals greedy",
+            ),
+            Criterion::auto(
+                ONE_FORWARD,
+                "exactly one target forward per verify_and_accept call",
+            ),
+            judge_submission::no_frameworks_criterion(),
+            judge_submission::self_test_criterion(),
+            Criterion::manual(
+                MINIMAL_LM,
+                "provides its own MinimalLM target (1 layer, ~64 dim, 1000 vocab)",
+            ),
+        ]
+    }
+
+    fn grade_reference(&self, ctx: &GradeContext) -> Graded {
+        let mut card = Scorecard::new(&self.criteria());
+        checks::decide_all(&mut candidate::Reference, ctx.seed, &mut card);
+        decide_reference_shared(&mut card);
+        Graded {
+            results: card.finish("the reference did not reach it"),
+            ..Graded::default()
+        }
+    }
+
+    fn grade_submission(&self, dir: &Path, ctx: &GradeContext) -> Graded {
+        let contract = PythonContract {
+            challenge: self.id(),
+            names: vec![MASK_ENTRY, VERIFY_ENTRY],
+            required: vec![MASK_ENTRY, VERIFY_ENTRY],
+            fixtures: python_fixtures(),
+            call_timeout: Duration::from_secs(60),
+        };
+        grade_python(&contract, &self.criteria(), dir, ctx, |session, card| {
+            let mut python = candidate::Python::new(session);
+            checks::decide_all(&mut python, ctx.seed, card);
+        })
+    }
+}

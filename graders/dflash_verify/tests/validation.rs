@@ -1,0 +1,197 @@
+//! The grader is held to its own standard: the reference and the correct fixture pass every
+//! auto criterion, each buggy fixture fails the criteria its bug breaks — the one naming its
+//! trap among them — and null submissions pass no correctness criterion. The NumPy TinyLM twin
+//! the submission receives as its target computes the Rust model's logits under tree masks,
+//! checked end to end through the bridge.
+
+use std::path::Path;
+
+use dflash_verify::build_tree_mask;
+use dflash_verify::fixtures::random_tree_parents;
+use grader_dflash_verify::{DflashVerifyGrader, ids, python_fixtures};
+use grader_testkit::{
+    assert_all_auto_pass, assert_fails_exactly, assert_none_pass, describe, grade, grade_reference,
+    null_sources, status, submission, submission_from_dir,
+};
+use judge_runner::{Limits, PythonEnv, Target, Value, Worker, WorkerOptions};
+use ndarray::Array1;
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use tiny_lm::{LanguageModel, TinyLm, VOCAB_SIZE};
+
+const SEED: u64 = 20261127;
+
+/// Every criterion that depends on the answers being right.
+const CORRECTNESS: [&str; 7] = [
+    ids::TREE_MASK,
+    ids::GOLDEN,
+    ids::THREE_ROOTS,
+    ids::SUBTREE,
+    ids::REPLACEMENT,
+    ids::MULTI_STEP,
+    ids::ONE_FORWARD,
+];
+
+fn grade_fixture(name: &str) -> judge_core::Report {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    let sub = submission_from_dir("dflash_verify", &fixture);
+    grade(&DflashVerifyGrader, &sub, SEED)
+}
+
+fn evidence<'r>(report: &'r judge_core::Report, id: &str) -> &'r str {
+    report
+        .criteria
+        .iter()
+        .find(|r| r.criterion.id == id)
+        .map(|r| r.verdict.detail())
+        .unwrap_or_else(|| panic!("no criterion {id}"))
+}
+
+#[test]
+fn the_reference_passes_every_auto_criterion() {
+    let report = grade_reference(&DflashVerifyGrader, SEED);
+    assert_all_auto_pass(&report);
+}
+
+#[test]
+fn a_correct_submission_passes_every_auto_criterion() {
+    let report = grade_fixture("correct");
+    assert_all_auto_pass(&report);
+    assert_eq!(
+        status(&report, judge_submission::SELF_TEST),
+        "PASS",
+        "{}",
+        describe(&report)
+    );
+    assert_eq!(
+        report.submission.as_ref().unwrap().entry.as_deref(),
+        Some("dflash_verify.py")
+    );
+}
+
+#[test]
+fn reading_the_logits_at_p_plus_i_is_caught() {
+    let report = grade_fixture("logits_at_p_plus_i");
+    assert_fails_exactly(&report, &CORRECTNESS[1..6]);
+}
+
+#[test]
+fn a_subtree_that_is_not_invalidated_is_caught() {
+    let report = grade_fixture("no_subtree_invalidation");
+    assert_fails_exactly(
+        &report,
+        &[ids::GOLDEN, ids::SUBTREE, ids::REPLACEMENT, ids::MULTI_STEP],
+    );
+}
+
+#[test]
+fn a_mask_that_lets_siblings_see_each_other_is_caught() {
+    let report = grade_fixture("mask_sees_siblings");
+    // Random trees and sibling roots break; chains and right-paths-first trees do not.
+    assert_fails_exactly(&report, &[ids::TREE_MASK, ids::GOLDEN, ids::THREE_ROOTS]);
+    assert!(
+        evidence(&report, ids::TREE_MASK).contains("must not see column node"),
+        "{}",
+        describe(&report)
+    );
+}
+
+#[test]
+fn processing_on_after_a_rejection_is_caught() {
+    let report = grade_fixture("keeps_processing_after_rejection");
+    assert_fails_exactly(&report, &CORRECTNESS[1..6]);
+}
+
+#[test]
+fn one_forward_per_node_is_caught() {
+    let report = grade_fixture("forward_per_node");
+    assert_fails_exactly(&report, &[ids::ONE_FORWARD]);
+    assert!(
+        evidence(&report, ids::ONE_FORWARD).contains("calls on the target model"),
+        "{}",
+        describe(&report)
+    );
+}
+
+#[test]
+fn null_submissions_pass_no_correctness_criterion() {
+    for (kind, source) in null_sources(&["build_tree_mask", "verify_and_accept"]) {
+        let sub = submission("dflash_verify", &[("dflash_verify.py", source.as_str())]);
+        let report = grade(&DflashVerifyGrader, &sub, SEED);
+        assert_none_pass(&report, &CORRECTNESS);
+        if kind == "raises" {
+            assert_eq!(
+                status(&report, ids::GOLDEN),
+                "ERROR",
+                "{}",
+                describe(&report)
+            );
+        }
+    }
+}
+
+#[test]
+fn a_submission_without_the_contract_functions_is_an_error_naming_them() {
+    let sub = submission(
+        "dflash_verify",
+        &[(
+            "verify.py",
+            "def build_tree_mask(prompt_len, tree_parents):\n    return None\n",
+        )],
+    );
+    let report = grade(&DflashVerifyGrader, &sub, SEED);
+    assert_eq!(status(&report, ids::GOLDEN), "ERROR");
+    assert!(
+        evidence(&report, ids::GOLDEN).contains("verify_and_accept"),
+        "{}",
+        describe(&report)
+    );
+}
+
+#[test]
+fn the_python_twin_computes_the_rust_logits_under_tree_masks_through_the_bridge() {
+    let env = PythonEnv::resolve(&|_| {}).expect("a Python with NumPy for the bridge");
+    let empty = tempfile::tempdir().expect("temporary directory");
+    let options = WorkerOptions {
+        limits: Limits::default(),
+        fixtures: python_fixtures(),
+    };
+    let mut worker = Worker::start(&env, empty.path(), options).expect("worker starts");
+    let model = TinyLm::random(31);
+    let weights = model
+        .weights()
+        .into_iter()
+        .map(|(name, array)| (name.to_string(), Value::from(array)))
+        .collect();
+    let twin = worker
+        .new_fixture("tiny_lm", "TinyLM", vec![Value::Dict(weights)], Vec::new())
+        .expect("TinyLM twin");
+
+    let mut rng = StdRng::seed_from_u64(3);
+    let mut worst = 0.0f64;
+    for prompt_len in [1, 9, 40] {
+        let parents = random_tree_parents(&mut rng, 4, 3);
+        let len = prompt_len + parents.len();
+        let tokens: Vec<u32> = (0..len)
+            .map(|_| rng.random_range(0..VOCAB_SIZE as u32))
+            .collect();
+        let mask = build_tree_mask(prompt_len, &parents).unwrap();
+        let ids = Array1::from_iter(tokens.iter().map(|&t| i64::from(t)));
+        let got = worker
+            .call(
+                Target::Method(twin, "forward".into()),
+                vec![ids.into(), mask.clone().into()],
+                Vec::new(),
+                Limits::default().call_timeout,
+            )
+            .expect("forward")
+            .value
+            .to_f64_array()
+            .expect("logits are numeric");
+        let expected = model.logits(&tokens, mask.view()).unwrap().into_dyn();
+        assert_eq!(got.shape(), expected.shape());
+        worst = (&got - &expected).abs().fold(worst, |m, &d| m.max(d));
+    }
+    assert!(worst <= 1e-9, "TinyLM twin differs by {worst:e}");
+}
