@@ -1,0 +1,120 @@
+//! Grader for `kv`: a KV cache for batched, variable-length incremental decoding.
+//!
+//! Every criterion is a check over [`KvCandidate`], the contract of
+//! prompts/kv.interface.md — `KVCache(batch_size, num_heads, head_dim, max_len)` with
+//! `append(seq_ids, k, v)` (one new token per listed sequence) and `attend(seq_ids, q)` —
+//! implemented twice: by the reference crate `kv-cache` ([`candidate::Reference`], its paged
+//! layout) and by a Python submission through the sandboxed bridge ([`candidate::Python`]).
+//! Expected outputs come from the reference's naive causal attention, recomputed from scratch
+//! over each whole sequence, in this process.
+//!
+//! Long decodes (the memory and the 4096-token criteria) run inside the worker, driven by the
+//! grader's fixture `py/kv_probe.py`, so that thousands of steps cost no bridge round trips
+//! and tracemalloc can be read between steps.
+
+mod candidate;
+mod cases;
+mod checks;
+
+use std::path::Path;
+use std::time::Duration;
+
+use judge_core::{Challenge, ChallengeId, Criterion, GradeContext, Graded, Scorecard};
+use judge_submission::{PythonContract, decide_reference_shared, grade_python};
+
+pub use candidate::{DecodeRun, KvCandidate, StepInputs};
+
+/// Criterion ids, shared by the checks and the validation tests.
+pub mod ids {
+    pub const MATCHES: &str = "matches_full_recompute";
+    pub const CROSS_TALK: &str = "no_cross_talk";
+    pub const MULTI_HEAD: &str = "multi_head";
+    pub const CACHED_PAST: &str = "uses_cached_past";
+    pub const MEMORY: &str = "memory_linear";
+    pub const LONG_RUN: &str = "long_run_4096";
+    pub const EXPLAINS_MEMORY: &str = "memory_growth_analysis";
+    pub const OPTIMIZATIONS: &str = "two_optimizations";
+    pub const GPU_MAPPING: &str = "gpu_mapping";
+}
+
+/// The class the contract names.
+const ENTRY: &str = "KVCache";
+
+/// The grader's Python fixture that drives long decodes inside the worker.
+const PROBE_MODULE: &str = "kv_probe";
+const PROBE_SOURCE: &str = include_str!("../py/kv_probe.py");
+
+/// The `kv` grader.
+#[derive(Debug, Default)]
+pub struct KvGrader;
+
+impl Challenge for KvGrader {
+    fn id(&self) -> ChallengeId {
+        ChallengeId::Kv
+    }
+
+    fn version(&self) -> &'static str {
+        "1"
+    }
+
+    fn criteria(&self) -> Vec<Criterion> {
+        use ids::*;
+        vec![
+            Criterion::auto(
+                MATCHES,
+                "each step equals causal attention recomputed from scratch (rel err ≤ 1e-9), \
+                 batch of different lengths and start times",
+            )
+            .with_weight(2),
+            Criterion::auto(
+                CROSS_TALK,
+                "a sequence's outputs in the batch equal its outputs decoded alone",
+            ),
+            Criterion::auto(MULTI_HEAD, "H = 8 heads of different sharpness"),
+            Criterion::auto(
+                CACHED_PAST,
+                "past tokens' k/v, supplied once, still shape every later step",
+            ),
+            Criterion::auto(
+                MEMORY,
+                "held bytes ≤ 3× 2·n·H·t·d·8, a step allocates < 10% of the cache",
+            ),
+            Criterion::auto(LONG_RUN, "4096 tokens × 2 sequences decode within 30 s"),
+            judge_submission::no_frameworks_criterion(),
+            judge_submission::self_test_criterion(),
+            Criterion::manual(
+                EXPLAINS_MEMORY,
+                "analyses memory growth over long sequences",
+            ),
+            Criterion::manual(
+                OPTIMIZATIONS,
+                "proposes two optimizations (paging, chunking, compression…)",
+            ),
+            Criterion::manual(GPU_MAPPING, "explains the mapping to GPU execution"),
+        ]
+    }
+
+    fn grade_reference(&self, ctx: &GradeContext) -> Graded {
+        let mut card = Scorecard::new(&self.criteria());
+        checks::decide_all(&mut candidate::Reference::default(), ctx.seed, &mut card);
+        decide_reference_shared(&mut card);
+        Graded {
+            results: card.finish("the reference did not reach it"),
+            ..Graded::default()
+        }
+    }
+
+    fn grade_submission(&self, dir: &Path, ctx: &GradeContext) -> Graded {
+        let contract = PythonContract {
+            challenge: self.id(),
+            names: vec![ENTRY],
+            required: vec![ENTRY],
+            fixtures: vec![(PROBE_MODULE.to_string(), PROBE_SOURCE.to_string())],
+            call_timeout: Duration::from_secs(120),
+        };
+        grade_python(&contract, &self.criteria(), dir, ctx, |session, card| {
+            let mut python = candidate::Python::new(session);
+            checks::decide_all(&mut python, ctx.seed, card);
+        })
+    }
+}
