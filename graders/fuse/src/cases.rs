@@ -1,0 +1,223 @@
+//! Hidden cases, drawn at grade time from the seed. Shapes are fixed per criterion (each aims at
+//! a trap: vocabularies from 1000 to 151936, row counts that are no multiple of any block size,
+//! k from 1 to 50); the values are random, so answers cannot be memorised. Expected outputs are
+//! computed here by the CPU reference and never leave the judge process.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use fuse::cases::trap_rows;
+
+/// One call of the entry point on logits the judge writes to a file.
+#[derive(Debug, Clone)]
+pub struct Case {
+    /// File-name-safe, unique within a suite (`v50257_k8`).
+    pub name: String,
+    /// What the case is, for evidence (`rows=37 vocab=50257 k=8, uniform ±8`).
+    pub description: String,
+    pub rows: usize,
+    pub vocab: usize,
+    pub k: usize,
+    /// `[rows, vocab]`, row-major.
+    pub logits: Vec<f32>,
+}
+
+impl Case {
+    fn new(
+        name: String,
+        what: &str,
+        rows: usize,
+        vocab: usize,
+        k: usize,
+        logits: Vec<f32>,
+    ) -> Case {
+        Case {
+            description: format!("rows={rows} vocab={vocab} k={k}, {what}"),
+            name,
+            rows,
+            vocab,
+            k,
+            logits,
+        }
+    }
+}
+
+/// A shape timed against the naive baseline. The logits are generated inside the runner from
+/// `seed` ([`generated_logits`]), so hundreds of megabytes never travel through files.
+#[derive(Debug, Clone)]
+pub struct TimedCase {
+    pub name: String,
+    pub rows: usize,
+    pub vocab: usize,
+    pub k: usize,
+    pub seed: u64,
+    pub scale: f32,
+    pub iterations: usize,
+}
+
+impl TimedCase {
+    pub fn description(&self) -> String {
+        format!("rows={} vocab={} k={}", self.rows, self.vocab, self.k)
+    }
+}
+
+/// Every runtime criterion's cases.
+#[derive(Debug, Clone)]
+pub struct HiddenCases {
+    /// Random rows: indices and probabilities against the CPU reference.
+    pub correctness: Vec<Case>,
+    /// −inf, all −inf, equal, ±1e4, monotone and ±0 rows.
+    pub stability: Vec<Case>,
+    /// One large case whose device allocations are counted.
+    pub memory: Case,
+    /// Shapes timed against the naive softmax-then-top-k.
+    pub speed: Vec<TimedCase>,
+}
+
+/// k values every suite crosses with its shapes: the smallest, a typical one, a large one.
+const KS: [usize; 3] = [1, 8, 50];
+
+impl HiddenCases {
+    /// The cases a GPU grading runs: the prompt's large vocabularies. Row counts are odd and
+    /// prime-ish so that no block size divides them.
+    pub fn for_gpu(seed: u64) -> HiddenCases {
+        HiddenCases::with_shapes(
+            seed,
+            &[(301, 1000), (37, 50_257), (13, 151_936)],
+            &[1000, 50_257],
+            (256, 50_257, 50),
+            &[(1024, 50_257, 8), (512, 151_936, 50)],
+            10,
+        )
+    }
+
+    /// The same suites at sizes a CPU emulation of the kernels gets through in seconds (tests).
+    pub fn small(seed: u64) -> HiddenCases {
+        HiddenCases::with_shapes(
+            seed,
+            &[(3, 1000), (2, 2053)],
+            &[1000],
+            (5, 1000, 50),
+            &[(3, 1000, 8)],
+            1,
+        )
+    }
+
+    fn with_shapes(
+        seed: u64,
+        random_shapes: &[(usize, usize)],
+        trap_vocabs: &[usize],
+        memory: (usize, usize, usize),
+        timed: &[(usize, usize, usize)],
+        iterations: usize,
+    ) -> HiddenCases {
+        let mut rng = rng_for(seed, "cases");
+        let correctness = random_shapes
+            .iter()
+            .flat_map(|&(rows, vocab)| {
+                let logits = fuse::cases::random_logits(rng.random(), rows, vocab, 8.0);
+                KS.map(|k| {
+                    let name = format!("random_v{vocab}_k{k}");
+                    Case::new(name, "uniform ±8", rows, vocab, k, logits.clone())
+                })
+            })
+            .collect();
+        let stability = trap_vocabs
+            .iter()
+            .flat_map(|&vocab| {
+                let logits = trap_rows(rng.random(), vocab);
+                let rows = logits.len() / vocab;
+                KS.map(|k| {
+                    let name = format!("traps_v{vocab}_k{k}");
+                    let what = "one row each: 95% −inf, all −inf, all equal, ±1e4, ascending, descending, ±0";
+                    Case::new(name, what, rows, vocab, k, logits.clone())
+                })
+            })
+            .collect();
+        let (rows, vocab, k) = memory;
+        let memory = Case::new(
+            "memory".into(),
+            "uniform ±8",
+            rows,
+            vocab,
+            k,
+            fuse::cases::random_logits(rng.random(), rows, vocab, 8.0),
+        );
+        let speed = timed
+            .iter()
+            .map(|&(rows, vocab, k)| TimedCase {
+                name: format!("timed_v{vocab}_k{k}"),
+                rows,
+                vocab,
+                k,
+                seed: rng.random(),
+                scale: 8.0,
+                iterations,
+            })
+            .collect();
+        HiddenCases {
+            correctness,
+            stability,
+            memory,
+            speed,
+        }
+    }
+}
+
+/// A generator whose stream depends on the grading seed and on a label, so that suites do not
+/// share draws.
+pub fn rng_for(seed: u64, label: &str) -> StdRng {
+    let salt = label.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    StdRng::seed_from_u64(seed ^ salt)
+}
+
+/// The first `rows` rows of the logits the runner generates for a [`TimedCase`]: SplitMix64
+/// from `seed`, 24 random bits per value mapped to `[-scale, scale)` — the same arithmetic as
+/// `generated_logit` in `fuse_runner.cpp`.
+pub fn generated_logits(seed: u64, rows: usize, vocab: usize, scale: f32) -> Vec<f32> {
+    let mut state = seed;
+    (0..rows * vocab)
+        .map(|_| {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^= z >> 31;
+            let unit = (z >> 40) as f32 * (1.0 / 16_777_216.0);
+            (2.0 * unit - 1.0) * scale
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gpu_shapes_are_the_prompts_and_no_row_count_is_a_block_multiple() {
+        let cases = HiddenCases::for_gpu(7);
+        let vocabs: Vec<usize> = cases.correctness.iter().map(|c| c.vocab).collect();
+        for vocab in [1000, 50_257, 151_936] {
+            assert!(vocabs.contains(&vocab), "{vocab} missing");
+        }
+        for case in cases.correctness.iter().chain(&cases.stability) {
+            assert!(case.rows % 32 != 0, "{}", case.description);
+            assert_eq!(case.logits.len(), case.rows * case.vocab);
+        }
+        let ks: Vec<usize> = cases.correctness.iter().map(|c| c.k).collect();
+        assert!(ks.contains(&1) && ks.contains(&8) && ks.contains(&50));
+    }
+
+    #[test]
+    fn generated_logits_are_uniform_in_the_scale_and_depend_on_the_seed() {
+        let values = generated_logits(3, 10, 1000, 8.0);
+        assert!(values.iter().all(|v| (-8.0..8.0).contains(v)));
+        let mean = values.iter().sum::<f32>() / values.len() as f32;
+        assert!(mean.abs() < 0.2, "mean {mean}");
+        assert_ne!(values[..10], generated_logits(4, 1, 10, 8.0)[..]);
+        // Sequential: the first rows of a larger draw are the smaller draw.
+        assert_eq!(generated_logits(3, 2, 1000, 8.0), values[..2000]);
+    }
+}

@@ -1,0 +1,288 @@
+//! The runtime criteria, each a function of what the runner reported. Expected outputs come from
+//! the reference's CPU one-pass algorithm (`fuse::fused_softmax_topk`), computed in this process.
+
+use fuse::TopK;
+use judge_core::Verdict;
+
+use crate::cases::{Case, TimedCase, generated_logits};
+use crate::runner::JobOutput;
+
+/// Probabilities must be within `ABS_TOL + REL_TOL · p` of the reference's.
+pub const ABS_TOL: f32 = 1e-6;
+pub const REL_TOL: f32 = 1e-4;
+
+/// "Far below rows × vocab × 4 bytes": device memory the submission allocates during a call
+/// may reach at most this fraction of one softmax matrix.
+pub const MEMORY_FRACTION: u64 = 8;
+
+/// "Faster than the naive baseline", by a margin timing noise cannot produce.
+pub const MIN_SPEEDUP: f64 = 1.5;
+
+/// Rows of a timed run whose outputs are compared (the rest only timed).
+const TIMED_ROWS_CHECKED: usize = 16;
+
+/// The reference's answer for a case.
+fn expected(logits: &[f32], rows: usize, vocab: usize, k: usize) -> Result<TopK, Verdict> {
+    fuse::fused_softmax_topk(logits, rows, vocab, k).map_err(|e| {
+        Verdict::harness_error(format!("the CPU reference refused a hidden case: {e}"))
+    })
+}
+
+/// Why there is no record for `case`: the library did not load, or the runner died before it.
+fn missing(output: &JobOutput, case: &str) -> Verdict {
+    match &output.load_failure {
+        Some(load) => Verdict::error(format!(
+            "fuse-runner could not load the {} library: {}",
+            load.library, load.error
+        )),
+        None => Verdict::error(format!("{} before case {case}", output.stop_reason())),
+    }
+}
+
+/// The entry point's own status and the stream's after it.
+fn call_status(case: &str, status: (i32, &str), sync: (i32, &str)) -> Result<(), Verdict> {
+    if status.0 != 0 {
+        return Err(Verdict::fail(format!(
+            "{case}: fused_softmax_topk returned {} ({})",
+            status.1, status.0
+        )));
+    }
+    if sync.0 != 0 {
+        return Err(Verdict::fail(format!(
+            "{case}: the kernel failed on the stream: {} ({})",
+            sync.1, sync.0
+        )));
+    }
+    Ok(())
+}
+
+/// Every case's indices exactly and probabilities within tolerance, else the first difference.
+pub fn matches_reference(output: &JobOutput, cases: &[Case]) -> Verdict {
+    for case in cases {
+        let Some((record, actual)) = output.check(&case.name) else {
+            return missing(output, &case.description);
+        };
+        if let Err(verdict) = call_status(
+            &case.description,
+            (record.status, &record.status_name),
+            (record.sync_status, &record.sync_status_name),
+        ) {
+            return verdict;
+        }
+        let Some(actual) = actual else {
+            return Verdict::harness_error(format!(
+                "{}: fuse-runner reported success but its output files are missing",
+                case.description
+            ));
+        };
+        if let Err(verdict) = compare(&case.description, case, actual) {
+            return verdict;
+        }
+    }
+    let vocabs: Vec<String> = distinct(cases.iter().map(|c| c.vocab));
+    let ks: Vec<String> = distinct(cases.iter().map(|c| c.k));
+    Verdict::pass(format!(
+        "{} cases (vocab {}; k {}): indices exact, probabilities within {ABS_TOL:e} + {REL_TOL:e}·p",
+        cases.len(),
+        vocabs.join(", "),
+        ks.join(", ")
+    ))
+}
+
+fn distinct(values: impl Iterator<Item = usize>) -> Vec<String> {
+    let mut values: Vec<usize> = values.collect();
+    values.sort_unstable();
+    values.dedup();
+    values.iter().map(usize::to_string).collect()
+}
+
+/// Compares one case's outputs with the reference; non-finite probabilities are named as such.
+fn compare(description: &str, case: &Case, actual: &TopK) -> Result<(), Verdict> {
+    let expected = expected(&case.logits, case.rows, case.vocab, case.k)?;
+    compare_top_k(description, &expected, actual)
+}
+
+fn compare_top_k(description: &str, expected: &TopK, actual: &TopK) -> Result<(), Verdict> {
+    if let Some(at) = actual.probs.iter().position(|p| !p.is_finite()) {
+        return Err(Verdict::fail(format!(
+            "{description}: non-finite probability {} at row {} rank {}",
+            actual.probs[at],
+            at / actual.k,
+            at % actual.k
+        )));
+    }
+    match expected.first_mismatch(actual, ABS_TOL, REL_TOL) {
+        Some(mismatch) => Err(Verdict::fail(format!("{description}: {mismatch}"))),
+        None => Ok(()),
+    }
+}
+
+/// The memory criterion: device memory allocated during the call stays below
+/// rows·vocab·4 / [`MEMORY_FRACTION`]. The outputs must look like a top-k (distinct indices in
+/// range, finite non-increasing probabilities summing to at most 1) — a kernel that did not do
+/// the work has no memory use to speak of — but exactness is the other criteria's business.
+pub fn no_softmax_buffer(output: &JobOutput, case: &Case) -> Verdict {
+    let Some((record, actual)) = output.check(&case.name) else {
+        return missing(output, &case.description);
+    };
+    if let Err(verdict) = call_status(
+        &case.description,
+        (record.status, &record.status_name),
+        (record.sync_status, &record.sync_status_name),
+    ) {
+        return verdict;
+    }
+    let Some(actual) = actual else {
+        return Verdict::harness_error(format!(
+            "{}: fuse-runner reported success but its output files are missing",
+            case.description
+        ));
+    };
+    if let Err(problem) = looks_like_top_k(actual, case.vocab) {
+        return Verdict::fail(format!(
+            "{}: the outputs are not a top-k ({problem}), so the memory use says nothing",
+            case.description
+        ));
+    }
+    let softmax_bytes = (case.rows * case.vocab * 4) as u64;
+    let limit = softmax_bytes / MEMORY_FRACTION;
+    let counted = record.allocations;
+    let retained = record.free_before.saturating_sub(record.free_after);
+    Verdict::check(
+        counted.peak < limit,
+        format!(
+            "{}: peak {} B allocated during the call ({} allocation calls, largest {} B) vs limit {limit} B = 1/{MEMORY_FRACTION} of the {softmax_bytes} B softmax; free device memory fell by {retained} B",
+            case.description, counted.peak, counted.calls, counted.largest
+        ),
+    )
+}
+
+/// Distinct indices in `0..vocab`, finite probabilities in [0, 1], non-increasing, sum ≤ 1.
+fn looks_like_top_k(top: &TopK, vocab: usize) -> Result<(), String> {
+    for row in 0..top.rows {
+        let (indices, probs) = top.row(row);
+        if let Some(bad) = indices.iter().find(|&&i| i < 0 || i as usize >= vocab) {
+            return Err(format!("row {row} has index {bad}"));
+        }
+        let mut sorted = indices.to_vec();
+        sorted.sort_unstable();
+        if sorted.windows(2).any(|w| w[0] == w[1]) {
+            return Err(format!("row {row} repeats an index"));
+        }
+        if let Some(bad) = probs.iter().find(|p| !(0.0..=1.0).contains(*p)) {
+            return Err(format!("row {row} has probability {bad}"));
+        }
+        if probs.windows(2).any(|w| w[1] > w[0] * (1.0 + 1e-4) + 1e-7) {
+            return Err(format!("row {row} is not best first"));
+        }
+        let sum: f32 = probs.iter().sum();
+        if sum > 1.0 + 1e-3 {
+            return Err(format!("row {row} has probabilities summing to {sum}"));
+        }
+    }
+    Ok(())
+}
+
+/// The speed criterion: every timed shape at least [`MIN_SPEEDUP`]× faster than the naive
+/// softmax-then-top-k (median over the iterations, alternating, same process, same stream), with
+/// the first rows of the timed output right — the speed of a wrong answer is not credited.
+pub fn faster_than_naive(output: &JobOutput, cases: &[TimedCase]) -> Verdict {
+    let mut measured = Vec::new();
+    let mut all_fast = true;
+    for case in cases {
+        let description = case.description();
+        let Some((record, actual)) = output.time(&case.name) else {
+            return missing(output, &description);
+        };
+        if let Err(verdict) = call_status(
+            &description,
+            (record.status, &record.status_name),
+            (record.sync_status, &record.sync_status_name),
+        ) {
+            return verdict;
+        }
+        let softmax_bytes = (case.rows * case.vocab * 4) as u64;
+        if record.naive_allocations.peak < softmax_bytes {
+            return Verdict::harness_error(format!(
+                "allocation counting is broken: the naive baseline's {softmax_bytes} B softmax buffer was counted as {} B",
+                record.naive_allocations.peak
+            ));
+        }
+        let Some(actual) = actual else {
+            return Verdict::harness_error(format!(
+                "{description}: fuse-runner reported success but its output files are missing"
+            ));
+        };
+        let rows = case.rows.min(TIMED_ROWS_CHECKED);
+        let logits = generated_logits(case.seed, rows, case.vocab, case.scale);
+        let expected = match expected(&logits, rows, case.vocab, case.k) {
+            Ok(expected) => expected,
+            Err(verdict) => return verdict,
+        };
+        let first_rows = TopK {
+            rows,
+            k: case.k,
+            indices: actual.indices[..rows * case.k].to_vec(),
+            probs: actual.probs[..rows * case.k].to_vec(),
+        };
+        if let Err(verdict) = compare_top_k(&description, &expected, &first_rows) {
+            return Verdict::fail(format!(
+                "the timed outputs are wrong, so the speed is not credited: {}",
+                verdict.detail()
+            ));
+        }
+        let speedup = record.naive_ms / record.submission_ms.max(1e-9);
+        all_fast &= speedup >= MIN_SPEEDUP;
+        measured.push(format!(
+            "{description}: {:.3} ms vs naive {:.3} ms ({speedup:.2}×, median of {})",
+            record.submission_ms, record.naive_ms, record.iterations
+        ));
+    }
+    Verdict::check(
+        all_fast,
+        format!("{}; need ≥ {MIN_SPEEDUP}× each", measured.join("; ")),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn top(rows: usize, k: usize, indices: Vec<i32>, probs: Vec<f32>) -> TopK {
+        TopK {
+            rows,
+            k,
+            indices,
+            probs,
+        }
+    }
+
+    #[test]
+    fn a_top_k_must_be_distinct_in_range_and_best_first() {
+        assert!(looks_like_top_k(&top(1, 2, vec![3, 1], vec![0.5, 0.2]), 4).is_ok());
+        assert!(looks_like_top_k(&top(1, 2, vec![3, 4], vec![0.5, 0.2]), 4).is_err());
+        assert!(looks_like_top_k(&top(1, 2, vec![0, 0], vec![0.0, 0.0]), 4).is_err());
+        assert!(looks_like_top_k(&top(1, 2, vec![0, 1], vec![0.2, 0.5]), 4).is_err());
+        assert!(looks_like_top_k(&top(1, 2, vec![0, 1], vec![0.7, 0.6]), 4).is_err());
+        assert!(looks_like_top_k(&top(1, 2, vec![-1, 1], vec![f32::NAN, 0.1]), 4).is_err());
+    }
+
+    #[test]
+    fn non_finite_probabilities_are_named() {
+        let expected = top(1, 2, vec![0, 1], vec![0.6, 0.4]);
+        let actual = top(1, 2, vec![0, 1], vec![0.6, f32::NAN]);
+        let verdict = compare_top_k("case", &expected, &actual).unwrap_err();
+        assert!(
+            verdict.detail().contains("non-finite"),
+            "{}",
+            verdict.detail()
+        );
+        let swapped = top(1, 2, vec![1, 0], vec![0.6, 0.4]);
+        let verdict = compare_top_k("case", &expected, &swapped).unwrap_err();
+        assert!(
+            verdict.detail().contains("expected index 0"),
+            "{}",
+            verdict.detail()
+        );
+    }
+}

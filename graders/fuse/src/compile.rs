@@ -1,0 +1,345 @@
+//! Compiling with nvcc: the submission (inside the sandbox — its preprocessor and host compiler
+//! run untrusted code paths), and the judge's own programs (the runner and the naive baseline,
+//! trusted, built once per target and judge process).
+//!
+//! Every library is built the same way:
+//! `nvcc -shared -Xcompiler -fPIC -arch=sm_XY -cudart shared` plus `-Xlinker --wrap=F` for each
+//! allocation function F of [`WRAPPED_ALLOCATORS`], so its allocations are counted by the runner.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::time::Duration;
+
+use judge_runner::{Limits, Sandbox};
+
+use crate::runner::{RUNNER_SOURCE, RunnerBuild, WRAPPED_ALLOCATORS, nvidia_device_nodes};
+use crate::toolchain::CudaToolkit;
+
+/// The exported C symbol of the submission interface.
+pub const ENTRY_SYMBOL: &str = "fused_softmax_topk";
+
+/// The compile criterion's target: Hopper, what the prompt's H100-class GPUs run.
+pub const COMPILE_CHECK_ARCH: &str = "sm_90";
+
+/// Name of the submission's library inside the sandbox's work folder.
+const SUBMISSION_LIBRARY: &str = "libfuse_submission.so";
+
+/// `.cu` files at the top of `dir` that define the entry point, best candidate first: a file
+/// whose text names `fused_softmax_topk(` and, among several, the one named after it or the
+/// challenge. None defining it: every `.cu` file, so the compile criterion still reports.
+pub fn entry_candidates(dir: &Path) -> Vec<PathBuf> {
+    let mut sources: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "cu"))
+                .collect()
+        })
+        .unwrap_or_default();
+    sources.sort();
+    let defines_entry = |path: &PathBuf| {
+        std::fs::read_to_string(path).is_ok_and(|text| text.contains("fused_softmax_topk("))
+    };
+    let preferred = |path: &PathBuf| {
+        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+        !matches!(stem.as_deref(), Some("fused_softmax_topk" | "fuse"))
+    };
+    sources.sort_by_key(|p| (!defines_entry(p), preferred(p)));
+    sources
+}
+
+/// The nvcc arguments that build `source` into the shared library `output` for `arch`.
+pub fn shared_library_args(
+    arch: &str,
+    link_dir: &Path,
+    source: &Path,
+    output: &Path,
+) -> Vec<OsString> {
+    let mut args: Vec<OsString> = [
+        "-shared",
+        "-Xcompiler",
+        "-fPIC",
+        &format!("-arch={arch}"),
+        "-cudart",
+        "shared",
+    ]
+    .iter()
+    .map(OsString::from)
+    .collect();
+    args.push(format!("-L{}", link_dir.display()).into());
+    for function in WRAPPED_ALLOCATORS {
+        args.push("-Xlinker".into());
+        args.push(format!("--wrap={function}").into());
+    }
+    args.extend([
+        "-o".into(),
+        output.as_os_str().to_os_string(),
+        source.as_os_str().to_os_string(),
+    ]);
+    args
+}
+
+/// A compiled submission library inside the sandbox.
+#[derive(Debug, Clone)]
+pub struct CompiledLibrary {
+    pub library: PathBuf,
+    /// The command line, for evidence.
+    pub command: String,
+}
+
+/// Why a submission did not become a library.
+#[derive(Debug, Clone)]
+pub enum CompileFailure {
+    /// nvcc ran and refused it (or the library lacks the entry point): the submission's fault.
+    Rejected(String),
+    /// nvcc could not be run at all: the harness's fault.
+    Harness(String),
+}
+
+/// Compiles `source` (relative to the sandbox's work folder, where the copy of the submission
+/// is) with nvcc inside `sandbox`, and checks the library exports the entry point.
+pub fn compile_submission(
+    toolkit: &CudaToolkit,
+    link_dir: &Path,
+    sandbox: &Sandbox,
+    source: &Path,
+    arch: &str,
+) -> Result<CompiledLibrary, CompileFailure> {
+    let library = sandbox.work_dir().join(SUBMISSION_LIBRARY);
+    let args = shared_library_args(arch, link_dir, source, Path::new(SUBMISSION_LIBRARY));
+    let shown = format!(
+        "nvcc {}",
+        args.iter()
+            .map(|a| a.to_string_lossy())
+            .filter(|a| !a.starts_with("--wrap") && a != "-Xlinker")
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let limits = Limits {
+        memory_bytes: u64::MAX, // cicc reserves far more address space than it uses
+        total_timeout: Duration::from_secs(180),
+        call_timeout: Duration::from_secs(180),
+        ..Limits::default()
+    };
+    let outcome = sandbox
+        .command(&toolkit.nvcc)
+        .args(&args)
+        .read_path(&toolkit.root)
+        .read_path(link_dir)
+        .limits(limits)
+        .run()
+        .map_err(|e| CompileFailure::Harness(format!("{shown}: {e}")))?;
+    if !outcome.success {
+        let errors = compiler_errors(&outcome.stderr.tail, &outcome.stdout.tail);
+        return Err(CompileFailure::Rejected(format!(
+            "{shown}: {}: {errors}",
+            outcome.status
+        )));
+    }
+    let bytes = read_regular_file(&library).ok_or_else(|| {
+        CompileFailure::Rejected(format!(
+            "{shown} exited 0 but wrote no {SUBMISSION_LIBRARY}"
+        ))
+    })?;
+    if !exports_c_symbol(&bytes, ENTRY_SYMBOL) {
+        return Err(CompileFailure::Rejected(format!(
+            "it compiles, but the library does not export `{ENTRY_SYMBOL}` with C linkage (declare it extern \"C\")"
+        )));
+    }
+    Ok(CompiledLibrary {
+        library,
+        command: shown,
+    })
+}
+
+/// The first lines of nvcc's output that say `error` (else its last lines), for evidence.
+fn compiler_errors(stderr: &str, stdout: &str) -> String {
+    let text = format!("{stderr}\n{stdout}");
+    let errors: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("error"))
+        .take(3)
+        .collect();
+    let chosen = if errors.is_empty() {
+        text.lines()
+            .rev()
+            .filter(|l| !l.trim().is_empty())
+            .take(3)
+            .collect::<Vec<_>>()
+    } else {
+        errors
+    };
+    chosen.join(" | ").chars().take(600).collect()
+}
+
+/// Whether the dynamic string table of an ELF library holds `symbol` as a whole name. C++
+/// names are mangled (`_Z18fused_softmax_topk…`), so only an `extern "C"` definition matches.
+fn exports_c_symbol(library: &[u8], symbol: &str) -> bool {
+    let needle: Vec<u8> = [&[0u8][..], symbol.as_bytes(), &[0u8][..]].concat();
+    library
+        .windows(needle.len())
+        .any(|w| w == needle.as_slice())
+}
+
+fn read_regular_file(path: &Path) -> Option<Vec<u8>> {
+    path.symlink_metadata()
+        .is_ok_and(|m| m.is_file())
+        .then(|| std::fs::read(path).ok())
+        .flatten()
+}
+
+/// The judge's programs for one GPU target: the runner and the naive baseline.
+#[derive(Debug)]
+struct JudgeArtifacts {
+    /// Keeps the folder alive for the judge process.
+    _dir: tempfile::TempDir,
+    build: RunnerBuild,
+}
+
+/// What has been built in this process, by (nvcc, target); failures are kept too.
+type BuiltArtifacts = HashMap<(PathBuf, String), Result<JudgeArtifacts, String>>;
+
+/// Builds (once per target and process) the runner and the naive baseline for `arch` with the
+/// toolkit's nvcc, outside the sandbox: both are the judge's own code.
+pub fn judge_runner_build(toolkit: &CudaToolkit, arch: &str) -> Result<RunnerBuild, String> {
+    static BUILT: OnceLock<Mutex<BuiltArtifacts>> = OnceLock::new();
+    let mut built = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    let entry = built
+        .entry((toolkit.nvcc.clone(), arch.to_string()))
+        .or_insert_with(|| build_artifacts(toolkit, arch));
+    entry
+        .as_ref()
+        .map(|a| a.build.clone())
+        .map_err(Clone::clone)
+}
+
+fn build_artifacts(toolkit: &CudaToolkit, arch: &str) -> Result<JudgeArtifacts, String> {
+    let dir = tempfile::Builder::new()
+        .prefix("judge-fuse-")
+        .tempdir()
+        .map_err(|e| format!("a folder for the fuse runner: {e}"))?;
+    // The sandbox's own uid must be able to read and run what is built here.
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .map_err(|e| format!("{}: {e}", dir.path().display()))?;
+    let link_dir = toolkit
+        .link_dir(&dir.path().join("link"))
+        .map_err(|e| e.to_string())?;
+
+    let sources = dir.path().join("naive");
+    fuse::cuda::source::write_sources(&sources)
+        .map_err(|e| format!("{}: {e}", sources.display()))?;
+    let naive_library = dir.path().join("libnaive_softmax_topk.so");
+    let mut naive = Command::new(&toolkit.nvcc);
+    naive.current_dir(&sources).args(shared_library_args(
+        arch,
+        &link_dir,
+        Path::new(fuse::cuda::HostEntry::Naive.file_name()),
+        &naive_library,
+    ));
+    run_trusted(&mut naive)?;
+
+    let runner_source = dir.path().join("fuse_runner.cpp");
+    std::fs::write(&runner_source, RUNNER_SOURCE)
+        .map_err(|e| format!("{}: {e}", runner_source.display()))?;
+    let runner = dir.path().join("fuse-runner");
+    let mut command = Command::new(&toolkit.nvcc);
+    command
+        .args(["-O2", "-std=c++17", "-cudart", "shared"])
+        .arg(format!("-L{}", link_dir.display()))
+        // The __wrap_ allocation counters must be visible to the libraries it loads.
+        .args(["-Xlinker", "--export-dynamic", "-o"])
+        .arg(&runner)
+        .arg(&runner_source)
+        .arg("-ldl");
+    run_trusted(&mut command)?;
+
+    let build = RunnerBuild {
+        runner,
+        naive_library,
+        library_path: vec![toolkit.runtime_dir.clone()],
+        read_paths: vec![
+            dir.path().to_path_buf(),
+            toolkit.root.clone(),
+            toolkit.runtime_dir.clone(),
+        ],
+        devices: nvidia_device_nodes(),
+        limits: RunnerBuild::gpu_limits(),
+    };
+    Ok(JudgeArtifacts { _dir: dir, build })
+}
+
+fn run_trusted(command: &mut Command) -> Result<(), String> {
+    let shown = format!("{command:?}");
+    let output = command.output().map_err(|e| format!("{shown}: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{shown}: {}: {}",
+            output.status,
+            compiler_errors(
+                &String::from_utf8_lossy(&output.stderr),
+                &String::from_utf8_lossy(&output.stdout)
+            )
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_c_linkage_name_counts_as_exported() {
+        let table = b"\0cudaMalloc\0_Z18fused_softmax_topkPKfiiiPiPfP11CUstream_st\0fused_softmax_topk_kernel\0";
+        assert!(!exports_c_symbol(table, "fused_softmax_topk"));
+        let with_entry = [&table[..], b"fused_softmax_topk\0"].concat();
+        assert!(exports_c_symbol(&with_entry, "fused_softmax_topk"));
+    }
+
+    #[test]
+    fn the_file_defining_the_entry_point_comes_first() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("a_helpers.cu"),
+            "__device__ int f() { return 1; }",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("kernel.cu"),
+            "extern \"C\" int fused_softmax_topk(const float*){}",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("notes.md"), "fused_softmax_topk(").unwrap();
+        let found = entry_candidates(dir.path());
+        assert_eq!(found.len(), 2);
+        assert!(found[0].ends_with("kernel.cu"));
+    }
+
+    #[test]
+    fn every_library_is_linked_against_the_shared_runtime_with_counted_allocations() {
+        let args: Vec<String> = shared_library_args(
+            "sm_90",
+            Path::new("/l"),
+            Path::new("k.cu"),
+            Path::new("k.so"),
+        )
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+        let line = args.join(" ");
+        assert!(line.starts_with("-shared -Xcompiler -fPIC -arch=sm_90 -cudart shared -L/l"));
+        assert!(line.contains("-Xlinker --wrap=cudaMallocAsync"));
+        assert!(line.ends_with("-o k.so k.cu"));
+    }
+}

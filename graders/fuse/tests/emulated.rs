@@ -1,0 +1,251 @@
+//! The runtime criteria on a CPU: every fixture's kernel built as host C++ and run by the CPU
+//! build of fuse-runner inside the sandbox (see `support`). Sizes are `HiddenCases::small`; the
+//! verdicts are the ones a GPU grading must give at full size (tests/validation.rs asserts them
+//! there), except the timing itself: CPU threads say nothing about a GPU, so for the correct and
+//! the materialising kernels speed is only checked to have been measured.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use grader_fuse::{FuseGrader, HiddenCases, RUNTIME_CRITERIA, decide_runtime, ids};
+use judge_core::{Challenge, CriterionResult, Scorecard};
+use judge_runner::Sandbox;
+
+const SEED: u64 = 20261127;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+        .join("fused_softmax_topk.cu")
+}
+
+fn describe(results: &[CriterionResult]) -> String {
+    results
+        .iter()
+        .filter(|r| RUNTIME_CRITERIA.contains(&r.criterion.id.as_str()))
+        .map(|r| {
+            format!(
+                "  {:<8} {:<20} {}",
+                r.verdict.label(),
+                r.criterion.id,
+                r.verdict.detail()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn verdict<'a>(results: &'a [CriterionResult], id: &str) -> &'a CriterionResult {
+    results
+        .iter()
+        .find(|r| r.criterion.id == id)
+        .expect("declared criterion")
+}
+
+/// The runtime criteria of `library` (built from a `.cu`) on the small hidden cases.
+fn grade_runtime(runner: &support::CpuRunner, cu: &Path, name: &str) -> Vec<CriterionResult> {
+    let library = runner
+        .emulated_library(cu, name)
+        .unwrap_or_else(|e| panic!("building {name} for the CPU: {e}"));
+    let sandbox = Sandbox::new(None).expect("a sandbox");
+    let mut card = Scorecard::new(&FuseGrader.criteria());
+    decide_runtime(
+        &mut card,
+        &runner.build,
+        &sandbox,
+        &library,
+        &HiddenCases::small(SEED),
+    );
+    card.finish("not decided")
+}
+
+/// Asserts the runtime criteria in `failing` FAIL and the others PASS; `faster_than_naive` is
+/// asserted only when listed (a wrong kernel's speed is refused whatever the clock says).
+fn assert_runtime(results: &[CriterionResult], failing: &[&str], evidence: &[(&str, &str)]) {
+    let table = describe(results);
+    for id in RUNTIME_CRITERIA {
+        let status = verdict(results, id).verdict.label();
+        if failing.contains(&id) {
+            assert_eq!(status, "FAIL", "{id} should FAIL\n{table}");
+        } else if id == ids::FASTER_THAN_NAIVE {
+            let detail = verdict(results, id).verdict.detail();
+            assert!(
+                matches!(status, "PASS" | "FAIL") && detail.contains("vs naive"),
+                "speed not measured\n{table}"
+            );
+        } else {
+            assert_eq!(status, "PASS", "{id} should PASS\n{table}");
+        }
+    }
+    for (id, words) in evidence {
+        let detail = verdict(results, id).verdict.detail();
+        assert!(
+            detail.contains(words),
+            "{id} evidence should name {words:?}\n{table}"
+        );
+    }
+}
+
+fn cpu_runner_or_skip() -> Option<support::CpuRunner> {
+    match support::cpu_runner() {
+        Ok(runner) => Some(runner),
+        Err(reason) => {
+            eprintln!("skipped: cannot build the CPU runner: {reason}");
+            None
+        }
+    }
+}
+
+/// A fixture, the runtime criteria it fails, and (criterion, words its evidence must contain).
+type Expectation = (
+    &'static str,
+    &'static [&'static str],
+    &'static [(&'static str, &'static str)],
+);
+
+#[test]
+fn every_fixture_fails_exactly_the_criteria_its_bug_breaks() {
+    let Some(runner) = cpu_runner_or_skip() else {
+        return;
+    };
+    const WRONG: &str = "timed outputs are wrong";
+    let cases: [Expectation; 5] = [
+        ("correct", &[], &[(ids::NO_SOFTMAX_BUFFER, "peak 0 B")]),
+        (
+            "warp_merge",
+            &[
+                ids::MATCHES_REFERENCE,
+                ids::STABLE_EXTREMES,
+                ids::FASTER_THAN_NAIVE,
+            ],
+            &[
+                (ids::MATCHES_REFERENCE, "expected index"),
+                (ids::FASTER_THAN_NAIVE, WRONG),
+            ],
+        ),
+        (
+            "heap_update",
+            &[
+                ids::MATCHES_REFERENCE,
+                ids::STABLE_EXTREMES,
+                ids::FASTER_THAN_NAIVE,
+            ],
+            &[
+                (ids::MATCHES_REFERENCE, "k=8"),
+                (ids::FASTER_THAN_NAIVE, WRONG),
+            ],
+        ),
+        (
+            "rescale_direction",
+            &[
+                ids::MATCHES_REFERENCE,
+                ids::STABLE_EXTREMES,
+                ids::NO_SOFTMAX_BUFFER,
+                ids::FASTER_THAN_NAIVE,
+            ],
+            &[
+                (ids::MATCHES_REFERENCE, "non-finite"),
+                (ids::NO_SOFTMAX_BUFFER, "not a top-k"),
+            ],
+        ),
+        (
+            "materialises_softmax",
+            &[
+                ids::STABLE_EXTREMES,
+                ids::NO_SOFTMAX_BUFFER,
+                ids::FASTER_THAN_NAIVE,
+            ],
+            &[
+                (ids::NO_SOFTMAX_BUFFER, "peak 20000 B"),
+                (ids::STABLE_EXTREMES, "p = 0e0"),
+            ],
+        ),
+    ];
+    for (name, failing, evidence) in cases {
+        let results = grade_runtime(&runner, &fixture(name), name);
+        eprintln!("{name}:\n{}", describe(&results));
+        // On the CPU the materialising kernel is as slow as the naive one it is.
+        let failing: Vec<&str> = failing
+            .iter()
+            .copied()
+            .filter(|id| !(name == "materialises_softmax" && *id == ids::FASTER_THAN_NAIVE))
+            .collect();
+        assert_runtime(&results, &failing, evidence);
+    }
+}
+
+#[test]
+fn null_kernels_pass_nothing_and_a_crash_is_an_error_naming_the_signal() {
+    let Some(runner) = cpu_runner_or_skip() else {
+        return;
+    };
+    let signature = "extern \"C\" int fused_softmax_topk(const float* logits, int rows, int vocab, int k, int* top_idx, float* top_prob, cudaStream_t stream)";
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let nulls = [
+        (
+            "returns_error",
+            "{ return 1; }",
+            "FAIL",
+            "returned cudaErrorInvalidValue",
+        ),
+        (
+            "writes_nothing",
+            "{ return 0; }",
+            "FAIL",
+            "non-finite probability NaN",
+        ),
+        (
+            "writes_zeros",
+            "{ for (long i = 0; i < (long)rows * k; ++i) { top_idx[i] = 0; top_prob[i] = 0.0f; } return 0; }",
+            "FAIL",
+            "expected index",
+        ),
+        (
+            "crashes",
+            "{ *(volatile int*)nullptr = 0; return 0; }",
+            "ERROR",
+            "SIGSEGV",
+        ),
+    ];
+    for (name, body, status, words) in nulls {
+        let cu = scratch.path().join(format!("{name}.cu"));
+        std::fs::write(
+            &cu,
+            format!("#include <cuda_runtime.h>\n{signature} {body}\n"),
+        )
+        .expect("write");
+        let results = grade_runtime(&runner, &cu, name);
+        let table = describe(&results);
+        for id in [ids::MATCHES_REFERENCE, ids::STABLE_EXTREMES] {
+            let found = &verdict(&results, id).verdict;
+            assert_eq!(found.label(), status, "{name}: {id}\n{table}");
+            assert!(
+                found.detail().contains(words),
+                "{name}: {id} should say {words:?}\n{table}"
+            );
+        }
+        for id in RUNTIME_CRITERIA {
+            assert!(
+                !verdict(&results, id).verdict.is_pass(),
+                "{name} passed {id}\n{table}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_emulation_rewrites_launches_and_the_runtime_include() {
+    let source = "#include <cuda_runtime.h>\nvoid f(int r, cudaStream_t s) { k<<<r, 64, 0, s>>>(a, g(b, c)); m <<< 2, 32 >>> (); }\n";
+    let host = support::emulate_source(source).expect("rewritable");
+    assert!(host.contains("#include \"kernels_on_cpu.h\""), "{host}");
+    assert!(
+        host.contains("launch_on_cpu([&] { k(a, g(b, c)); }, r, 64, 0, s);"),
+        "{host}"
+    );
+    assert!(
+        host.contains("launch_on_cpu([&] { m(); }, 2, 32);"),
+        "{host}"
+    );
+}
