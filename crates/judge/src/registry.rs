@@ -4,7 +4,14 @@ use judge_core::{Challenge, ChallengeId};
 
 /// All graders that exist so far, in the seed's order.
 pub fn graders() -> Vec<Box<dyn Challenge>> {
-    vec![Box::new(grader_flash_attention::FlashAttentionGrader)]
+    vec![
+        Box::new(grader_backwards::BackwardsGrader),
+        Box::new(grader_kv::KvGrader),
+        Box::new(grader_beam_search::BeamSearchGrader),
+        Box::new(grader_flash_attention::FlashAttentionGrader),
+        Box::new(grader_dflash_verify::DflashVerifyGrader),
+        Box::new(grader_flash_attention_bwd::FlashAttentionBwdGrader),
+    ]
 }
 
 /// The grader for `id`, if one has been written.
