@@ -1,0 +1,212 @@
+//! The grader through its front door (`Challenge::grade_submission` / `grade_reference`, as
+//! `judge grade` and `judge reference` call it), with the real nvcc when one is found
+//! (`grader_fuse::find_nvcc`: PATH, CUDA_HOME, CUDA_PATH, /usr/local/cuda, the managed Python
+//! environment — CI installs the CUDA wheels there with `judge setup --cuda`).
+//!
+//! - Without nvcc the compile criterion must be SKIPPED (never PASS); the tests say they skipped
+//!   the compile assertions.
+//! - Without a GPU the runtime criteria must be SKIPPED with the reason.
+//! - With a GPU every fixture must fail exactly the criteria its bug breaks (the same lists
+//!   tests/emulated.rs checks on the CPU emulator). `FUSE_REQUIRE_GPU=1` turns the GPU skips into
+//!   failures (scripts/gpu-check.sh sets it).
+
+use std::path::Path;
+
+use fuse::cuda::GpuSession;
+use grader_fuse::{FuseGrader, RUNTIME_CRITERIA, find_nvcc, ids};
+use grader_testkit::{
+    assert_all_auto_pass, assert_fails_exactly, describe, grade, grade_reference, status,
+    submission, submission_from_dir,
+};
+use judge_core::Report;
+
+const SEED: u64 = 20261127;
+
+/// Every fixture with the auto criteria it fails on a GPU.
+const FIXTURES: [(&str, &[&str]); 7] = [
+    ("correct", &[]),
+    (
+        "warp_merge",
+        &[
+            ids::MATCHES_REFERENCE,
+            ids::STABLE_EXTREMES,
+            ids::FASTER_THAN_NAIVE,
+        ],
+    ),
+    (
+        "heap_update",
+        &[
+            ids::MATCHES_REFERENCE,
+            ids::STABLE_EXTREMES,
+            ids::FASTER_THAN_NAIVE,
+        ],
+    ),
+    (
+        "rescale_direction",
+        &[
+            ids::MATCHES_REFERENCE,
+            ids::STABLE_EXTREMES,
+            ids::NO_SOFTMAX_BUFFER,
+            ids::FASTER_THAN_NAIVE,
+        ],
+    ),
+    (
+        "materialises_softmax",
+        &[
+            ids::STABLE_EXTREMES,
+            ids::NO_SOFTMAX_BUFFER,
+            ids::FASTER_THAN_NAIVE,
+        ],
+    ),
+    ("does_not_compile", &ALL_AUTO),
+    ("no_extern_c", &ALL_AUTO),
+];
+
+const ALL_AUTO: [&str; 5] = [
+    ids::COMPILES,
+    ids::MATCHES_REFERENCE,
+    ids::STABLE_EXTREMES,
+    ids::NO_SOFTMAX_BUFFER,
+    ids::FASTER_THAN_NAIVE,
+];
+
+fn grade_fixture(name: &str) -> Report {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    grade(&FuseGrader, &submission_from_dir("fuse", &fixture), SEED)
+}
+
+/// Whether a GPU is here; the reason it is skipped, or a panic under `FUSE_REQUIRE_GPU=1`.
+fn gpu_present() -> bool {
+    match GpuSession::open(0) {
+        Ok(_) => true,
+        Err(reason) => {
+            assert!(
+                std::env::var_os("FUSE_REQUIRE_GPU").is_none(),
+                "FUSE_REQUIRE_GPU is set but: {reason}"
+            );
+            eprintln!("skipped the GPU assertions: {reason}");
+            false
+        }
+    }
+}
+
+fn assert_runtime_skipped_for_no_gpu(report: &Report) {
+    for id in RUNTIME_CRITERIA {
+        let result = report
+            .criteria
+            .iter()
+            .find(|r| r.criterion.id == id)
+            .expect("declared");
+        assert_eq!(
+            result.verdict.label(),
+            "SKIPPED",
+            "{id}\n{}",
+            describe(report)
+        );
+        assert!(
+            result.verdict.detail().contains("no NVIDIA driver/GPU"),
+            "{id}\n{}",
+            describe(report)
+        );
+    }
+}
+
+#[test]
+fn the_compile_criterion_passes_every_fixture_but_the_two_that_do_not_build() {
+    let nvcc = find_nvcc();
+    if nvcc.is_none() {
+        eprintln!("skipped the compile assertions: no nvcc (`judge setup --cuda` installs one)");
+    }
+    let gpu = gpu_present();
+    for (name, _) in &FIXTURES {
+        let report = grade_fixture(name);
+        let compiles = status(&report, ids::COMPILES);
+        match (&nvcc, *name) {
+            (None, _) => assert_eq!(compiles, "SKIPPED", "{name}\n{}", describe(&report)),
+            (Some(_), "does_not_compile") => {
+                assert_eq!(compiles, "FAIL", "{}", describe(&report));
+                let evidence = evidence(&report, ids::COMPILES);
+                assert!(evidence.contains("__shfl_xor"), "{evidence}");
+            }
+            (Some(_), "no_extern_c") => {
+                assert_eq!(compiles, "FAIL", "{}", describe(&report));
+                assert!(evidence(&report, ids::COMPILES).contains("extern \"C\""));
+            }
+            (Some(_), _) => assert_eq!(compiles, "PASS", "{name}\n{}", describe(&report)),
+        }
+        if !gpu {
+            assert_runtime_skipped_for_no_gpu(&report);
+        }
+        for manual in [
+            ids::EXPLAINS_ACCESS_PATTERN,
+            ids::EXPLAINS_WARP_STRATEGY,
+            ids::COMPLEXITY_ANALYSIS,
+            ids::COMPARES_TO_NAIVE,
+        ] {
+            assert_eq!(status(&report, manual), "SKIPPED");
+        }
+    }
+}
+
+fn evidence(report: &Report, id: &str) -> String {
+    report
+        .criteria
+        .iter()
+        .find(|r| r.criterion.id == id)
+        .map(|r| r.verdict.detail().to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_reference_compiles_and_on_a_gpu_passes_everything() {
+    let report = grade_reference(&FuseGrader, SEED);
+    match find_nvcc() {
+        Some(_) => assert_eq!(
+            status(&report, ids::COMPILES),
+            "PASS",
+            "{}",
+            describe(&report)
+        ),
+        None => {
+            eprintln!("skipped the compile assertion: no nvcc");
+            assert_eq!(status(&report, ids::COMPILES), "SKIPPED");
+        }
+    }
+    if gpu_present() && find_nvcc().is_some() {
+        assert_all_auto_pass(&report);
+    } else if !gpu_present() {
+        assert_runtime_skipped_for_no_gpu(&report);
+    }
+}
+
+#[test]
+fn on_a_gpu_every_fixture_fails_exactly_the_criteria_its_bug_breaks() {
+    if !gpu_present() {
+        return;
+    }
+    assert!(
+        find_nvcc().is_some(),
+        "a GPU but no nvcc: the runtime criteria cannot run"
+    );
+    for (name, failing) in &FIXTURES {
+        let report = grade_fixture(name);
+        eprintln!("{name}:\n{}", describe(&report));
+        if failing.is_empty() {
+            assert_all_auto_pass(&report);
+        } else {
+            assert_fails_exactly(&report, failing);
+        }
+    }
+}
+
+#[test]
+fn a_submission_without_a_cu_file_is_an_error_naming_the_entry_point() {
+    let sub = submission("fuse", &[("kernel.py", "print('no CUDA here')\n")]);
+    let report = grade(&FuseGrader, &sub, SEED);
+    for id in ALL_AUTO {
+        assert_eq!(status(&report, id), "ERROR", "{}", describe(&report));
+        assert!(evidence(&report, id).contains("fused_softmax_topk"));
+    }
+}
