@@ -45,6 +45,25 @@ fn python_env() -> Result<&'static PythonEnv, String> {
     .map_err(Clone::clone)
 }
 
+/// How much slower this machine runs right now than the quiet 2-core machine the graders'
+/// per-call limits were set on: a fixed CPU-bound workload is timed once per judge process.
+/// Per-call limits are multiplied by it (never shortened), so a busy machine — `--jobs`, other
+/// tenants — does not turn a correct submission into a timeout.
+pub fn machine_slowdown() -> f64 {
+    static SLOWDOWN: OnceLock<f64> = OnceLock::new();
+    *SLOWDOWN.get_or_init(|| {
+        /// Seconds the workload takes on the calibration machine in a release build.
+        const NOMINAL_SECONDS: f64 = 0.04;
+        let started = std::time::Instant::now();
+        let mut acc = 0.0f64;
+        for i in 0..20_000_000u32 {
+            acc = acc * 0.999_999_9 + f64::from(i) * 1e-12;
+        }
+        std::hint::black_box(acc);
+        (started.elapsed().as_secs_f64() / NOMINAL_SECONDS).clamp(1.0, 10.0)
+    })
+}
+
 /// What a grader declares about its Python contract.
 #[derive(Debug, Clone)]
 pub struct PythonContract {
@@ -183,8 +202,18 @@ pub fn grade_python(
         .environment
         .insert("numpy".into(), env.numpy_version.clone());
 
+    let call_timeout = contract.call_timeout.mul_f64(machine_slowdown());
+    graded.environment.insert(
+        "per_call_limit".into(),
+        format!(
+            "{:.0} s ({:.1}× the nominal {:.0} s: measured machine load)",
+            call_timeout.as_secs_f64(),
+            machine_slowdown(),
+            contract.call_timeout.as_secs_f64()
+        ),
+    );
     let limits = Limits {
-        call_timeout: contract.call_timeout,
+        call_timeout,
         total_timeout: ctx.total_timeout,
         memory_bytes: ctx.memory_bytes,
         ..Limits::default()
@@ -206,7 +235,7 @@ pub fn grade_python(
             let mut session = Session {
                 worker,
                 entry,
-                call_timeout: contract.call_timeout,
+                call_timeout,
                 env,
                 dir: dir.to_path_buf(),
                 contract: contract.clone(),
@@ -421,4 +450,33 @@ pub fn decide_reference_shared(card: &mut Scorecard) {
         Some(CriterionKind::Manual),
         &Verdict::skipped("manual: the reference documents this in its doc comments"),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_are_only_ever_lengthened_by_load() {
+        let slowdown = machine_slowdown();
+        assert!((1.0..=10.0).contains(&slowdown), "{slowdown}");
+        assert_eq!(machine_slowdown(), slowdown, "measured once per process");
+    }
+
+    #[test]
+    fn self_tests_are_test_files_or_else_every_script() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("solution.py"), "").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "").unwrap();
+        let names = |dir: &Path| -> Vec<String> {
+            self_test_scripts(dir)
+                .iter()
+                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+                .collect()
+        };
+        assert_eq!(names(dir.path()), ["solution.py"]);
+        std::fs::write(dir.path().join("test_solution.py"), "").unwrap();
+        std::fs::write(dir.path().join("grad_test.py"), "").unwrap();
+        assert_eq!(names(dir.path()), ["grad_test.py", "test_solution.py"]);
+    }
 }
