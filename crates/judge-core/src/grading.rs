@@ -18,6 +18,9 @@ pub struct GradeContext {
     pub memory_bytes: u64,
     /// The corpus for ternary_training when it is not inside the submission folder.
     pub train_data: Option<PathBuf>,
+    /// Whether long steps (e.g. training the ternary reference) may draw a progress bar on
+    /// stderr: off under `--quiet`, without a terminal, and in tests.
+    pub show_progress: bool,
 }
 
 impl GradeContext {
@@ -30,6 +33,7 @@ impl GradeContext {
             total_timeout: Self::DEFAULT_TIMEOUT,
             memory_bytes: Self::DEFAULT_MEMORY_BYTES,
             train_data: None,
+            show_progress: false,
         }
     }
 }

@@ -31,6 +31,7 @@ fn context(run: &crate::cli::RunArgs) -> judge_core::GradeContext {
         total_timeout: std::time::Duration::from_secs(run.timeout),
         memory_bytes: run.memory_gib << 30,
         train_data: run.train_data.clone(),
+        show_progress: !run.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
     }
 }
 
