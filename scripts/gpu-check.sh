@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # GPU check: runs the CUDA parts of judge on a machine with a GPU and nvcc but no Rust toolchain,
-# using x86-64 binaries built beforehand, and writes everything to one log.
+# using x86-64 binaries built beforehand, and writes everything to one log: the fuse reference's
+# GPU tests and benchmark, then the fuse grader (judge doctor, judge reference fuse, judge grade
+# on each fixture of graders/fuse/tests/fixtures, and the grader's validation tests).
 #
 #   scripts/gpu-check.sh --prepare   # on the build machine (cargo): binaries -> target/gpu-check/
 #   scripts/gpu-check.sh             # on the GPU machine, from the repository root:
@@ -22,17 +24,34 @@ prepare() {
             sed -n "s|.*Executable tests/$test.rs (\(.*\))|\1|p")
         cp "$exe" "$BIN/fuse-test-$test"
     done
+    # The grader: the judge binary, and the grader's validation tests (fixtures read from
+    # graders/fuse/tests/fixtures of the checkout, relative to the working directory).
+    cargo build --release -p judge
+    cp target/release/judge "$BIN/"
+    exe=$(cargo test --release -p grader-fuse --test validation --no-run 2>&1 |
+        sed -n "s|.*Executable tests/validation.rs (\(.*\))|\1|p")
+    cp "$exe" "$BIN/grader-fuse-validation"
     strip "$BIN"/* 2>/dev/null || true
     ls -la "$BIN"
 }
 
 failed=()
+# step NAME COMMAND...: runs it, records NAME as failed unless it exits 0.
 step() {
     local name=$1
     shift
     echo
     echo "=== $name: $*"
     "$@" || failed+=("$name")
+}
+
+# expect_exit CODE COMMAND...: succeeds when COMMAND exits with CODE.
+expect_exit() {
+    local want=$1 got=0
+    shift
+    "$@" || got=$?
+    echo "exit $got (expected $want)"
+    [ "$got" -eq "$want" ]
 }
 
 run_checks() {
@@ -74,6 +93,29 @@ run_checks() {
                 "$BIN/fuse_bench" --rows 16 --iterations 1
         done
     fi
+
+    # The fuse grader end to end, through the carried judge binary: the reference kernel, then
+    # every fixture as a MODEL/fuse/ submission. `judge grade` exits 1 when an auto criterion
+    # fails, which every fixture but `correct` must do.
+    # Informative: doctor exits 2 when Python submissions cannot be graded (no managed Python).
+    "$BIN/judge" doctor || echo "(judge doctor exited $?)"
+    step "judge reference fuse" "$BIN/judge" reference fuse
+    local fixtures=/tmp/gpu-check/fuse-fixtures fixture name
+    rm -rf "$fixtures"
+    for fixture in graders/fuse/tests/fixtures/*/; do
+        name=$(basename "$fixture")
+        mkdir -p "$fixtures/$name/fuse"
+        cp "$fixture"* "$fixtures/$name/fuse/"
+        if [ "$name" = correct ]; then
+            step "judge grade fuse/$name (exit 0)" "$BIN/judge" grade "$fixtures/$name/fuse"
+        else
+            step "judge grade fuse/$name (exit 1)" expect_exit 1 "$BIN/judge" grade "$fixtures/$name/fuse"
+        fi
+    done
+    # The grader's own expectations for each fixture (which criteria fail, and why).
+    local validation
+    validation=$(realpath "$BIN/grader-fuse-validation")
+    step "grader-fuse validation" bash -c "cd graders/fuse && \"$validation\" --nocapture --test-threads=1"
 
     echo
     if [ ${#failed[@]} -eq 0 ]; then

@@ -15,8 +15,7 @@ use judge_runner::Sandbox;
 const SEED: u64 = 20261127;
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
+    Path::new("tests/fixtures")
         .join(name)
         .join("fused_softmax_topk.cu")
 }

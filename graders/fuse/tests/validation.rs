@@ -71,9 +71,7 @@ const ALL_AUTO: [&str; 5] = [
 ];
 
 fn grade_fixture(name: &str) -> Report {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
+    let fixture = Path::new("tests/fixtures").join(name);
     grade(&FuseGrader, &submission_from_dir("fuse", &fixture), SEED)
 }
 
@@ -208,5 +206,56 @@ fn a_submission_without_a_cu_file_is_an_error_naming_the_entry_point() {
     for id in ALL_AUTO {
         assert_eq!(status(&report, id), "ERROR", "{}", describe(&report));
         assert!(evidence(&report, id).contains("fused_softmax_topk"));
+    }
+}
+
+/// The GPU build of fuse-runner and the naive baseline, made with the real nvcc on any machine:
+/// the baseline's allocations go to the runner's counters, and the runner starts inside the
+/// sandbox with the toolkit's libcudart — on a machine without a driver it gets as far as asking
+/// the runtime for a stream.
+#[test]
+fn the_gpu_runner_builds_with_nvcc_and_starts_in_the_sandbox() {
+    let Some(nvcc) = find_nvcc() else {
+        eprintln!("skipped: no nvcc");
+        return;
+    };
+    let toolkit = grader_fuse::CudaToolkit::from_nvcc(&nvcc).expect("a toolkit layout");
+    let build = grader_fuse::compile::judge_runner_build(&toolkit, "sm_90").expect("it builds");
+    let naive = std::fs::read(&build.naive_library).expect("the naive library");
+    let runner = std::fs::read(&build.runner).expect("the runner");
+    let contains =
+        |bytes: &[u8], text: &str| bytes.windows(text.len()).any(|w| w == text.as_bytes());
+    assert!(
+        contains(&naive, "__wrap_cudaMallocAsync"),
+        "the naive baseline's allocations are not wrapped"
+    );
+    assert!(
+        contains(&runner, "__wrap_cudaMallocAsync"),
+        "the runner does not export its counters"
+    );
+
+    let sandbox = judge_runner::Sandbox::new(None).expect("a sandbox");
+    let case = grader_fuse::HiddenCases::small(SEED).memory;
+    let output = grader_fuse::run_job(
+        &build,
+        &sandbox,
+        &build.naive_library,
+        "start",
+        &[grader_fuse::Directive::Check(&case)],
+    )
+    .expect("the job runs");
+    // The naive library has no `fused_softmax_topk`: on a GPU the runner gets as far as that.
+    let reason = match &output.load_failure {
+        Some(load) => load.error.clone(),
+        None => output.stop_reason(),
+    };
+    eprintln!("the runner stopped: {reason}");
+    if gpu_present() {
+        assert!(
+            reason.contains("fused_softmax_topk is not exported"),
+            "{reason}"
+        );
+    } else {
+        assert!(reason.contains("creating a stream"), "{reason}");
     }
 }
