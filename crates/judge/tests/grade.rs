@@ -172,3 +172,76 @@ fn shards_split_the_work_and_out_keeps_submissions_clean() {
         );
     }
 }
+
+/// The command lines of the live processes whose command line contains `needle`.
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| fs::read(e.ok()?.path().join("cmdline")).ok())
+        .map(|raw| text(&raw).replace('\0', " "))
+        .filter(|cmdline| cmdline.contains(needle))
+        .collect()
+}
+
+/// The worker script path of the sandbox a process started, found through its children.
+fn worker_script_of(parent: u32) -> Option<String> {
+    fs::read_dir("/proc").ok()?.find_map(|entry| {
+        let path = entry.ok()?.path();
+        let stat = fs::read_to_string(path.join("stat")).ok()?;
+        // Fields after the parenthesised command: state, then the parent pid.
+        let ppid: u32 = stat
+            .rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
+        if ppid != parent {
+            return None;
+        }
+        let cmdline = text(&fs::read(path.join("cmdline")).ok()?).replace('\0', " ");
+        cmdline
+            .split_whitespace()
+            .find(|w| w.ends_with("worker.py"))
+            .map(str::to_string)
+    })
+}
+
+#[test]
+fn killing_the_judge_kills_the_submission_it_was_running() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("hangs/flash_attention");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(
+        dir.join("flash_attention.py"),
+        "import time\n\ndef flash_attention_fwd(Q, K, V, tile_size, causal=True):\n    while True:\n        time.sleep(0.1)\n",
+    )
+    .unwrap();
+    let mut judge = Command::new(env!("CARGO_BIN_EXE_judge"))
+        .args(["grade", root.path().to_str().unwrap(), "--quiet"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let worker = loop {
+        if let Some(script) = worker_script_of(judge.id()) {
+            break script;
+        }
+        assert!(started.elapsed().as_secs() < 60, "the worker never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    // Let the submission reach its endless call.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(!processes_mentioning(&worker).is_empty());
+    judge.kill().unwrap();
+    judge.wait().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !processes_mentioning(&worker).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sandbox outlived its judge: {:?}",
+            processes_mentioning(&worker)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

@@ -81,6 +81,13 @@ impl Confinement {
     /// Runs in the forked child, before `exec`.
     pub(crate) fn apply(&mut self) -> io::Result<()> {
         rustix::process::setsid()?;
+        // If the judge dies (killed, Ctrl-C), nothing is left to enforce the time limits:
+        // the kernel kills the sandbox's first process then, and with it, through unshare's
+        // --kill-child and the PID namespace, every process of the submission.
+        // SAFETY: prctl with integer arguments only.
+        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
         for &(resource, limit) in &self.rlimits {
             let limit = (limit != u64::MAX).then_some(limit);
             rustix::process::setrlimit(
