@@ -4,8 +4,8 @@
 
 use beam_search::cases::ScriptedCase;
 use beam_search::{ScriptedModel, next_token_distribution};
+use rand::Rng;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use tiny_lm::{LanguageModel, VOCAB_SIZE, log_softmax};
 
 use crate::candidate::{FixtureModel, Search};
@@ -27,15 +27,6 @@ impl Case {
             FixtureModel::Scripted(_) => format!("scripted model, {}", self.search.describe()),
         }
     }
-}
-
-/// A generator whose stream depends on the grading seed and on the criterion, so that
-/// criteria do not share draws and adding one does not change the others.
-pub fn rng_for(seed: u64, criterion: &str) -> StdRng {
-    let salt = criterion.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
-    StdRng::seed_from_u64(seed ^ salt)
 }
 
 /// A TinyLM with weights from a drawn seed.

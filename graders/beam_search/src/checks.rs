@@ -3,13 +3,14 @@
 //! (greedy decoding, the log-probs of the returned tokens).
 
 use beam_search::cases as traps;
+use judge_core::seed::for_criterion;
 use judge_core::{Scorecard, Verdict};
-use rand::Rng;
 use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use tiny_lm::{LanguageModel, VOCAB_SIZE, argmax, log_softmax};
 
 use crate::candidate::{BeamSearch, FixtureModel, Reference, Returned};
-use crate::cases::{self, Case, rng_for};
+use crate::cases::{self, Case};
 use crate::ids;
 
 /// Scores must agree to 1e-9, relative to the score's magnitude where that exceeds 1 (the
@@ -190,7 +191,7 @@ fn greedy_decode(
 /// K = 1, alpha = 0 on single prompts must be greedy decoding. One case's EOS is the greedy
 /// third token, so the single beam must also stop when it finishes.
 fn equals_greedy(candidate: &mut dyn BeamSearch, seed: u64) -> Verdict {
-    let mut rng = rng_for(seed, ids::GREEDY);
+    let mut rng = StdRng::seed_from_u64(for_criterion(seed, ids::GREEDY));
     let model = cases::tiny_model(&mut rng);
     let lm = model.language_model();
     let max_new_tokens = 8;
@@ -270,7 +271,7 @@ fn malformed(case: &Case, output: &[Vec<Returned>]) -> Option<String> {
 /// Each item's result inside a batch must equal its result alone (the Test 2 shape, prompt
 /// lengths [3, 5], and a batch of three).
 fn batch_independence(candidate: &mut dyn BeamSearch, seed: u64) -> Verdict {
-    let mut rng = rng_for(seed, ids::INDEPENDENCE);
+    let mut rng = StdRng::seed_from_u64(for_criterion(seed, ids::INDEPENDENCE));
     let model = cases::tiny_model(&mut rng);
     let suite = [
         cases::random_case(&mut rng, &model, &[3, 5], 3, 6, 0.6),
@@ -336,7 +337,7 @@ fn sequence_log_prob(model: &dyn LanguageModel, prompt: &[u32], tokens: &[u32]) 
 /// Each returned score must be the model's Σ log p of its tokens over len(tokens)^alpha, and
 /// the list must be best first. Read from the model, so it holds under either ranking reading.
 fn sorted_penalized_scores(candidate: &mut dyn BeamSearch, seed: u64) -> Verdict {
-    let mut rng = rng_for(seed, ids::SORTED_SCORES);
+    let mut rng = StdRng::seed_from_u64(for_criterion(seed, ids::SORTED_SCORES));
     let model = cases::tiny_model(&mut rng);
     let suite = sorted_suite(&mut rng, &model);
     let mut checked = 0;
@@ -399,7 +400,7 @@ fn sorted_suite(rng: &mut StdRng, model: &FixtureModel) -> Vec<Case> {
 /// Exact agreement on random models at alpha = 0, where both readings of the pool ranking
 /// coincide; EOS is a likely token, so finished beams compete in every case.
 fn reference_suite(seed: u64) -> Vec<Case> {
-    let mut rng = rng_for(seed, ids::MATCHES_REFERENCE);
+    let mut rng = StdRng::seed_from_u64(for_criterion(seed, ids::MATCHES_REFERENCE));
     let model: FixtureModel = cases::tiny_model(&mut rng);
     [
         (vec![5], 2, 6),

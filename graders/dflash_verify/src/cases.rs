@@ -6,20 +6,11 @@ use std::ops::RangeInclusive;
 
 use dflash_verify::DraftTree;
 use dflash_verify::fixtures::{mixed_draft_tree, random_tree_parents};
+use rand::Rng;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use tiny_lm::{LanguageModel, VOCAB_SIZE, argmax};
 
 use crate::candidate::Target;
-
-/// A generator whose stream depends on the grading seed and on the criterion, so that
-/// criteria do not share draws and adding one does not change the others.
-pub fn rng_for(seed: u64, criterion: &str) -> StdRng {
-    let salt = criterion.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
-    StdRng::seed_from_u64(seed ^ salt)
-}
 
 /// Random tokens, of a length drawn from `lengths`.
 pub fn random_prompt(rng: &mut StdRng, lengths: RangeInclusive<usize>) -> Vec<u32> {

@@ -4,12 +4,13 @@
 
 use dflash_verify::fixtures::random_tree_parents;
 use dflash_verify::{DraftTree, greedy_generate};
+use judge_core::seed::for_criterion;
 use judge_core::{Scorecard, Verdict};
-use rand::Rng;
 use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 use crate::candidate::{Reference, Target, TreeVerifier};
-use crate::cases::{self, Step, greedy_after, other_than, random_prompt, rng_for};
+use crate::cases::{self, Step, greedy_after, other_than, random_prompt};
 use crate::ids;
 
 /// Decides every auto criterion of the challenge except the shared ones.
@@ -18,7 +19,7 @@ pub fn decide_all(candidate: &mut dyn TreeVerifier, seed: u64, card: &mut Scorec
     card.check(ids::GOLDEN, || golden(candidate, seed));
     card.check(ids::THREE_ROOTS, || three_roots(candidate, seed));
     card.check(ids::SUBTREE, || {
-        let mut rng = rng_for(seed, ids::SUBTREE);
+        let mut rng = StdRng::seed_from_u64(for_criterion(seed, ids::SUBTREE));
         let target = Target::new(rng.random());
         let steps = cases::subtree_steps(&mut rng, &target);
         steps_match_reference(candidate, &target, &steps)
@@ -26,7 +27,7 @@ pub fn decide_all(candidate: &mut dyn TreeVerifier, seed: u64, card: &mut Scorec
             .unwrap_or_else(|failed| failed)
     });
     card.check(ids::REPLACEMENT, || {
-        let mut rng = rng_for(seed, ids::REPLACEMENT);
+        let mut rng = StdRng::seed_from_u64(for_criterion(seed, ids::REPLACEMENT));
         let target = Target::new(rng.random());
         let steps = cases::replacement_steps(&mut rng, &target);
         steps_match_reference(candidate, &target, &steps).unwrap_or_else(|failed| failed)
@@ -45,7 +46,7 @@ fn describe_position(position: usize, prompt_len: usize, parents: &[i64]) -> Str
 
 /// The mask must equal rules a)–e) exactly on random trees and prompt lengths 1–40.
 fn tree_mask(candidate: &mut dyn TreeVerifier, seed: u64) -> Verdict {
-    let mut rng = rng_for(seed, ids::TREE_MASK);
+    let mut rng = StdRng::seed_from_u64(for_criterion(seed, ids::TREE_MASK));
     let cases: Vec<(usize, Vec<i64>)> = (0..12)
         .map(|case| {
             let prompt_len = match case {
@@ -198,7 +199,7 @@ fn short<T: std::fmt::Debug>(items: &[T]) -> String {
 /// The golden test: random prompts (P 1–40), random trees (depth ≤ 5, branching ≤ 3) mixing
 /// right and wrong tokens at several rates, 10–14 new tokens each.
 fn golden(candidate: &mut dyn TreeVerifier, seed: u64) -> Verdict {
-    let mut rng = rng_for(seed, ids::GOLDEN);
+    let mut rng = StdRng::seed_from_u64(for_criterion(seed, ids::GOLDEN));
     let target = Target::new(rng.random());
     let (mut cycles, mut emitted) = (0, 0);
     for (case, right_probability) in [0.3, 0.6, 0.9, 1.0, 0.5, 0.8].into_iter().enumerate() {
@@ -248,7 +249,7 @@ fn golden(candidate: &mut dyn TreeVerifier, seed: u64) -> Verdict {
 /// The prompt's Test 1: prompt [10, 20, 30], three roots and no depth 2, the right token at
 /// root 0, 1, 2 or nowhere (siblings of an accepted root are alternatives, not rejections).
 fn three_roots(candidate: &mut dyn TreeVerifier, seed: u64) -> Verdict {
-    let mut rng = rng_for(seed, ids::THREE_ROOTS);
+    let mut rng = StdRng::seed_from_u64(for_criterion(seed, ids::THREE_ROOTS));
     let target = Target::new(rng.random());
     let prompt = [10, 20, 30];
     for right_at in [Some(0), Some(1), Some(2), None] {
@@ -355,7 +356,7 @@ fn subtree_generation(
 /// The prompt's Test 3: chain drafts (depth 3, 70% right), each cycle's output the next one's
 /// prompt, at least 3 cycles, equal to greedy decoding.
 fn multi_step(candidate: &mut dyn TreeVerifier, seed: u64) -> Verdict {
-    let mut rng = rng_for(seed, ids::MULTI_STEP);
+    let mut rng = StdRng::seed_from_u64(for_criterion(seed, ids::MULTI_STEP));
     let target = Target::new(rng.random());
     let mut total_cycles = 0;
     for prompt_len in [3, rng.random_range(4..=30)] {
@@ -399,7 +400,7 @@ fn multi_step(candidate: &mut dyn TreeVerifier, seed: u64) -> Verdict {
 /// Every `verify_and_accept` call must call the target exactly once (any of `model(...)`,
 /// `model.forward(...)`, or another method counts as one call).
 fn one_forward(candidate: &mut dyn TreeVerifier, seed: u64) -> Verdict {
-    let mut rng = rng_for(seed, ids::ONE_FORWARD);
+    let mut rng = StdRng::seed_from_u64(for_criterion(seed, ids::ONE_FORWARD));
     let target = Target::new(rng.random());
     for _ in 0..4 {
         let prompt = random_prompt(&mut rng, 1..=30);

@@ -2,8 +2,8 @@
 //! aims at a trap); the values are random, so answers cannot be memorised.
 
 use ndarray::Array4;
+use rand::Rng;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 
 use crate::candidate::Inputs;
@@ -27,15 +27,6 @@ impl Case {
             self.inputs.dtype()
         )
     }
-}
-
-/// A generator whose stream depends on the grading seed and on the criterion, so that
-/// criteria do not share draws and adding one does not change the others.
-pub fn rng_for(seed: u64, criterion: &str) -> StdRng {
-    let salt = criterion.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
-    StdRng::seed_from_u64(seed ^ salt)
 }
 
 /// Standard-normal entries times `scale`.

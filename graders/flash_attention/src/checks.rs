@@ -3,11 +3,14 @@
 
 use flash_attention::{FlashAttention, naive};
 use judge_core::compare::{describe_error, max_relative_error};
+use judge_core::seed::for_criterion;
 use judge_core::{Scorecard, Verdict};
 use ndarray::ArrayD;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 
 use crate::candidate::{Attention, Inputs};
-use crate::cases::{self, Case, rng_for};
+use crate::cases::{self, Case};
 use crate::ids;
 
 /// The prompt's bound on the relative error against naive attention.
@@ -84,7 +87,7 @@ fn with_case(verdict: Verdict, case: &Case) -> Verdict {
 
 /// The prompt's test shape and a few batched ones, all with T dividing N.
 fn shapes_suite(seed: u64, id: &str, causal: bool) -> Vec<Case> {
-    let mut rng = rng_for(seed, id);
+    let mut rng = StdRng::seed_from_u64(for_criterion(seed, id));
     [
         ([1, 1, 256, 64], 64),
         ([2, 3, 128, 32], 16),
@@ -102,7 +105,7 @@ fn shapes_suite(seed: u64, id: &str, causal: bool) -> Vec<Case> {
 
 /// T not dividing N, N smaller than T, N = 1 — each causal and not.
 fn ragged_suite(seed: u64) -> Vec<Case> {
-    let mut rng = rng_for(seed, ids::RAGGED_TILES);
+    let mut rng = StdRng::seed_from_u64(for_criterion(seed, ids::RAGGED_TILES));
     let shapes = [
         ([1, 2, 100, 32], 16),
         ([2, 1, 50, 16], 64),
@@ -121,7 +124,7 @@ fn ragged_suite(seed: u64) -> Vec<Case> {
 }
 
 fn float32_suite(seed: u64) -> Vec<Case> {
-    let mut rng = rng_for(seed, ids::FLOAT32);
+    let mut rng = StdRng::seed_from_u64(for_criterion(seed, ids::FLOAT32));
     [true, false]
         .into_iter()
         .map(|causal| Case {
@@ -134,7 +137,7 @@ fn float32_suite(seed: u64) -> Vec<Case> {
 
 /// Non-causal, scores growing along the keys: every tile moves the running max.
 fn rescale_suite(seed: u64) -> Vec<Case> {
-    let mut rng = rng_for(seed, ids::ONLINE_RESCALE);
+    let mut rng = StdRng::seed_from_u64(for_criterion(seed, ids::ONLINE_RESCALE));
     [([1, 2, 256, 32], 32), ([1, 1, 96, 16], 16)]
         .into_iter()
         .map(|(shape, tile)| Case {
@@ -146,7 +149,7 @@ fn rescale_suite(seed: u64) -> Vec<Case> {
 }
 
 fn large_scores_suite(seed: u64) -> Vec<Case> {
-    let mut rng = rng_for(seed, ids::LARGE_SCORES);
+    let mut rng = StdRng::seed_from_u64(for_criterion(seed, ids::LARGE_SCORES));
     [true, false]
         .into_iter()
         .map(|causal| Case {
@@ -160,7 +163,7 @@ fn large_scores_suite(seed: u64) -> Vec<Case> {
 /// Causal shapes whose diagonal tiles are partly masked and whose later key tiles are fully
 /// masked for the first rows of a query tile.
 fn masked_tiles_suite(seed: u64) -> Vec<Case> {
-    let mut rng = rng_for(seed, ids::MASKED_TILES);
+    let mut rng = StdRng::seed_from_u64(for_criterion(seed, ids::MASKED_TILES));
     [
         ([1, 1, 200, 16], 64),
         ([1, 2, 65, 16], 64),
@@ -185,7 +188,7 @@ fn nxn_bytes(inputs: &Inputs) -> u64 {
 /// The prompt's memory test: B=H=1, N=4096, D=64, T=128, causal. The peak of the call minus
 /// the output must stay under 20% of one N×N matrix.
 fn traced_memory(candidate: &mut dyn Attention, seed: u64) -> Verdict {
-    let mut rng = rng_for(seed, ids::MEMORY_TRACED);
+    let mut rng = StdRng::seed_from_u64(for_criterion(seed, ids::MEMORY_TRACED));
     let inputs = cases::random_f64(&mut rng, [1, 1, 4096, 64], 1.0);
     let outcome = match candidate.forward(&inputs, 128, true) {
         Ok(outcome) => outcome,
@@ -223,7 +226,7 @@ const ENFORCED_CAP_BYTES: u64 = 1 << 30;
 /// N×N matrix cannot fit in, and return an output of the right shape that agrees with the
 /// reference's tiled output (the naive one would need the matrix itself).
 fn enforced_memory(candidate: &mut dyn Attention, seed: u64) -> Verdict {
-    let mut rng = rng_for(seed, ids::MEMORY_ENFORCED);
+    let mut rng = StdRng::seed_from_u64(for_criterion(seed, ids::MEMORY_ENFORCED));
     let inputs = cases::random_f64(&mut rng, [1, 1, ENFORCED_N, 64], 1.0);
     let outcome = match candidate.forward_capped(&inputs, 128, true, ENFORCED_CAP_BYTES) {
         Ok(outcome) => outcome,

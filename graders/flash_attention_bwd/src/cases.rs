@@ -2,6 +2,7 @@
 //! aims at a trap); the values are random, so answers cannot be memorised. Everything is
 //! float64: the gradient checks compare to 1e-4 and the prompt's Test 1 needs the precision.
 
+use judge_core::seed::for_criterion;
 use ndarray::Array4;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -59,15 +60,6 @@ impl Case {
     }
 }
 
-/// A generator whose stream depends on the grading seed and on the criterion, so that
-/// criteria do not share draws and adding one does not change the others.
-pub fn rng_for(seed: u64, criterion: &str) -> StdRng {
-    let salt = criterion.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
-    StdRng::seed_from_u64(seed ^ salt)
-}
-
 /// Random cases of the given (shape, tile) pairs, each with every mask in `masks`.
 pub fn suite(
     seed: u64,
@@ -75,7 +67,7 @@ pub fn suite(
     shapes: &[([usize; 4], usize)],
     masks: &[bool],
 ) -> Vec<Case> {
-    let mut rng = rng_for(seed, criterion);
+    let mut rng = StdRng::seed_from_u64(for_criterion(seed, criterion));
     shapes
         .iter()
         .flat_map(|&(shape, tile)| masks.iter().map(move |&causal| (shape, tile, causal)))

@@ -4,11 +4,14 @@
 
 use flash_attention::{FlashAttention, ForwardOutput, Gradients, naive};
 use judge_core::compare::{Mismatch, describe_error, max_relative_error};
+use judge_core::seed::for_criterion;
 use judge_core::{Scorecard, Verdict};
 use ndarray::{ArrayD, ArrayViewD};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 
 use crate::candidate::{Backward, CachedArray, ForwardBackward, GRADIENT_NAMES};
-use crate::cases::{self, Case, rng_for};
+use crate::cases::{self, Case};
 use crate::ids;
 use crate::per_tile_rowsum::per_tile_rowsum_gradients;
 
@@ -357,7 +360,7 @@ fn float64_bytes(count: usize) -> u64 {
 }
 
 fn memory_case(seed: u64) -> Case {
-    let mut rng = rng_for(seed, ids::MEMORY_FORWARD);
+    let mut rng = StdRng::seed_from_u64(for_criterion(seed, ids::MEMORY_FORWARD));
     Case::random(&mut rng, MEMORY_SHAPE, MEMORY_TILE, true)
 }
 
@@ -461,7 +464,7 @@ const ENFORCED_CAP_BYTES: u64 = 512 << 20;
 /// and then the backward, with its cache, in one worker under an address-space cap that an N×N
 /// matrix exceeds, both with the right results.
 fn enforced_memory<C: ForwardBackward>(candidate: &mut C, seed: u64) -> Verdict {
-    let mut rng = rng_for(seed, ids::MEMORY_ENFORCED);
+    let mut rng = StdRng::seed_from_u64(for_criterion(seed, ids::MEMORY_ENFORCED));
     let case = Case::random(&mut rng, ENFORCED_SHAPE, MEMORY_TILE, true);
     let (output, backward) = match candidate.forward_backward_capped(&case, ENFORCED_CAP_BYTES) {
         Ok(result) => result,

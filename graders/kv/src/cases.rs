@@ -3,21 +3,12 @@
 
 use kv_cache::CacheDims;
 use ndarray::{Array3, Array4, Axis};
+use rand::Rng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 
 use crate::candidate::StepInputs;
-
-/// A generator whose stream depends on the grading seed and on the criterion, so that
-/// criteria do not share draws and adding one does not change the others.
-pub fn rng_for(seed: u64, criterion: &str) -> StdRng {
-    let salt = criterion.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
-    StdRng::seed_from_u64(seed ^ salt)
-}
 
 fn normal_array(rng: &mut StdRng, shape: (usize, usize, usize)) -> Array3<f64> {
     Array3::from_shape_simple_fn(shape, || rng.sample(StandardNormal))

@@ -5,12 +5,15 @@
 use std::time::Duration;
 
 use judge_core::compare::{describe_error, max_relative_error};
+use judge_core::seed::for_criterion;
 use judge_core::{Scorecard, Verdict};
 use kv_cache::{CacheDims, ContiguousKvCache, KvCache, bytes_per_token, full_causal_attention};
 use ndarray::{Array3, ArrayD, Axis, s};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 
 use crate::candidate::{KvCandidate, StepInputs};
-use crate::cases::{self, Schedule, Sequence, rng_for};
+use crate::cases::{self, Schedule, Sequence};
 use crate::ids;
 
 /// The bound on the relative error of every attention output (f64 throughout).
@@ -46,7 +49,7 @@ pub fn decide_all(candidate: &mut dyn KvCandidate, seed: u64, card: &mut Scoreca
 /// Four sequences of different lengths in scattered slots of a 5-slot cache, starting at
 /// different steps, so the set of active sequences changes from step to step.
 fn staggered_batch(seed: u64) -> Schedule {
-    let mut rng = rng_for(seed, ids::MATCHES);
+    let mut rng = StdRng::seed_from_u64(for_criterion(seed, ids::MATCHES));
     Schedule::new(
         &mut rng,
         5,
@@ -58,7 +61,7 @@ fn staggered_batch(seed: u64) -> Schedule {
 
 /// One sequence, H = 8 heads whose queries differ in scale.
 fn multi_head(seed: u64) -> Schedule {
-    let mut rng = rng_for(seed, ids::MULTI_HEAD);
+    let mut rng = StdRng::seed_from_u64(for_criterion(seed, ids::MULTI_HEAD));
     let mut schedule = Schedule::new(&mut rng, 1, 8, 4, &[(0, 0, 24)]);
     cases::sharpen_heads(&mut schedule.sequences[0]);
     schedule
@@ -188,7 +191,7 @@ fn matches_recompute(candidate: &mut dyn KvCandidate, schedule: &Schedule) -> Ve
 /// The batch against each of its sequences decoded alone in a fresh cache, by the same
 /// candidate: whatever its arithmetic, a sequence's outputs must not depend on its neighbours.
 fn cross_talk(candidate: &mut dyn KvCandidate, seed: u64) -> Verdict {
-    let mut rng = rng_for(seed, ids::CROSS_TALK);
+    let mut rng = StdRng::seed_from_u64(for_criterion(seed, ids::CROSS_TALK));
     let schedule = Schedule::new(&mut rng, 3, 4, 8, &[(0, 0, 8), (1, 3, 12), (2, 5, 6)]);
     let batched = match run_schedule(candidate, &schedule, None) {
         Ok(outputs) => outputs,
@@ -223,7 +226,7 @@ fn cross_talk(candidate: &mut dyn KvCandidate, seed: u64) -> Verdict {
 /// of the attention at every later step, so the outputs tell whether they were kept; the
 /// evidence says how far off an answer from the newest token alone would be.
 fn cached_past(candidate: &mut dyn KvCandidate, seed: u64) -> Verdict {
-    let mut rng = rng_for(seed, ids::CACHED_PAST);
+    let mut rng = StdRng::seed_from_u64(for_criterion(seed, ids::CACHED_PAST));
     let mut schedule = Schedule::new(&mut rng, 1, 4, 16, &[(0, 0, 48)]);
     cases::early_tokens_dominate(&mut rng, &mut schedule.sequences[0], 4);
     let sequence = &schedule.sequences[0];
@@ -332,7 +335,7 @@ fn wrong_outputs(steps: &StepInputs, outputs: &ArrayD<f64>) -> Option<Verdict> {
 /// cache holds at the end against the tokens' own bytes, and what each step of the second half
 /// allocates on top of it against the cache's size at that step.
 fn memory(candidate: &mut dyn KvCandidate, seed: u64) -> Verdict {
-    let mut rng = rng_for(seed, ids::MEMORY);
+    let mut rng = StdRng::seed_from_u64(for_criterion(seed, ids::MEMORY));
     let steps = cases::uniform_batch(&mut rng, 1024, 2, 4, 64);
     let (dims, seqs) = uniform_dims(&steps);
     let total = steps.steps();
@@ -384,7 +387,7 @@ fn memory(candidate: &mut dyn KvCandidate, seed: u64) -> Verdict {
 /// 4096 tokens for each of 2 sequences (H = 4, d = 16) within [`LONG_RUN_LIMIT`]: per-step work
 /// that grows faster than the cache (recomputing the past) does not finish.
 fn long_run(candidate: &mut dyn KvCandidate, seed: u64) -> Verdict {
-    let mut rng = rng_for(seed, ids::LONG_RUN);
+    let mut rng = StdRng::seed_from_u64(for_criterion(seed, ids::LONG_RUN));
     let steps = cases::uniform_batch(&mut rng, 4096, 2, 4, 16);
     let (dims, seqs) = uniform_dims(&steps);
     let total = steps.steps();
