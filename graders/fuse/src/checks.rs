@@ -29,15 +29,23 @@ fn expected(logits: &[f32], rows: usize, vocab: usize, k: usize) -> Result<TopK,
 }
 
 /// Why there is no record for `case`: the library did not load, or the runner died before it.
+/// Exit code 2 is the runner's own setup failing (no usable driver, unreadable job): the
+/// harness's fault. A crash, a timeout or a kernel fault is the submission's.
 fn missing(output: &JobOutput, case: &str) -> Verdict {
     match &output.load_failure {
         Some(load) => Verdict::error(format!(
             "fuse-runner could not load the {} library: {}",
             load.library, load.error
         )),
+        None if output.process.exit_code == Some(RUNNER_SETUP_FAILURE) => {
+            Verdict::harness_error(output.stop_reason())
+        }
         None => Verdict::error(format!("{} before case {case}", output.stop_reason())),
     }
 }
+
+/// fuse-runner's exit code when it cannot do its own part (see `die` in fuse_runner.cpp).
+const RUNNER_SETUP_FAILURE: i32 = 2;
 
 /// The entry point's own status and the stream's after it.
 fn call_status(case: &str, status: (i32, &str), sync: (i32, &str)) -> Result<(), Verdict> {

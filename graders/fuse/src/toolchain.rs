@@ -32,21 +32,46 @@ pub enum ToolchainError {
     Layout { path: PathBuf, reason: String },
 }
 
-/// `pip install`s [`CUDA_WHEELS`] with `python` (the managed environment's interpreter,
-/// `judge_runner::PythonEnv::interpreter`) and returns the nvcc it brought, after checking that
-/// it runs. Idempotent: pip skips what is already installed.
+/// Installs [`CUDA_WHEELS`] into the environment of `python` (the managed environment's
+/// interpreter, `judge_runner::PythonEnv::interpreter`) and returns the nvcc they brought, after
+/// checking that it runs. With `uv` on PATH (the managed environment is then a uv venv, which
+/// has no pip) it is `uv pip install --python PYTHON`, else `PYTHON -m pip install`.
+/// Idempotent: what is installed already is skipped.
 pub fn install_cuda_toolchain(
     python: &Path,
     progress: &dyn Fn(&str),
 ) -> Result<PathBuf, ToolchainError> {
+    let uv = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("uv"))
+            .find(|uv| uv.is_file())
+    });
     progress(&format!(
-        "installing {} into {} (about 130 MB)",
+        "installing {} into the environment of {} with {} (about 130 MB)",
         CUDA_WHEELS.join(" "),
-        python.display()
+        python.display(),
+        if uv.is_some() { "uv" } else { "pip" }
     ));
-    run(Command::new(python)
-        .args(["-m", "pip", "install", "--disable-pip-version-check", "-q"])
-        .args(CUDA_WHEELS))?;
+    let mut install = match &uv {
+        Some(uv) => {
+            let mut command = Command::new(uv);
+            command.args(["pip", "install", "--python"]).arg(python);
+            command
+        }
+        None => {
+            let mut command = Command::new(python);
+            command.args([
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "--no-input",
+                "-q",
+            ]);
+            command
+        }
+    };
+    run(install.args(CUDA_WHEELS))?;
     let site_packages = run(Command::new(python).args([
         "-c",
         "import sysconfig; print(sysconfig.get_paths()['purelib'])",

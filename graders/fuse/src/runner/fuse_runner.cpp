@@ -12,6 +12,8 @@
 // OUT_DIR/results.jsonl gets one JSON object per directive, flushed as soon as it is known (a crash
 // half way leaves the earlier results); OUT_DIR/CASE.idx and CASE.prob get the [rows, k] outputs
 // (i32, f32) of a check, or of the submission's last timed run.
+// Exit codes: 0 done; 2 the runner's own part failed (no usable driver, unreadable job); 3 a
+// kernel fault left the context unusable (reported first); 4 a library did not load (reported).
 //
 // Allocation counting. The submission library is linked with -Wl,--wrap=cudaMalloc,... so its own
 // calls to the allocation functions land in the __wrap_ functions below (exported from this
