@@ -433,6 +433,18 @@ fn last_line(text: &str) -> Option<String> {
         .map(|l| l.chars().take(200).collect())
 }
 
+/// Grades the Rust reference: the challenge's own auto criteria in `decide`, the shared ones
+/// as the reference sees them ([`decide_reference_shared`]). `criteria` is the grader's full list.
+pub fn grade_reference(criteria: &[Criterion], decide: impl FnOnce(&mut Scorecard)) -> Graded {
+    let mut card = Scorecard::new(criteria);
+    decide(&mut card);
+    decide_reference_shared(&mut card);
+    Graded {
+        results: card.finish("the reference did not reach it"),
+        ..Graded::default()
+    }
+}
+
 /// The shared criteria as the reference sees them: Rust has no Python frameworks to import,
 /// and its own tests run under `cargo test`, not as a submission's self-test.
 pub fn decide_reference_shared(card: &mut Scorecard) {

@@ -22,8 +22,8 @@ mod checks;
 use std::path::Path;
 use std::time::Duration;
 
-use judge_core::{Challenge, ChallengeId, Criterion, GradeContext, Graded, Scorecard};
-use judge_submission::{PythonContract, decide_reference_shared, grade_python};
+use judge_core::{Challenge, ChallengeId, Criterion, GradeContext, Graded};
+use judge_submission::{PythonContract, grade_python};
 
 pub use candidate::{BeamSearch, FixtureModel, Returned, Search, python_fixtures};
 
@@ -106,13 +106,9 @@ impl Challenge for BeamSearchGrader {
     }
 
     fn grade_reference(&self, ctx: &GradeContext) -> Graded {
-        let mut card = Scorecard::new(&self.criteria());
-        checks::decide_all(&mut candidate::Reference, ctx.seed, &mut card);
-        decide_reference_shared(&mut card);
-        Graded {
-            results: card.finish("the reference did not reach it"),
-            ..Graded::default()
-        }
+        judge_submission::grade_reference(&self.criteria(), |card| {
+            checks::decide_all(&mut candidate::Reference, ctx.seed, card);
+        })
     }
 
     fn grade_submission(&self, dir: &Path, ctx: &GradeContext) -> Graded {
