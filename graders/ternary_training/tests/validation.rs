@@ -11,7 +11,8 @@ use std::sync::OnceLock;
 
 use grader_ternary_training::{TernaryTrainingGrader, ids};
 use grader_testkit::{
-    assert_all_auto_pass, assert_fails_exactly, assert_none_pass, describe, status,
+    assert_all_auto_pass, assert_fails_exactly, assert_none_pass, describe, null_sources, status,
+    submission,
 };
 use judge_core::discover::SubmissionDir;
 use judge_core::{GradeContext, Report, session};
@@ -633,16 +634,43 @@ fn hugging_face_config_names_and_int8_codes_are_accepted() {
     assert_all_auto_pass(&report);
 }
 
-/// `judge reference ternary_training` on the generated corpus: the reference's own small run
-/// (400 steps of d_model 128) graded through the same criteria, re-scored by the Rust model.
-/// Slow in the dev profile; `cargo test -p grader-ternary-training --release -- --ignored`.
+/// `judge reference ternary_training`: the reference's own small run (400 steps of d_model 128)
+/// graded through the same criteria, re-scored by the Rust model, on the generated corpus or on
+/// `$TERNARY_TRAIN_DATA` when set. Slow in the dev profile:
+/// `cargo test -p grader-ternary-training --release -- --ignored --nocapture`.
 #[test]
 #[ignore = "trains run_small: ~30 s in release, minutes in the dev profile"]
 fn the_reference_passes_every_auto_criterion() {
     let mut ctx = GradeContext::with_seed(SEED);
-    ctx.train_data = Some(reference_run().1.clone());
+    ctx.train_data = Some(
+        std::env::var_os("TERNARY_TRAIN_DATA")
+            .map_or_else(|| reference_run().1.clone(), PathBuf::from),
+    );
     let report = session::grade_reference(&TernaryTrainingGrader, "test-prompt", &ctx);
+    println!("{}", describe(&report));
     assert_all_auto_pass(&report);
+}
+
+#[test]
+fn null_scorers_pass_no_correctness_criterion() {
+    for (kind, source) in null_sources(&["score_nll"]) {
+        // Alone: no artifacts at all.
+        let bare = submission(CHALLENGE, &[("score_nll.py", source.as_str())]);
+        let report = grader_testkit::grade(&TernaryTrainingGrader, &bare, SEED);
+        assert_none_pass(&report, &CORRECTNESS);
+        // Beside a real run: the artifacts pass, the re-scoring does not.
+        let report = grade(&fixture(|dir| {
+            fs::write(dir.join("score_nll.py"), &source).unwrap();
+            fs::remove_file(dir.join("test_score_nll.py")).unwrap();
+        }));
+        let expected = if kind == "raises" { "ERROR" } else { "FAIL" };
+        assert_eq!(
+            status(&report, ids::RESCORED_PERPLEXITY),
+            expected,
+            "{kind}\n{}",
+            describe(&report)
+        );
+    }
 }
 
 #[test]
