@@ -1,16 +1,14 @@
 //! Compiling with nvcc: the submission (inside the sandbox — its preprocessor and host compiler
 //! run untrusted code paths), and the judge's own programs (the runner and the naive baseline,
-//! trusted, built once per target and judge process).
+//! trusted, built per grading into the sandbox's judge-owned root, a few seconds of nvcc).
 //!
 //! Every library is built the same way:
 //! `nvcc -shared -Xcompiler -fPIC -arch=sm_XY -cudart shared` plus `-Xlinker --wrap=F` for each
 //! allocation function F of [`WRAPPED_ALLOCATORS`], so its allocations are counted by the runner.
 
-use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use judge_runner::{Limits, Sandbox};
@@ -192,53 +190,21 @@ fn read_regular_file(path: &Path) -> Option<Vec<u8>> {
         .flatten()
 }
 
-/// The judge's programs for one GPU target: the runner and the naive baseline.
-#[derive(Debug)]
-struct JudgeArtifacts {
-    /// Keeps the folder alive for the judge process.
-    _dir: tempfile::TempDir,
-    build: RunnerBuild,
-}
-
-/// What has been built in this process, by (nvcc, target); failures are kept too.
-type BuiltArtifacts = HashMap<(PathBuf, String), Result<JudgeArtifacts, String>>;
-
-/// Builds (once per target and process) the runner and the naive baseline for `arch` with the
-/// toolkit's nvcc, outside the sandbox: both are the judge's own code.
-pub fn judge_runner_build(toolkit: &CudaToolkit, arch: &str) -> Result<RunnerBuild, String> {
-    static BUILT: OnceLock<Mutex<BuiltArtifacts>> = OnceLock::new();
-    let mut built = BUILT
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
-    let entry = built
-        .entry((toolkit.nvcc.clone(), arch.to_string()))
-        .or_insert_with(|| build_artifacts(toolkit, arch));
-    entry
-        .as_ref()
-        .map(|a| a.build.clone())
-        .map_err(Clone::clone)
-}
-
-fn build_artifacts(toolkit: &CudaToolkit, arch: &str) -> Result<JudgeArtifacts, String> {
-    let dir = tempfile::Builder::new()
-        .prefix("judge-fuse-")
-        .tempdir()
-        .map_err(|e| format!("a folder for the fuse runner: {e}"))?;
-    // The sandbox's own uid must be able to read and run what is built here.
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .map_err(|e| format!("{}: {e}", dir.path().display()))?;
+/// Builds the runner and the naive baseline for `arch` with the toolkit's nvcc into `dir`,
+/// outside the sandbox: both are the judge's own code. `dir` must be judge-owned and readable by
+/// the sandbox (the sandbox's root is: the build lives and goes with it).
+pub fn build_runner(toolkit: &CudaToolkit, arch: &str, dir: &Path) -> Result<RunnerBuild, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
     let link_dir = toolkit
-        .link_dir(&dir.path().join("link"))
+        .link_dir(&dir.join("link"))
         .map_err(|e| e.to_string())?;
 
-    let sources = dir.path().join("naive");
+    let sources = dir.join("naive");
     fuse::cuda::source::write_sources(&sources)
         .map_err(|e| format!("{}: {e}", sources.display()))?;
-    let naive_library = dir.path().join("libnaive_softmax_topk.so");
+    let naive_library = dir.join("libnaive_softmax_topk.so");
     let mut naive = Command::new(&toolkit.nvcc);
     naive.current_dir(&sources).args(shared_library_args(
         arch,
@@ -248,10 +214,10 @@ fn build_artifacts(toolkit: &CudaToolkit, arch: &str) -> Result<JudgeArtifacts, 
     ));
     run_trusted(&mut naive)?;
 
-    let runner_source = dir.path().join("fuse_runner.cpp");
+    let runner_source = dir.join("fuse_runner.cpp");
     std::fs::write(&runner_source, RUNNER_SOURCE)
         .map_err(|e| format!("{}: {e}", runner_source.display()))?;
-    let runner = dir.path().join("fuse-runner");
+    let runner = dir.join("fuse-runner");
     let mut command = Command::new(&toolkit.nvcc);
     command
         .args(["-O2", "-std=c++17", "-cudart", "shared"])
@@ -268,14 +234,14 @@ fn build_artifacts(toolkit: &CudaToolkit, arch: &str) -> Result<JudgeArtifacts, 
         naive_library,
         library_path: vec![toolkit.runtime_dir.clone()],
         read_paths: vec![
-            dir.path().to_path_buf(),
+            dir.to_path_buf(),
             toolkit.root.clone(),
             toolkit.runtime_dir.clone(),
         ],
         devices: nvidia_device_nodes(),
         limits: RunnerBuild::gpu_limits(),
     };
-    Ok(JudgeArtifacts { _dir: dir, build })
+    Ok(build)
 }
 
 fn run_trusted(command: &mut Command) -> Result<(), String> {

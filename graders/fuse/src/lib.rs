@@ -270,8 +270,9 @@ fn grade_cuda(
                         CompileFailure::Harness(why) => Verdict::harness_error(why),
                     })
             };
-            let build = compile::judge_runner_build(&toolkit, arch)
-                .map_err(|why| Verdict::harness_error(format!("building fuse-runner: {why}")));
+            let build =
+                compile::build_runner(&toolkit, arch, &sandbox.root_dir().join("judge-build"))
+                    .map_err(|why| Verdict::harness_error(format!("building fuse-runner: {why}")));
             match library.and_then(|library| build.map(|build| (library, build))) {
                 Ok((library, build)) => decide_runtime(
                     &mut card,

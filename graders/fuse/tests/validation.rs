@@ -220,7 +220,13 @@ fn the_gpu_runner_builds_with_nvcc_and_starts_in_the_sandbox() {
         return;
     };
     let toolkit = grader_fuse::CudaToolkit::from_nvcc(&nvcc).expect("a toolkit layout");
-    let build = grader_fuse::compile::judge_runner_build(&toolkit, "sm_90").expect("it builds");
+    let sandbox = judge_runner::Sandbox::new(None).expect("a sandbox");
+    let build = grader_fuse::compile::build_runner(
+        &toolkit,
+        "sm_90",
+        &sandbox.root_dir().join("judge-build"),
+    )
+    .expect("it builds");
     let naive = std::fs::read(&build.naive_library).expect("the naive library");
     let runner = std::fs::read(&build.runner).expect("the runner");
     let contains =
@@ -234,7 +240,6 @@ fn the_gpu_runner_builds_with_nvcc_and_starts_in_the_sandbox() {
         "the runner does not export its counters"
     );
 
-    let sandbox = judge_runner::Sandbox::new(None).expect("a sandbox");
     let case = grader_fuse::HiddenCases::small(SEED).memory;
     let output = grader_fuse::run_job(
         &build,
