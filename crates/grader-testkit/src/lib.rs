@@ -63,6 +63,14 @@ pub fn grade(grader: &dyn Challenge, submission: &Submission, seed: u64) -> Repo
     session::grade_submission(grader, &sub, "test-prompt", &GradeContext::with_seed(seed))
 }
 
+/// Grades the fixture folder `<manifest_dir>/tests/fixtures/<name>` (a whole submission) as
+/// `grader`'s challenge. Pass `env!("CARGO_MANIFEST_DIR")` of the grader crate.
+pub fn grade_fixture(grader: &dyn Challenge, manifest_dir: &str, name: &str, seed: u64) -> Report {
+    let fixture = Path::new(manifest_dir).join("tests/fixtures").join(name);
+    let submission = submission_from_dir(grader.id().as_str(), &fixture);
+    grade(grader, &submission, seed)
+}
+
 /// Grades the reference, exactly as `judge reference` would.
 pub fn grade_reference(grader: &dyn Challenge, seed: u64) -> Report {
     session::grade_reference(grader, "test-prompt", &GradeContext::with_seed(seed))
@@ -83,6 +91,17 @@ pub fn describe(report: &Report) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// The evidence (verdict detail) of criterion `id`.
+pub fn evidence<'r>(report: &'r Report, id: &str) -> &'r str {
+    report
+        .criteria
+        .iter()
+        .find(|r| r.criterion.id == id)
+        .unwrap_or_else(|| panic!("no criterion '{id}' in\n{}", describe(report)))
+        .verdict
+        .detail()
 }
 
 /// The verdict label (`PASS`, `FAIL`, ...) of criterion `id`.
@@ -108,6 +127,27 @@ pub fn assert_all_auto_pass(report: &Report) {
         bad.is_empty(),
         "auto criteria not passed: {bad:?}\n{}",
         describe(report)
+    );
+}
+
+/// Asserts what a correct submission earns: every auto criterion passed, its own self-test
+/// passed, and entry discovery loaded `entry_file`.
+pub fn assert_correct_submission(report: &Report, entry_file: &str) {
+    assert_all_auto_pass(report);
+    assert_eq!(
+        status(report, judge_submission::SELF_TEST),
+        "PASS",
+        "{}",
+        describe(report)
+    );
+    assert_eq!(
+        report
+            .submission
+            .as_ref()
+            .expect("a submission report")
+            .entry
+            .as_deref(),
+        Some(entry_file)
     );
 }
 
@@ -162,4 +202,50 @@ pub fn null_sources(functions: &[&str]) -> [(&'static str, String); 3] {
         }
         (name, source)
     })
+}
+
+/// Grades the three null submissions of `functions` ([`null_sources`]), each written to
+/// `file_name`: none passes a criterion of `correctness`, and the one that raises is an ERROR
+/// on `raising_is_error` (an exception is the submission's failure, not a wrong answer).
+pub fn assert_null_submissions_fail(
+    grader: &dyn Challenge,
+    seed: u64,
+    file_name: &str,
+    functions: &[&str],
+    correctness: &[&str],
+    raising_is_error: &str,
+) {
+    for (kind, source) in null_sources(functions) {
+        let sub = submission(grader.id().as_str(), &[(file_name, source.as_str())]);
+        let report = grade(grader, &sub, seed);
+        assert_none_pass(&report, correctness);
+        if kind == "raises" {
+            assert_eq!(
+                status(&report, raising_is_error),
+                "ERROR",
+                "{}",
+                describe(&report)
+            );
+        }
+    }
+}
+
+/// Grades a submission of `files` that lacks a contract name and asserts `criterion` is an
+/// ERROR whose evidence names `missing`. Returns the report for further checks.
+pub fn assert_missing_entry_is_named(
+    grader: &dyn Challenge,
+    seed: u64,
+    files: &[(&str, &str)],
+    criterion: &str,
+    missing: &str,
+) -> Report {
+    let sub = submission(grader.id().as_str(), files);
+    let report = grade(grader, &sub, seed);
+    assert_eq!(status(&report, criterion), "ERROR", "{}", describe(&report));
+    assert!(
+        evidence(&report, criterion).contains(missing),
+        "'{criterion}' should name `{missing}`\n{}",
+        describe(&report)
+    );
+    report
 }

@@ -2,12 +2,11 @@
 //! each buggy fixture fails the criteria its bug breaks — the one naming its trap among them —
 //! and null submissions pass no correctness criterion. The reference passes everything.
 
-use std::path::Path;
-
 use grader_backwards::{BackwardsGrader, ids};
 use grader_testkit::{
-    assert_all_auto_pass, assert_fails_exactly, assert_none_pass, describe, grade, grade_reference,
-    null_sources, status, submission, submission_from_dir,
+    assert_all_auto_pass, assert_correct_submission, assert_fails_exactly,
+    assert_missing_entry_is_named, assert_null_submissions_fail, describe, evidence, grade,
+    grade_reference, status, submission,
 };
 
 const SEED: u64 = 20261127;
@@ -24,21 +23,7 @@ const CORRECTNESS: [&str; 7] = [
 ];
 
 fn grade_fixture(name: &str) -> judge_core::Report {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    let sub = submission_from_dir("backwards", &fixture);
-    grade(&BackwardsGrader, &sub, SEED)
-}
-
-fn evidence<'r>(report: &'r judge_core::Report, id: &str) -> &'r str {
-    report
-        .criteria
-        .iter()
-        .find(|r| r.criterion.id == id)
-        .unwrap_or_else(|| panic!("no criterion {id}"))
-        .verdict
-        .detail()
+    grader_testkit::grade_fixture(&BackwardsGrader, env!("CARGO_MANIFEST_DIR"), name, SEED)
 }
 
 #[test]
@@ -49,18 +34,7 @@ fn the_reference_passes_every_auto_criterion() {
 
 #[test]
 fn a_correct_submission_passes_every_auto_criterion() {
-    let report = grade_fixture("correct");
-    assert_all_auto_pass(&report);
-    assert_eq!(
-        status(&report, judge_submission::SELF_TEST),
-        "PASS",
-        "{}",
-        describe(&report)
-    );
-    assert_eq!(
-        report.submission.as_ref().unwrap().entry.as_deref(),
-        Some("layer_norm.py")
-    );
+    assert_correct_submission(&grade_fixture("correct"), "layer_norm.py");
 }
 
 #[test]
@@ -136,37 +110,29 @@ def layernorm_backward(dy, saved):
 
 #[test]
 fn null_submissions_pass_no_correctness_criterion() {
-    for (kind, source) in null_sources(&["layer_norm_forward", "layer_norm_backward"]) {
-        let sub = submission("backwards", &[("layer_norm.py", source.as_str())]);
-        let report = grade(&BackwardsGrader, &sub, SEED);
-        assert_none_pass(&report, &CORRECTNESS);
-        if kind == "raises" {
-            assert_eq!(
-                status(&report, ids::FORWARD),
-                "ERROR",
-                "{}",
-                describe(&report)
-            );
-        }
-    }
+    assert_null_submissions_fail(
+        &BackwardsGrader,
+        SEED,
+        "layer_norm.py",
+        &["layer_norm_forward", "layer_norm_backward"],
+        &CORRECTNESS,
+        ids::FORWARD,
+    );
 }
 
 #[test]
 fn a_forward_without_its_backward_is_an_error_naming_the_backward() {
-    let sub = submission(
-        "backwards",
+    let report = assert_missing_entry_is_named(
+        &BackwardsGrader,
+        SEED,
         &[(
             "layer_norm.py",
             "def layer_norm_forward(x, gamma, beta, eps=1e-5):\n    return x, None\n",
         )],
+        ids::FORWARD,
+        "`layer_norm_backward`",
     );
-    let report = grade(&BackwardsGrader, &sub, SEED);
     for id in CORRECTNESS {
         assert_eq!(status(&report, id), "ERROR", "{}", describe(&report));
     }
-    assert!(
-        evidence(&report, ids::FORWARD).contains("`layer_norm_backward`"),
-        "{}",
-        describe(&report)
-    );
 }

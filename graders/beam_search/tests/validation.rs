@@ -8,8 +8,9 @@ use std::path::Path;
 
 use grader_beam_search::{BeamSearchGrader, ids, python_fixtures};
 use grader_testkit::{
-    assert_all_auto_pass, assert_fails_exactly, assert_none_pass, describe, grade, grade_reference,
-    null_sources, status, submission, submission_from_dir,
+    assert_all_auto_pass, assert_correct_submission, assert_fails_exactly,
+    assert_missing_entry_is_named, assert_null_submissions_fail, describe, evidence, grade,
+    grade_reference, submission,
 };
 use judge_runner::{Limits, PythonEnv, Target, Value, Worker, WorkerOptions};
 use ndarray::{Array1, Array2};
@@ -31,20 +32,7 @@ const CORRECTNESS: [&str; 8] = [
 ];
 
 fn grade_fixture(name: &str) -> judge_core::Report {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    let sub = submission_from_dir("beam_search", &fixture);
-    grade(&BeamSearchGrader, &sub, SEED)
-}
-
-fn evidence<'r>(report: &'r judge_core::Report, id: &str) -> &'r str {
-    report
-        .criteria
-        .iter()
-        .find(|r| r.criterion.id == id)
-        .map(|r| r.verdict.detail())
-        .unwrap_or_else(|| panic!("no criterion {id}"))
+    grader_testkit::grade_fixture(&BeamSearchGrader, env!("CARGO_MANIFEST_DIR"), name, SEED)
 }
 
 #[test]
@@ -55,18 +43,7 @@ fn the_reference_passes_every_auto_criterion() {
 
 #[test]
 fn a_correct_submission_passes_every_auto_criterion() {
-    let report = grade_fixture("correct");
-    assert_all_auto_pass(&report);
-    assert_eq!(
-        status(&report, judge_submission::SELF_TEST),
-        "PASS",
-        "{}",
-        describe(&report)
-    );
-    assert_eq!(
-        report.submission.as_ref().unwrap().entry.as_deref(),
-        Some("beam_search.py")
-    );
+    assert_correct_submission(&grade_fixture("correct"), "beam_search.py");
 }
 
 #[test]
@@ -153,33 +130,24 @@ fn output_not_sorted_by_the_penalized_score_is_caught() {
 
 #[test]
 fn null_submissions_pass_no_correctness_criterion() {
-    for (kind, source) in null_sources(&["batched_beam_search"]) {
-        let sub = submission("beam_search", &[("beam_search.py", source.as_str())]);
-        let report = grade(&BeamSearchGrader, &sub, SEED);
-        assert_none_pass(&report, &CORRECTNESS);
-        if kind == "raises" {
-            assert_eq!(
-                status(&report, ids::GREEDY),
-                "ERROR",
-                "{}",
-                describe(&report)
-            );
-        }
-    }
+    assert_null_submissions_fail(
+        &BeamSearchGrader,
+        SEED,
+        "beam_search.py",
+        &["batched_beam_search"],
+        &CORRECTNESS,
+        ids::GREEDY,
+    );
 }
 
 #[test]
 fn a_submission_without_the_contract_function_is_an_error_naming_it() {
-    let sub = submission(
-        "beam_search",
+    assert_missing_entry_is_named(
+        &BeamSearchGrader,
+        SEED,
         &[("search.py", "def beam_search(prompts, k):\n    return []\n")],
-    );
-    let report = grade(&BeamSearchGrader, &sub, SEED);
-    assert_eq!(status(&report, ids::GREEDY), "ERROR");
-    assert!(
-        evidence(&report, ids::GREEDY).contains("batched_beam_search"),
-        "{}",
-        describe(&report)
+        ids::GREEDY,
+        "batched_beam_search",
     );
 }
 

@@ -4,14 +4,13 @@
 //! the submission receives as its target computes the Rust model's logits under tree masks,
 //! checked end to end through the bridge.
 
-use std::path::Path;
-
 use dflash_verify::build_tree_mask;
 use dflash_verify::fixtures::random_tree_parents;
 use grader_dflash_verify::{DflashVerifyGrader, ids, python_fixtures};
 use grader_testkit::{
-    assert_all_auto_pass, assert_fails_exactly, assert_none_pass, describe, grade, grade_reference,
-    null_sources, status, submission, submission_from_dir,
+    assert_all_auto_pass, assert_correct_submission, assert_fails_exactly,
+    assert_missing_entry_is_named, assert_null_submissions_fail, describe, evidence,
+    grade_reference,
 };
 use judge_runner::{Limits, PythonEnv, Target, Value, Worker, WorkerOptions};
 use ndarray::Array1;
@@ -32,20 +31,7 @@ const CORRECTNESS: [&str; 7] = [
 ];
 
 fn grade_fixture(name: &str) -> judge_core::Report {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    let sub = submission_from_dir("dflash_verify", &fixture);
-    grade(&DflashVerifyGrader, &sub, SEED)
-}
-
-fn evidence<'r>(report: &'r judge_core::Report, id: &str) -> &'r str {
-    report
-        .criteria
-        .iter()
-        .find(|r| r.criterion.id == id)
-        .map(|r| r.verdict.detail())
-        .unwrap_or_else(|| panic!("no criterion {id}"))
+    grader_testkit::grade_fixture(&DflashVerifyGrader, env!("CARGO_MANIFEST_DIR"), name, SEED)
 }
 
 #[test]
@@ -56,18 +42,7 @@ fn the_reference_passes_every_auto_criterion() {
 
 #[test]
 fn a_correct_submission_passes_every_auto_criterion() {
-    let report = grade_fixture("correct");
-    assert_all_auto_pass(&report);
-    assert_eq!(
-        status(&report, judge_submission::SELF_TEST),
-        "PASS",
-        "{}",
-        describe(&report)
-    );
-    assert_eq!(
-        report.submission.as_ref().unwrap().entry.as_deref(),
-        Some("dflash_verify.py")
-    );
+    assert_correct_submission(&grade_fixture("correct"), "dflash_verify.py");
 }
 
 #[test]
@@ -116,36 +91,27 @@ fn one_forward_per_node_is_caught() {
 
 #[test]
 fn null_submissions_pass_no_correctness_criterion() {
-    for (kind, source) in null_sources(&["build_tree_mask", "verify_and_accept"]) {
-        let sub = submission("dflash_verify", &[("dflash_verify.py", source.as_str())]);
-        let report = grade(&DflashVerifyGrader, &sub, SEED);
-        assert_none_pass(&report, &CORRECTNESS);
-        if kind == "raises" {
-            assert_eq!(
-                status(&report, ids::GOLDEN),
-                "ERROR",
-                "{}",
-                describe(&report)
-            );
-        }
-    }
+    assert_null_submissions_fail(
+        &DflashVerifyGrader,
+        SEED,
+        "dflash_verify.py",
+        &["build_tree_mask", "verify_and_accept"],
+        &CORRECTNESS,
+        ids::GOLDEN,
+    );
 }
 
 #[test]
 fn a_submission_without_the_contract_functions_is_an_error_naming_them() {
-    let sub = submission(
-        "dflash_verify",
+    assert_missing_entry_is_named(
+        &DflashVerifyGrader,
+        SEED,
         &[(
             "verify.py",
             "def build_tree_mask(prompt_len, tree_parents):\n    return None\n",
         )],
-    );
-    let report = grade(&DflashVerifyGrader, &sub, SEED);
-    assert_eq!(status(&report, ids::GOLDEN), "ERROR");
-    assert!(
-        evidence(&report, ids::GOLDEN).contains("verify_and_accept"),
-        "{}",
-        describe(&report)
+        ids::GOLDEN,
+        "verify_and_accept",
     );
 }
 

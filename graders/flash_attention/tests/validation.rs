@@ -2,12 +2,11 @@
 //! each buggy fixture fails the criteria its bug breaks — the one naming its trap among them —
 //! and null submissions pass no correctness criterion. The reference passes everything.
 
-use std::path::Path;
-
 use grader_flash_attention::{FlashAttentionGrader, ids};
 use grader_testkit::{
-    assert_all_auto_pass, assert_fails_exactly, assert_none_pass, describe, grade, grade_reference,
-    null_sources, status, submission, submission_from_dir,
+    assert_all_auto_pass, assert_correct_submission, assert_fails_exactly,
+    assert_missing_entry_is_named, assert_null_submissions_fail, describe, evidence,
+    grade_reference, status,
 };
 use judge_core::heap::CountingAllocator;
 
@@ -42,11 +41,12 @@ const CAUSAL_SUITES: [&str; 7] = [
 ];
 
 fn grade_fixture(name: &str) -> judge_core::Report {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    let sub = submission_from_dir("flash_attention", &fixture);
-    grade(&FlashAttentionGrader, &sub, SEED)
+    grader_testkit::grade_fixture(
+        &FlashAttentionGrader,
+        env!("CARGO_MANIFEST_DIR"),
+        name,
+        SEED,
+    )
 }
 
 #[test]
@@ -57,18 +57,7 @@ fn the_reference_passes_every_auto_criterion() {
 
 #[test]
 fn a_correct_submission_passes_every_auto_criterion() {
-    let report = grade_fixture("correct");
-    assert_all_auto_pass(&report);
-    assert_eq!(
-        status(&report, judge_submission::SELF_TEST),
-        "PASS",
-        "{}",
-        describe(&report)
-    );
-    assert_eq!(
-        report.submission.as_ref().unwrap().entry.as_deref(),
-        Some("flash_attention.py")
-    );
+    assert_correct_submission(&grade_fixture("correct"), "flash_attention.py");
 }
 
 #[test]
@@ -87,13 +76,8 @@ fn unmasked_partial_blocks_are_caught_and_non_causal_still_passes() {
 fn nan_from_a_fully_masked_first_tile_is_caught_as_non_finite() {
     let report = grade_fixture("nan_masked_tile");
     assert_fails_exactly(&report, &CAUSAL_SUITES);
-    let masked = report
-        .criteria
-        .iter()
-        .find(|r| r.criterion.id == ids::MASKED_TILES)
-        .unwrap();
     assert!(
-        masked.verdict.detail().contains("non-finite"),
+        evidence(&report, ids::MASKED_TILES).contains("non-finite"),
         "{}",
         describe(&report)
     );
@@ -115,38 +99,23 @@ fn stopping_tracemalloc_does_not_hide_an_nxn_matrix() {
 
 #[test]
 fn null_submissions_pass_no_correctness_criterion() {
-    for (kind, source) in null_sources(&["flash_attention_fwd"]) {
-        let sub = submission(
-            "flash_attention",
-            &[("flash_attention.py", source.as_str())],
-        );
-        let report = grade(&FlashAttentionGrader, &sub, SEED);
-        assert_none_pass(&report, &CORRECTNESS);
-        if kind == "raises" {
-            assert_eq!(
-                status(&report, ids::CAUSAL),
-                "ERROR",
-                "{}",
-                describe(&report)
-            );
-        }
-    }
+    assert_null_submissions_fail(
+        &FlashAttentionGrader,
+        SEED,
+        "flash_attention.py",
+        &["flash_attention_fwd"],
+        &CORRECTNESS,
+        ids::CAUSAL,
+    );
 }
 
 #[test]
 fn a_submission_without_the_contract_function_is_an_error_naming_it() {
-    let sub = submission(
-        "flash_attention",
+    assert_missing_entry_is_named(
+        &FlashAttentionGrader,
+        SEED,
         &[("attn.py", "def attention(q, k, v):\n    return q\n")],
-    );
-    let report = grade(&FlashAttentionGrader, &sub, SEED);
-    assert_eq!(status(&report, ids::CAUSAL), "ERROR");
-    assert!(
-        report.criteria[0]
-            .verdict
-            .detail()
-            .contains("flash_attention_fwd"),
-        "{}",
-        describe(&report)
+        ids::CAUSAL,
+        "flash_attention_fwd",
     );
 }

@@ -3,12 +3,10 @@
 //! with evidence that names the wrong gradient — and null submissions pass no correctness
 //! criterion. (The reference is graded in `tests/reference.rs`.)
 
-use std::path::Path;
-
 use grader_flash_attention_bwd::{FlashAttentionBwdGrader, ids};
 use grader_testkit::{
-    assert_all_auto_pass, assert_fails_exactly, assert_none_pass, describe, grade, null_sources,
-    status, submission, submission_from_dir,
+    assert_all_auto_pass, assert_correct_submission, assert_fails_exactly,
+    assert_missing_entry_is_named, assert_null_submissions_fail, describe, evidence,
 };
 use judge_core::Report;
 
@@ -40,21 +38,12 @@ const GRADIENT_CRITERIA: [&str; 6] = [
 ];
 
 fn grade_fixture(name: &str) -> Report {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    let sub = submission_from_dir("flash_attention_bwd", &fixture);
-    grade(&FlashAttentionBwdGrader, &sub, SEED)
-}
-
-fn evidence<'r>(report: &'r Report, id: &str) -> &'r str {
-    report
-        .criteria
-        .iter()
-        .find(|r| r.criterion.id == id)
-        .unwrap_or_else(|| panic!("no criterion {id}"))
-        .verdict
-        .detail()
+    grader_testkit::grade_fixture(
+        &FlashAttentionBwdGrader,
+        env!("CARGO_MANIFEST_DIR"),
+        name,
+        SEED,
+    )
 }
 
 /// Asserts the evidence of `id` says "wrong" followed by exactly these gradients.
@@ -69,18 +58,7 @@ fn assert_names_wrong(report: &Report, id: &str, gradients: &str) {
 
 #[test]
 fn a_correct_submission_passes_every_auto_criterion() {
-    let report = grade_fixture("correct");
-    assert_all_auto_pass(&report);
-    assert_eq!(
-        status(&report, judge_submission::SELF_TEST),
-        "PASS",
-        "{}",
-        describe(&report)
-    );
-    assert_eq!(
-        report.submission.as_ref().unwrap().entry.as_deref(),
-        Some("flash_attention_bwd.py")
-    );
+    assert_correct_submission(&grade_fixture("correct"), "flash_attention_bwd.py");
 }
 
 #[test]
@@ -175,38 +153,26 @@ fn an_object_cache_makes_the_round_trip_but_cannot_be_inspected() {
 
 #[test]
 fn null_submissions_pass_no_correctness_criterion() {
-    for (kind, source) in null_sources(&["flash_attention_fwd", "flash_attention_bwd"]) {
-        let sub = submission(
-            "flash_attention_bwd",
-            &[("flash_attention_bwd.py", source.as_str())],
-        );
-        let report = grade(&FlashAttentionBwdGrader, &sub, SEED);
-        assert_none_pass(&report, &CORRECTNESS);
-        if kind == "raises" {
-            assert_eq!(
-                status(&report, ids::GRADIENTS_CAUSAL),
-                "ERROR",
-                "{}",
-                describe(&report)
-            );
-        }
-    }
+    assert_null_submissions_fail(
+        &FlashAttentionBwdGrader,
+        SEED,
+        "flash_attention_bwd.py",
+        &["flash_attention_fwd", "flash_attention_bwd"],
+        &CORRECTNESS,
+        ids::GRADIENTS_CAUSAL,
+    );
 }
 
 #[test]
 fn a_submission_without_the_backward_is_an_error_naming_it() {
-    let sub = submission(
-        "flash_attention_bwd",
+    assert_missing_entry_is_named(
+        &FlashAttentionBwdGrader,
+        SEED,
         &[(
             "flash_attention_bwd.py",
             "def flash_attention_fwd(Q, K, V, tile_size, causal=True):\n    return Q, {}\n",
         )],
-    );
-    let report = grade(&FlashAttentionBwdGrader, &sub, SEED);
-    assert_eq!(status(&report, ids::GRADIENTS_CAUSAL), "ERROR");
-    assert!(
-        evidence(&report, ids::GRADIENTS_CAUSAL).contains("flash_attention_bwd"),
-        "{}",
-        describe(&report)
+        ids::GRADIENTS_CAUSAL,
+        "flash_attention_bwd",
     );
 }

@@ -2,12 +2,10 @@
 //! each buggy fixture fails the criteria its bug breaks — the one naming its trap among them —
 //! and null submissions pass no correctness criterion. (The reference: tests/reference.rs.)
 
-use std::path::Path;
-
 use grader_kv::{KvGrader, ids};
 use grader_testkit::{
-    assert_all_auto_pass, assert_fails_exactly, assert_none_pass, describe, grade, null_sources,
-    status, submission, submission_from_dir,
+    assert_correct_submission, assert_fails_exactly, assert_missing_entry_is_named,
+    assert_null_submissions_fail, describe, evidence,
 };
 
 const SEED: u64 = 20261127;
@@ -23,37 +21,12 @@ const CORRECTNESS: [&str; 6] = [
 ];
 
 fn grade_fixture(name: &str) -> judge_core::Report {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    let sub = submission_from_dir("kv", &fixture);
-    grade(&KvGrader, &sub, SEED)
-}
-
-fn evidence<'r>(report: &'r judge_core::Report, id: &str) -> &'r str {
-    report
-        .criteria
-        .iter()
-        .find(|r| r.criterion.id == id)
-        .unwrap_or_else(|| panic!("no criterion {id}"))
-        .verdict
-        .detail()
+    grader_testkit::grade_fixture(&KvGrader, env!("CARGO_MANIFEST_DIR"), name, SEED)
 }
 
 #[test]
 fn a_correct_submission_passes_every_auto_criterion() {
-    let report = grade_fixture("correct");
-    assert_all_auto_pass(&report);
-    assert_eq!(
-        status(&report, judge_submission::SELF_TEST),
-        "PASS",
-        "{}",
-        describe(&report)
-    );
-    assert_eq!(
-        report.submission.as_ref().unwrap().entry.as_deref(),
-        Some("kv_cache.py")
-    );
+    assert_correct_submission(&grade_fixture("correct"), "kv_cache.py");
 }
 
 #[test]
@@ -109,35 +82,26 @@ fn re_concatenating_the_cache_every_step_fails_memory_only() {
 
 #[test]
 fn null_submissions_pass_no_correctness_criterion() {
-    for (kind, source) in null_sources(&["KVCache"]) {
-        let sub = submission("kv", &[("kv_cache.py", source.as_str())]);
-        let report = grade(&KvGrader, &sub, SEED);
-        assert_none_pass(&report, &CORRECTNESS);
-        if kind == "raises" {
-            assert_eq!(
-                status(&report, ids::MATCHES),
-                "ERROR",
-                "{}",
-                describe(&report)
-            );
-        }
-    }
+    assert_null_submissions_fail(
+        &KvGrader,
+        SEED,
+        "kv_cache.py",
+        &["KVCache"],
+        &CORRECTNESS,
+        ids::MATCHES,
+    );
 }
 
 #[test]
 fn a_submission_without_the_contract_class_is_an_error_naming_it() {
-    let sub = submission(
-        "kv",
+    assert_missing_entry_is_named(
+        &KvGrader,
+        SEED,
         &[(
             "cache.py",
             "class KvCache:\n    def __init__(self, *a):\n        pass\n",
         )],
-    );
-    let report = grade(&KvGrader, &sub, SEED);
-    assert_eq!(status(&report, ids::MATCHES), "ERROR");
-    assert!(
-        evidence(&report, ids::MATCHES).contains("KVCache"),
-        "{}",
-        describe(&report)
+        ids::MATCHES,
+        "KVCache",
     );
 }
