@@ -113,7 +113,7 @@ pub fn cpu_runner() -> Result<CpuRunner, String> {
         runner,
         naive_library,
         library_path: vec![dir.path().to_path_buf()],
-        read_paths: vec![dir.path().to_path_buf(), crate_dir().join("../..")],
+        read_paths: vec![dir.path().to_path_buf()],
         devices: Vec::new(),
         limits: Limits {
             memory_bytes: u64::MAX,
