@@ -13,7 +13,7 @@
 //! that reason.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Deserialize;
 use serde_json::Value as Json;
@@ -36,7 +36,6 @@ pub const WEIGHT_LIMITS: NpzLimits = NpzLimits {
 /// The files of one run, each parsed or the reason it could not be.
 #[derive(Debug)]
 pub struct ArtifactSet {
-    pub dir: PathBuf,
     pub results: Result<Json, String>,
     /// `loss_log.jsonl`, read only when `results.json` carries no `loss_log`.
     pub loss_log_file: Option<Result<String, String>>,
@@ -73,7 +72,6 @@ impl ArtifactSet {
             read_npz(&dir.join(file), WEIGHT_LIMITS).map_err(|e| format!("{file}: {e}"))
         };
         Self {
-            dir: dir.to_path_buf(),
             results,
             loss_log_file,
             latent: weights(LATENT_WEIGHTS_FILE),

@@ -366,7 +366,7 @@ fn architecture(set: &ArtifactSet) -> Checked {
     }
     let (hd, d, f) = (facts.head_dim(), facts.d_model, facts.ffn_dim);
     Ok(Verdict::pass(format!(
-        "GQA {}:{} heads (k_proj {}×{d} = half the rows of q_proj {}×{d}), SwiGLU gate/up {f}×{d} and down {d}×{f}, RMSNorm gains [{d}] ×{}, RoPE declared, no biases; {} layers, d_model {d}, vocab {}",
+        "GQA 2:1: {} query heads over {} KV heads (k_proj {}×{d} = half the rows of q_proj {}×{d}), SwiGLU gate/up {f}×{d} and down {d}×{f}, RMSNorm gains [{d}] ×{}, RoPE declared, no biases; {} layers, d_model {d}, vocab {}",
         facts.n_heads,
         facts.n_kv_heads,
         facts.n_kv_heads * hd,

@@ -169,7 +169,7 @@ impl Challenge for TernaryTrainingGrader {
         let decided = artifact_results(&criteria, &set, &corpus);
         let files = PythonFiles::scan(dir);
 
-        if !files.mention_entry && !files.has_tests {
+        if !files.binds_entry && !files.has_tests {
             return grade_without_python(&criteria, decided, &files);
         }
         let contract = PythonContract {
@@ -201,7 +201,7 @@ impl Challenge for TernaryTrainingGrader {
                 {
                     result.verdict = own.verdict.clone();
                     result.seconds = own.seconds;
-                } else if result.criterion.id == ids::RESCORED_PERPLEXITY && !files.mention_entry {
+                } else if result.criterion.id == ids::RESCORED_PERPLEXITY && !files.binds_entry {
                     result.verdict = no_entry_verdict();
                 }
             }
@@ -280,8 +280,9 @@ fn no_tests_verdict() -> Verdict {
 #[derive(Debug, Default)]
 struct PythonFiles {
     files: Vec<PathBuf>,
-    /// Some file contains the identifier `score_nll` (a file that defines it must).
-    mention_entry: bool,
+    /// Some file binds `score_nll` at its top level, as far as a line scan can tell
+    /// ([`binds_at_top_level`]).
+    binds_entry: bool,
     /// A top-level `test_*.py` or `*_test.py` exists (what the shared self-test runs).
     has_tests: bool,
 }
@@ -321,10 +322,10 @@ impl PythonFiles {
             } else if path.extension().is_some_and(|e| e == "py") {
                 let small = std::fs::metadata(&path).is_ok_and(|m| m.len() <= MAX_SOURCE_BYTES);
                 if small
-                    && std::fs::read(&path)
-                        .is_ok_and(|s| s.windows(ENTRY.len()).any(|w| w == ENTRY.as_bytes()))
+                    && std::fs::read_to_string(&path)
+                        .is_ok_and(|source| binds_at_top_level(&source, ENTRY))
                 {
-                    self.mention_entry = true;
+                    self.binds_entry = true;
                 }
                 self.files.push(path);
             }
@@ -353,6 +354,44 @@ impl PythonFiles {
         found.dedup();
         found
     }
+}
+
+/// Whether `source` binds `name` at module level: `def name`, `name = ...`, or an import that
+/// names it (also inside a parenthesised import list). Mentions in comments, strings or
+/// function bodies do not count, so a submission that only talks about the entry point is not
+/// sent through entry discovery — whose failure would run every `.py` file as a self-test.
+fn binds_at_top_level(source: &str, name: &str) -> bool {
+    let is_word = |line: &str| {
+        line.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .any(|word| word == name)
+    };
+    let mut in_import_list = false;
+    for line in source.lines() {
+        if in_import_list {
+            if is_word(line.split('#').next().unwrap_or("")) {
+                return true;
+            }
+            in_import_list = !line.contains(')');
+            continue;
+        }
+        if line.starts_with(char::is_whitespace) {
+            continue;
+        }
+        let code = line.split('#').next().unwrap_or("");
+        let defines = ["def ", "async def ", "class "].iter().any(|k| {
+            code.strip_prefix(k)
+                .is_some_and(|rest| rest.trim_start().split(['(', ':', ' ']).next() == Some(name))
+        });
+        let assigns = code
+            .strip_prefix(name)
+            .is_some_and(|rest| rest.trim_start().starts_with(['=', ':']));
+        let imports = code.starts_with("from ") || code.starts_with("import ");
+        if defines || assigns || (imports && is_word(code)) {
+            return true;
+        }
+        in_import_list = imports && code.contains('(') && !code.contains(')');
+    }
+    false
 }
 
 /// A submission with no scoring entry point and no tests: nothing of it needs to run, so no
@@ -394,5 +433,30 @@ fn grade_without_python(
             "no Python was started: no .py file mentions {ENTRY} and there is no test_*.py"
         )],
         ..Graded::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::binds_at_top_level;
+
+    #[test]
+    fn top_level_bindings_count_and_mentions_do_not() {
+        let binds = |source: &str| binds_at_top_level(source, "score_nll");
+        assert!(binds(
+            "import numpy as np\n\ndef score_nll(text):\n    return 0.0, 1\n"
+        ));
+        assert!(binds("score_nll = make_scorer()\n"));
+        assert!(binds("from model import score_nll\n"));
+        assert!(binds(
+            "from model import (\n    train,\n    score_nll,\n)\n"
+        ));
+        assert!(!binds("# score_nll is not written yet\n"));
+        assert!(!binds("def main():\n    score_nll = 3\n"));
+        assert!(!binds("def score_nll_helper(x):\n    pass\n"));
+        assert!(!binds("print('no score_nll here')\n"));
+        assert!(!binds(
+            "from model import (\n    train,\n)\nx = 'score_nll'\n"
+        ));
     }
 }

@@ -56,14 +56,6 @@ impl NpyArray {
         }
     }
 
-    pub fn len(&self) -> usize {
-        self.shape().iter().product()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// numpy's short name of the element type (`float32`, `uint8`, ...).
     pub fn dtype(&self) -> String {
         let code = self.descr.trim_start_matches(['<', '>', '|', '=']);
@@ -376,7 +368,10 @@ mod tests {
         );
         let scalar = parse_npy(&npy("<u8", false, "()", &128u64.to_le_bytes())).unwrap();
         assert_eq!(scalar.shape(), &[] as &[usize]);
-        assert_eq!(scalar.len(), 1);
+        assert_eq!(
+            scalar.elements,
+            Elements::Int(ArrayD::from_elem(IxDyn(&[]), 128))
+        );
     }
 
     #[test]

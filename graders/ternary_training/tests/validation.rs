@@ -492,6 +492,31 @@ fn without_a_scoring_entry_point_re_scoring_is_skipped_never_passed() {
 }
 
 #[test]
+fn tests_without_an_entry_point_run_and_the_artifacts_still_count() {
+    let report = grade(&fixture(|dir| {
+        fs::remove_file(dir.join("score_nll.py")).unwrap();
+        fs::remove_file(dir.join("test_score_nll.py")).unwrap();
+        let test = "import numpy as np\n\nassert np.load('latent_weights.npz')['lm_head.weight'].shape == (256, 64)\n";
+        fs::write(dir.join("test_weights.py"), test).unwrap();
+        fs::write(dir.join("train.py"), "while True:\n    pass\n").unwrap();
+    }));
+    assert_eq!(
+        status(&report, judge_submission::SELF_TEST),
+        "PASS",
+        "{}",
+        describe(&report)
+    );
+    assert_detail_contains(&report, judge_submission::SELF_TEST, &["test_weights.py"]);
+    assert_eq!(status(&report, ids::RESCORED_PERPLEXITY), "SKIPPED");
+    for id in CORRECTNESS
+        .iter()
+        .filter(|id| **id != ids::RESCORED_PERPLEXITY)
+    {
+        assert_eq!(status(&report, id), "PASS", "{}", describe(&report));
+    }
+}
+
+#[test]
 fn a_torch_import_is_caught_without_running_anything() {
     let report = grade(&fixture(|dir| {
         fs::remove_file(dir.join("score_nll.py")).unwrap();
