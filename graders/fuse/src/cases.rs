@@ -15,6 +15,8 @@ pub struct Case {
     pub name: String,
     /// What the case is, for evidence (`rows=37 vocab=50257 k=8, uniform ±8`).
     pub description: String,
+    /// Names the logits: cases that differ only in k share them (and their input file).
+    pub logits_name: String,
     pub rows: usize,
     pub vocab: usize,
     pub k: usize,
@@ -24,16 +26,15 @@ pub struct Case {
 
 impl Case {
     fn new(
-        name: String,
+        (name, logits_name): (String, String),
         what: &str,
-        rows: usize,
-        vocab: usize,
-        k: usize,
+        (rows, vocab, k): (usize, usize, usize),
         logits: Vec<f32>,
     ) -> Case {
         Case {
             description: format!("rows={rows} vocab={vocab} k={k}, {what}"),
             name,
+            logits_name,
             rows,
             vocab,
             k,
@@ -117,8 +118,8 @@ impl HiddenCases {
             .flat_map(|&(rows, vocab)| {
                 let logits = fuse::cases::random_logits(rng.random(), rows, vocab, 8.0);
                 KS.map(|k| {
-                    let name = format!("random_v{vocab}_k{k}");
-                    Case::new(name, "uniform ±8", rows, vocab, k, logits.clone())
+                    let names = (format!("random_v{vocab}_k{k}"), format!("random_v{vocab}"));
+                    Case::new(names, "uniform ±8", (rows, vocab, k), logits.clone())
                 })
             })
             .collect();
@@ -128,19 +129,17 @@ impl HiddenCases {
                 let logits = trap_rows(rng.random(), vocab);
                 let rows = logits.len() / vocab;
                 KS.map(|k| {
-                    let name = format!("traps_v{vocab}_k{k}");
+                    let names = (format!("traps_v{vocab}_k{k}"), format!("traps_v{vocab}"));
                     let what = "one row each: 95% −inf, all −inf, all equal, ±1e4, ascending, descending, ±0";
-                    Case::new(name, what, rows, vocab, k, logits.clone())
+                    Case::new(names, what, (rows, vocab, k), logits.clone())
                 })
             })
             .collect();
         let (rows, vocab, k) = memory;
         let memory = Case::new(
-            "memory".into(),
+            ("memory".into(), "memory".into()),
             "uniform ±8",
-            rows,
-            vocab,
-            k,
+            (rows, vocab, k),
             fuse::cases::random_logits(rng.random(), rows, vocab, 8.0),
         );
         let speed = timed

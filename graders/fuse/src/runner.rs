@@ -217,8 +217,10 @@ pub fn run_job(
     for directive in directives {
         match directive {
             Directive::Check(case) => {
-                let file = inputs.join(format!("{}.f32", case.name));
-                std::fs::write(&file, f32_bytes(&case.logits))?;
+                let file = inputs.join(format!("{}.f32", case.logits_name));
+                if !file.exists() {
+                    std::fs::write(&file, f32_bytes(&case.logits))?;
+                }
                 writeln!(
                     job,
                     "check {} submission {} {} {} {}",
