@@ -105,15 +105,27 @@ fn tiny_config() -> TrainingConfig {
     config
 }
 
-/// The reference's tiny run, trained once per test process, and the corpus file.
+/// Folders of the tiny run are named after the test process that trained it.
+const RUN_PREFIX: &str = "ternary-reference-run-";
+
+/// The reference's tiny run, trained once per test process (a static is never dropped, so the
+/// folder is named after the process, and folders of processes that have ended are removed),
+/// and the corpus file.
 fn reference_run() -> &'static (PathBuf, PathBuf) {
     static RUN: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     RUN.get_or_init(|| {
-        let root = tempfile::Builder::new()
-            .prefix("ternary-reference-run")
-            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-            .expect("temp dir")
-            .keep();
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        for entry in fs::read_dir(tmp).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let ended = name
+                .strip_prefix(RUN_PREFIX)
+                .is_some_and(|pid| !Path::new("/proc").join(pid).exists());
+            if ended {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+        let root = tmp.join(format!("{RUN_PREFIX}{}", std::process::id()));
+        fs::create_dir_all(&root).unwrap();
         let corpus = generated_corpus();
         let corpus_path = root.join("train_data.txt");
         fs::write(&corpus_path, &corpus).unwrap();
