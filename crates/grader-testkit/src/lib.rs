@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use judge_core::discover::SubmissionDir;
 use judge_core::{Challenge, CriterionKind, GradeContext, Report, session};
+use judge_runner::{Limits, PythonEnv, Worker, WorkerOptions};
 use tempfile::TempDir;
 
 /// A submission laid out as `MODEL/<challenge>/` in a temporary folder.
@@ -248,4 +249,18 @@ pub fn assert_missing_entry_is_named(
         describe(&report)
     );
     report
+}
+
+/// A worker with only a grader's fixture modules loaded and no submission, for checking the
+/// fixtures themselves (e.g. a NumPy twin against its Rust original) through the bridge. Keep
+/// the folder alive as long as the worker.
+pub fn fixture_worker(fixtures: Vec<(String, String)>) -> (Worker, TempDir) {
+    let env = PythonEnv::resolve(&|_| {}).expect("a Python with NumPy for the bridge");
+    let empty = tempfile::tempdir().expect("temporary directory");
+    let options = WorkerOptions {
+        limits: Limits::default(),
+        fixtures,
+    };
+    let worker = Worker::start(&env, empty.path(), options).expect("worker starts");
+    (worker, empty)
 }

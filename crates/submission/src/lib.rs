@@ -16,6 +16,9 @@ use judge_runner::{
     probe_sandbox, run_script,
 };
 
+#[cfg(feature = "tiny-lm")]
+pub mod tiny_lm_twin;
+
 /// Id of the shared criterion: no torch, jax, tensorflow or autograd.
 pub const NO_FRAMEWORKS: &str = "no_frameworks";
 /// Id of the shared criterion: the submission's own tests or demo exit 0.

@@ -2,23 +2,18 @@
 //! eos_token_id)` plus a `model` parameter, and its two implementations: our Rust reference and
 //! a Python submission.
 
-use std::collections::HashMap;
-
 use beam_search::{ScriptedModel, batched_beam_search};
 use judge_core::Verdict;
 use judge_runner::{ObjHandle, Value};
+use judge_submission::tiny_lm_twin::{self, Twins};
 use judge_submission::{Session, call_error_verdict};
-use ndarray::Array1;
-use tiny_lm::{LanguageModel, TinyLm, causal_mask};
+use tiny_lm::{LanguageModel, TinyLm};
 
 /// The grader's Python fixture modules: the NumPy twins of the reference models, each tested
 /// against its Rust original in the reference crates and end to end in tests/validation.rs.
 pub fn python_fixtures() -> Vec<(String, String)> {
     vec![
-        (
-            TINY_MODULE.to_string(),
-            include_str!("../../../reference/tiny-lm/py/tiny_lm.py").to_string(),
-        ),
+        tiny_lm_twin::python_module(),
         (
             SCRIPTED_MODULE.to_string(),
             include_str!("../../../reference/beam-search/py/scripted_lm.py").to_string(),
@@ -26,12 +21,7 @@ pub fn python_fixtures() -> Vec<(String, String)> {
     ]
 }
 
-const TINY_MODULE: &str = "tiny_lm";
 const SCRIPTED_MODULE: &str = "scripted_lm";
-
-/// How far the Python twin's logits may drift from the Rust model's before the grader refuses
-/// to trust its own fixture (they agree to ~1e-13 in f64).
-const TWIN_TOLERANCE: f64 = 1e-9;
 
 /// The model a search runs on. The Python side receives its NumPy twin.
 #[derive(Debug, Clone)]
@@ -141,15 +131,15 @@ impl BeamSearch for Reference {
 /// A Python submission behind the sandboxed bridge.
 pub struct Python<'s> {
     session: &'s mut Session,
-    /// TinyLM fixtures already built in the worker, by seed (their weights travel once).
-    tiny: HashMap<u64, ObjHandle>,
+    /// TinyLM twins already built in the worker.
+    tiny: Twins,
 }
 
 impl<'s> Python<'s> {
     pub fn new(session: &'s mut Session) -> Self {
         Self {
             session,
-            tiny: HashMap::new(),
+            tiny: Twins::default(),
         }
     }
 
@@ -158,27 +148,7 @@ impl<'s> Python<'s> {
     fn fixture(&mut self, model: &FixtureModel) -> Result<ObjHandle, Verdict> {
         match model {
             FixtureModel::Tiny { seed, model } => {
-                if let Some(&handle) = self.tiny.get(seed) {
-                    return Ok(handle);
-                }
-                let weights = model
-                    .weights()
-                    .into_iter()
-                    .map(|(name, array)| (name.to_string(), Value::from(array)))
-                    .collect();
-                let handle = self
-                    .session
-                    .worker
-                    .new_fixture(
-                        TINY_MODULE,
-                        "TinyLM",
-                        vec![Value::Dict(weights)],
-                        Vec::new(),
-                    )
-                    .map_err(|e| Verdict::harness_error(format!("TinyLM fixture: {e}")))?;
-                self.check_twin(handle, model)?;
-                self.tiny.insert(*seed, handle);
-                Ok(handle)
+                self.tiny.get_or_build(self.session, *seed, model)
             }
             FixtureModel::Scripted(script) => {
                 let kwargs = script
@@ -196,37 +166,6 @@ impl<'s> Python<'s> {
                     .new_fixture(SCRIPTED_MODULE, "ScriptedLM", Vec::new(), kwargs)
                     .map_err(|e| Verdict::harness_error(format!("ScriptedLM fixture: {e}")))
             }
-        }
-    }
-
-    /// One causal forward of the twin on a probe sequence must equal the Rust logits.
-    fn check_twin(&mut self, handle: ObjHandle, model: &TinyLm) -> Result<(), Verdict> {
-        let probe: Vec<u32> = vec![3, 141, 59, 26, 535, 897, 9];
-        let mask = causal_mask(probe.len());
-        let expected = model
-            .logits(&probe, mask.view())
-            .expect("the probe is a valid sequence");
-        let ids = Array1::from_iter(probe.iter().map(|&t| i64::from(t)));
-        let outcome = self
-            .session
-            .call_method(handle, "forward", vec![ids.into(), mask.into()], Vec::new())
-            .map_err(|e| Verdict::harness_error(format!("TinyLM twin probe: {e}")))?;
-        let got = outcome
-            .value
-            .to_f64_array()
-            .map_err(|e| Verdict::harness_error(format!("TinyLM twin probe: {e}")))?;
-        let expected = expected.into_dyn();
-        let worst = if got.shape() == expected.shape() {
-            (&got - &expected).abs().fold(0.0f64, |m, &d| m.max(d))
-        } else {
-            f64::INFINITY
-        };
-        if worst.is_finite() && worst <= TWIN_TOLERANCE {
-            Ok(())
-        } else {
-            Err(Verdict::harness_error(format!(
-                "the NumPy TinyLM twin disagrees with the Rust model by {worst:e} (> {TWIN_TOLERANCE:e})"
-            )))
         }
     }
 

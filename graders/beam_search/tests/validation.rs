@@ -9,10 +9,11 @@ use std::path::Path;
 use grader_beam_search::{BeamSearchGrader, ids, python_fixtures};
 use grader_testkit::{
     assert_all_auto_pass, assert_correct_submission, assert_fails_exactly,
-    assert_missing_entry_is_named, assert_null_submissions_fail, describe, evidence, grade,
-    grade_reference, submission,
+    assert_missing_entry_is_named, assert_null_submissions_fail, describe, evidence,
+    fixture_worker, grade, grade_reference, submission,
 };
-use judge_runner::{Limits, PythonEnv, Target, Value, Worker, WorkerOptions};
+use judge_runner::{Limits, Target, Value};
+use judge_submission::tiny_lm_twin::new_twin;
 use ndarray::{Array1, Array2};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use tiny_lm::{LanguageModel, TinyLm, VOCAB_SIZE};
@@ -151,18 +152,6 @@ fn a_submission_without_the_contract_function_is_an_error_naming_it() {
     );
 }
 
-/// A worker with only the grader's fixture modules, and no submission.
-fn fixture_worker() -> (Worker, tempfile::TempDir) {
-    let env = PythonEnv::resolve(&|_| {}).expect("a Python with NumPy for the bridge");
-    let empty = tempfile::tempdir().expect("temporary directory");
-    let options = WorkerOptions {
-        limits: Limits::default(),
-        fixtures: python_fixtures(),
-    };
-    let worker = Worker::start(&env, empty.path(), options).expect("worker starts");
-    (worker, empty)
-}
-
 fn max_abs_diff(got: &Value, expected: &Array2<f64>) -> f64 {
     let got = got.to_f64_array().expect("logits are numeric");
     assert_eq!(got.shape(), expected.shape());
@@ -173,16 +162,9 @@ fn max_abs_diff(got: &Value, expected: &Array2<f64>) -> f64 {
 
 #[test]
 fn the_python_twins_compute_the_rust_models_logits_through_the_bridge() {
-    let (mut worker, _dir) = fixture_worker();
+    let (mut worker, _dir) = fixture_worker(python_fixtures());
     let model = TinyLm::random(77);
-    let weights = model
-        .weights()
-        .into_iter()
-        .map(|(name, array)| (name.to_string(), Value::from(array)))
-        .collect();
-    let tiny = worker
-        .new_fixture("tiny_lm", "TinyLM", vec![Value::Dict(weights)], Vec::new())
-        .expect("TinyLM twin");
+    let tiny = new_twin(&mut worker, &model).expect("TinyLM twin");
     let timeout = Limits::default().call_timeout;
 
     // Arbitrary masks (diagonal kept): the tree-mask path; and batched next-token logits.

@@ -3,28 +3,19 @@
 //! its two implementations: our Rust reference and a Python submission.
 
 use std::cell::Cell;
-use std::collections::HashMap;
 
 use judge_core::Verdict;
-use judge_runner::{NdArray, ObjHandle, Value};
+use judge_runner::{NdArray, Value};
+use judge_submission::tiny_lm_twin::{self, Twins};
 use judge_submission::{Session, call_error_verdict};
-use ndarray::{Array1, Array2, ArrayView2, Ix2};
-use tiny_lm::{LanguageModel, ModelError, TinyLm, VOCAB_SIZE, causal_mask};
+use ndarray::{Array2, ArrayView2, Ix2};
+use tiny_lm::{LanguageModel, ModelError, TinyLm, VOCAB_SIZE};
 
 /// The grader's Python fixture module: the NumPy twin of the Rust TinyLM, tested against it in
 /// the tiny-lm crate and end to end through the bridge in tests/validation.rs.
 pub fn python_fixtures() -> Vec<(String, String)> {
-    vec![(
-        TINY_MODULE.to_string(),
-        include_str!("../../../reference/tiny-lm/py/tiny_lm.py").to_string(),
-    )]
+    vec![tiny_lm_twin::python_module()]
 }
-
-const TINY_MODULE: &str = "tiny_lm";
-
-/// How far the twin's logits may drift from the Rust model's before the grader refuses to trust
-/// its own fixture (they agree to ~1e-13 in f64).
-const TWIN_TOLERANCE: f64 = 1e-9;
 
 /// The target model: `TinyLm::random(seed)`, position-free, so a tree node under a correct mask
 /// gets exactly the autoregressive logits of its path. Python receives its NumPy twin.
@@ -130,75 +121,15 @@ impl TreeVerifier for Reference {
 /// A Python submission behind the sandboxed bridge.
 pub struct Python<'s> {
     session: &'s mut Session,
-    /// TinyLM fixtures already built in the worker, by seed (their weights travel once).
-    targets: HashMap<u64, ObjHandle>,
+    /// TinyLM twins already built in the worker.
+    targets: Twins,
 }
 
 impl<'s> Python<'s> {
     pub fn new(session: &'s mut Session) -> Self {
         Self {
             session,
-            targets: HashMap::new(),
-        }
-    }
-
-    /// The worker-side twin of `target`. Failing to build it, or a twin whose logits disagree
-    /// with the Rust model's, is the harness's fault, never the submission's.
-    fn fixture(&mut self, target: &Target) -> Result<ObjHandle, Verdict> {
-        if let Some(&handle) = self.targets.get(&target.seed) {
-            return Ok(handle);
-        }
-        let weights = target
-            .model
-            .weights()
-            .into_iter()
-            .map(|(name, array)| (name.to_string(), Value::from(array)))
-            .collect();
-        let handle = self
-            .session
-            .worker
-            .new_fixture(
-                TINY_MODULE,
-                "TinyLM",
-                vec![Value::Dict(weights)],
-                Vec::new(),
-            )
-            .map_err(|e| Verdict::harness_error(format!("TinyLM fixture: {e}")))?;
-        self.check_twin(handle, &target.model)?;
-        self.targets.insert(target.seed, handle);
-        Ok(handle)
-    }
-
-    /// One forward of the twin on a probe sequence under a non-causal mask must equal the Rust
-    /// logits (the judge's own calls on a fixture are not counted as the submission's).
-    fn check_twin(&mut self, handle: ObjHandle, model: &TinyLm) -> Result<(), Verdict> {
-        let probe: Vec<u32> = vec![3, 141, 59, 26, 535, 897, 9];
-        let mut mask = causal_mask(probe.len());
-        mask[[5, 4]] = false;
-        mask[[6, 5]] = false;
-        let expected = model
-            .logits(&probe, mask.view())
-            .expect("the probe is a valid sequence")
-            .into_dyn();
-        let ids = Array1::from_iter(probe.iter().map(|&t| i64::from(t)));
-        let probe_error =
-            |e: &dyn std::fmt::Display| Verdict::harness_error(format!("TinyLM twin probe: {e}"));
-        let outcome = self
-            .session
-            .call_method(handle, "forward", vec![ids.into(), mask.into()], Vec::new())
-            .map_err(|e| probe_error(&e))?;
-        let got = outcome.value.to_f64_array().map_err(|e| probe_error(&e))?;
-        let worst = if got.shape() == expected.shape() {
-            (&got - &expected).abs().fold(0.0f64, |m, &d| m.max(d))
-        } else {
-            f64::INFINITY
-        };
-        if worst <= TWIN_TOLERANCE {
-            Ok(())
-        } else {
-            Err(Verdict::harness_error(format!(
-                "the NumPy TinyLM twin disagrees with the Rust model by {worst:e} (> {TWIN_TOLERANCE:e})"
-            )))
+            targets: Twins::default(),
         }
     }
 }
@@ -237,7 +168,10 @@ impl TreeVerifier for Python<'_> {
         tree_tokens: &[u32],
         tree_parents: &[i64],
     ) -> Result<Verification, Verdict> {
-        let handle = self.fixture(target)?;
+        // The target's twin; one the harness cannot build or trust is the harness's error.
+        let handle = self
+            .targets
+            .get_or_build(self.session, target.seed, &target.model)?;
         // Positional, as the prompt declares them; temperature 0 (greedy).
         let args = vec![
             token_list(prompt),

@@ -10,9 +10,10 @@ use grader_dflash_verify::{DflashVerifyGrader, ids, python_fixtures};
 use grader_testkit::{
     assert_all_auto_pass, assert_correct_submission, assert_fails_exactly,
     assert_missing_entry_is_named, assert_null_submissions_fail, describe, evidence,
-    grade_reference,
+    fixture_worker, grade_reference,
 };
-use judge_runner::{Limits, PythonEnv, Target, Value, Worker, WorkerOptions};
+use judge_runner::{Limits, Target};
+use judge_submission::tiny_lm_twin::new_twin;
 use ndarray::Array1;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use tiny_lm::{LanguageModel, TinyLm, VOCAB_SIZE};
@@ -117,22 +118,9 @@ fn a_submission_without_the_contract_functions_is_an_error_naming_them() {
 
 #[test]
 fn the_python_twin_computes_the_rust_logits_under_tree_masks_through_the_bridge() {
-    let env = PythonEnv::resolve(&|_| {}).expect("a Python with NumPy for the bridge");
-    let empty = tempfile::tempdir().expect("temporary directory");
-    let options = WorkerOptions {
-        limits: Limits::default(),
-        fixtures: python_fixtures(),
-    };
-    let mut worker = Worker::start(&env, empty.path(), options).expect("worker starts");
+    let (mut worker, _dir) = fixture_worker(python_fixtures());
     let model = TinyLm::random(31);
-    let weights = model
-        .weights()
-        .into_iter()
-        .map(|(name, array)| (name.to_string(), Value::from(array)))
-        .collect();
-    let twin = worker
-        .new_fixture("tiny_lm", "TinyLM", vec![Value::Dict(weights)], Vec::new())
-        .expect("TinyLM twin");
+    let twin = new_twin(&mut worker, &model).expect("TinyLM twin");
 
     let mut rng = StdRng::seed_from_u64(3);
     let mut worst = 0.0f64;
