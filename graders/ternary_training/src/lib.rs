@@ -16,6 +16,14 @@
 //!
 //! The corpus comes from `--train-data`, else the submission folder's `train_data.txt`, else
 //! `./train_data.txt` ([`corpus`]); without one the corpus-dependent criteria are SKIPPED.
+//!
+//! Python runs only where it must: the self-test runs `test_*.py` / `*_test.py` files only (a
+//! training script is not a test), and a submission with neither `score_nll` nor tests starts no
+//! worker at all — its framework criterion is then decided by reading its imports.
+//!
+//! What no artifact can show: which weights the *training* forward pass used. A run that
+//! trained a layer in full precision and projected it only when saving passes the projection
+//! criteria; the re-scored perplexity (through the run's own scorer) is the check on it.
 
 pub mod artifacts;
 pub mod bigram;
