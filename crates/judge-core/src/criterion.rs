@@ -167,6 +167,22 @@ impl Verdict {
         matches!(self, Verdict::Pass { .. })
     }
 
+    /// The same verdict with `context: ` before a FAIL's or an ERROR's evidence, saying where it
+    /// happened (the case, the step, the function); an ERROR keeps its fault. A PASS or a
+    /// SKIPPED is returned as it is.
+    pub fn in_context(self, context: impl std::fmt::Display) -> Self {
+        match self {
+            Verdict::Fail { evidence } => Verdict::Fail {
+                evidence: format!("{context}: {evidence}"),
+            },
+            Verdict::Error { evidence, fault } => Verdict::Error {
+                evidence: format!("{context}: {evidence}"),
+                fault,
+            },
+            other => other,
+        }
+    }
+
     pub fn is_harness_fault(&self) -> bool {
         matches!(
             self,
@@ -334,5 +350,25 @@ mod tests {
         assert_eq!(json, r#"{"status":"fail","evidence":"3 != 4"}"#);
         let back: Verdict = serde_json::from_str(r#"{"status":"error","evidence":"x"}"#).unwrap();
         assert_eq!(back, Verdict::error("x"));
+    }
+
+    #[test]
+    fn context_goes_before_fail_and_error_evidence_and_the_fault_is_kept() {
+        assert_eq!(
+            Verdict::fail("max rel err 3e-2").in_context("N=64 T=16"),
+            Verdict::fail("N=64 T=16: max rel err 3e-2")
+        );
+        assert_eq!(
+            Verdict::error("ValueError").in_context("step 3"),
+            Verdict::error("step 3: ValueError")
+        );
+        let harness = Verdict::harness_error("worker died").in_context("step 3");
+        assert!(harness.is_harness_fault());
+        assert_eq!(harness.detail(), "step 3: worker died");
+        assert_eq!(Verdict::pass("ok").in_context("x"), Verdict::pass("ok"));
+        assert_eq!(
+            Verdict::skipped("no GPU").in_context("x"),
+            Verdict::skipped("no GPU")
+        );
     }
 }

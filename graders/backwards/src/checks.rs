@@ -138,12 +138,12 @@ fn accurate(runs: &[Run], outputs: &[Output], tolerance: f64) -> Verdict {
     for run in runs {
         let got = match &run.got {
             Ok(got) => got,
-            Err(verdict) => return with_case(verdict.clone(), &run.case),
+            Err(verdict) => return verdict.clone().in_context(run.case.describe()),
         };
         for &output in outputs {
             let got = match output.of(got) {
                 Ok(array) => array,
-                Err(verdict) => return with_case(verdict, &run.case),
+                Err(verdict) => return verdict.in_context(run.case.describe()),
             };
             let expected = output
                 .of(&run.expected)
@@ -171,19 +171,6 @@ fn accurate(runs: &[Run], outputs: &[Output], tolerance: f64) -> Verdict {
         names.join(", "),
         describe_error(worst, tolerance)
     ))
-}
-
-/// Prefixes a failed call's evidence with the case it failed on.
-fn with_case(verdict: Verdict, case: &Case) -> Verdict {
-    let detail = format!("{}: {}", case.describe(), verdict.detail());
-    match verdict {
-        Verdict::Fail { .. } => Verdict::fail(detail),
-        Verdict::Error { fault, .. } => Verdict::Error {
-            evidence: detail,
-            fault,
-        },
-        other => other,
-    }
 }
 
 /// Batched shapes, T = 1, B = T = 1, D = 3, an odd D and a large D. (Not D = 2: there x̂ = ±√(σ²/(σ²+ε)) is

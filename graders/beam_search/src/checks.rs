@@ -52,19 +52,7 @@ pub fn decide_all(candidate: &mut dyn BeamSearch, seed: u64, card: &mut Scorecar
 fn run(candidate: &mut dyn BeamSearch, case: &Case) -> Result<Vec<Vec<Returned>>, Verdict> {
     candidate
         .search(&case.model, &case.search)
-        .map_err(|verdict| with_case(verdict, case))
-}
-
-fn with_case(verdict: Verdict, case: &Case) -> Verdict {
-    let detail = format!("{}: {}", case.describe(), verdict.detail());
-    match verdict {
-        Verdict::Fail { .. } => Verdict::fail(detail),
-        Verdict::Error { fault, .. } => Verdict::Error {
-            evidence: detail,
-            fault,
-        },
-        other => other,
-    }
+        .map_err(|verdict| verdict.in_context(case.describe()))
 }
 
 fn expected_output(case: &Case) -> Vec<Vec<Returned>> {

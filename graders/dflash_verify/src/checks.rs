@@ -62,7 +62,7 @@ fn tree_mask(candidate: &mut dyn TreeVerifier, seed: u64) -> Verdict {
         let what = format!("P={prompt_len}, tree parents {parents:?}");
         let got = match candidate.build_tree_mask(*prompt_len, parents) {
             Ok(mask) => mask,
-            Err(verdict) => return prefixed(verdict, &what),
+            Err(verdict) => return verdict.in_context(&what),
         };
         let expected = Reference
             .build_tree_mask(*prompt_len, parents)
@@ -91,19 +91,6 @@ fn tree_mask(candidate: &mut dyn TreeVerifier, seed: u64) -> Verdict {
         "{} random trees: every entry equals rules a)–e)",
         cases.len()
     ))
-}
-
-/// Prefixes a failed call's evidence with what was being checked.
-fn prefixed(verdict: Verdict, what: &str) -> Verdict {
-    let detail = format!("{what}: {}", verdict.detail());
-    match verdict {
-        Verdict::Fail { .. } => Verdict::fail(detail),
-        Verdict::Error { fault, .. } => Verdict::Error {
-            evidence: detail,
-            fault,
-        },
-        other => other,
-    }
 }
 
 /// Drafts one tree per cycle, given the sequence so far.
@@ -147,7 +134,7 @@ fn generation_equals_greedy(
         let tree = draft(&generated);
         let step = candidate
             .verify_and_accept(target, &generated, &tree.tokens, &tree.parents)
-            .map_err(|verdict| prefixed(verdict, &format!("{what}, cycle {}", cycles + 1)))?;
+            .map_err(|verdict| verdict.in_context(format!("{what}, cycle {}", cycles + 1)))?;
         cycles += 1;
         let start = generated.len();
         generated.extend(&step.accepted);
@@ -283,7 +270,7 @@ fn three_roots(candidate: &mut dyn TreeVerifier, seed: u64) -> Verdict {
             &mut draft,
             steps,
         ) {
-            return prefixed(verdict, &format!("right root at {right_at:?}"));
+            return verdict.in_context(format!("right root at {right_at:?}"));
         }
     }
     Verdict::pass("right root at 0, 1, 2 and none: 12 tokens each equal greedy decoding")
@@ -306,7 +293,7 @@ fn steps_match_reference(
         );
         let got = candidate
             .verify_and_accept(target, &step.prompt, &step.tree.tokens, &step.tree.parents)
-            .map_err(|verdict| prefixed(verdict, &what))?;
+            .map_err(|verdict| verdict.in_context(&what))?;
         let expected = Reference
             .verify_and_accept(target, &step.prompt, &step.tree.tokens, &step.tree.parents)
             .unwrap_or_else(|v| panic!("the reference refused a hidden step: {}", v.detail()));
@@ -350,7 +337,7 @@ fn subtree_generation(
         Steps::Exact,
     )
     .map(|_| ())
-    .map_err(|verdict| prefixed(verdict, "generation with would-match subtrees"))
+    .map_err(|verdict| verdict.in_context("generation with would-match subtrees"))
 }
 
 /// The prompt's Test 3: chain drafts (depth 3, 70% right), each cycle's output the next one's
@@ -413,7 +400,7 @@ fn one_forward(candidate: &mut dyn TreeVerifier, seed: u64) -> Verdict {
         let step = match candidate.verify_and_accept(&target, &prompt, &tree.tokens, &tree.parents)
         {
             Ok(step) => step,
-            Err(verdict) => return prefixed(verdict, &what),
+            Err(verdict) => return verdict.in_context(&what),
         };
         if step.target_calls != 1 {
             return Verdict::fail(format!(

@@ -51,7 +51,7 @@ fn matches_naive(candidate: &mut dyn Attention, suite: &[Case]) -> Verdict {
     for case in suite {
         let outcome = match candidate.forward(&case.inputs, case.tile, case.causal) {
             Ok(outcome) => outcome,
-            Err(verdict) => return with_case(verdict, case),
+            Err(verdict) => return verdict.in_context(case.describe()),
         };
         match max_relative_error(outcome.output.view(), naive_output(case).view()) {
             Ok(error) if error <= TOLERANCE => worst = worst.max(error),
@@ -70,19 +70,6 @@ fn matches_naive(candidate: &mut dyn Attention, suite: &[Case]) -> Verdict {
         suite.len(),
         describe_error(worst, TOLERANCE)
     ))
-}
-
-/// Prefixes a failed call's evidence with the case it failed on.
-fn with_case(verdict: Verdict, case: &Case) -> Verdict {
-    let detail = format!("{}: {}", case.describe(), verdict.detail());
-    match verdict {
-        Verdict::Fail { .. } => Verdict::fail(detail),
-        Verdict::Error { fault, .. } => Verdict::Error {
-            evidence: detail,
-            fault,
-        },
-        other => other,
-    }
 }
 
 /// The prompt's test shape and a few batched ones, all with T dividing N.

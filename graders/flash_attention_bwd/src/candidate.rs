@@ -205,7 +205,7 @@ impl<'s> Python<'s> {
         let outcome = self
             .session
             .call(function, args, Vec::new())
-            .map_err(|e| prefixed(function, (self.on_error)(e)))?;
+            .map_err(|e| (self.on_error)(e).in_context(function))?;
         let note = outcome
             .peak_bytes
             .is_none()
@@ -224,19 +224,6 @@ fn capped_call_error(error: CallError) -> Verdict {
             "ran out of memory under a {limit_bytes} B address-space cap: {detail}"
         )),
         other => call_error_verdict(&other),
-    }
-}
-
-/// Names the contract function a verdict is about (`flash_attention_bwd: ...`).
-fn prefixed(function: &str, verdict: Verdict) -> Verdict {
-    let detail = format!("{function}: {}", verdict.detail());
-    match verdict {
-        Verdict::Fail { .. } => Verdict::fail(detail),
-        Verdict::Error { fault, .. } => Verdict::Error {
-            evidence: detail,
-            fault,
-        },
-        other => other,
     }
 }
 
@@ -293,7 +280,7 @@ impl ForwardBackward for Python<'_> {
             Value::Bool(case.causal),
         ];
         let (value, peak_bytes, peak_note) = self.call(crate::FORWARD, args)?;
-        let wrong = |verdict: Verdict| prefixed(crate::FORWARD, verdict);
+        let wrong = |verdict: Verdict| verdict.in_context(crate::FORWARD);
         let items = items_of(&value, 2, "(O, cache)").map_err(wrong)?;
         Ok(Forward {
             output: array_of(&items[0], "O").map_err(wrong)?,
@@ -311,7 +298,7 @@ impl ForwardBackward for Python<'_> {
             Value::Bool(case.causal),
         ];
         let (value, peak_bytes, peak_note) = self.call(crate::BACKWARD, args)?;
-        let wrong = |verdict: Verdict| prefixed(crate::BACKWARD, verdict);
+        let wrong = |verdict: Verdict| verdict.in_context(crate::BACKWARD);
         let items = items_of(&value, 3, "(dQ, dK, dV)").map_err(wrong)?;
         let gradient = |index: usize| array_of(&items[index], GRADIENT_NAMES[index]).map_err(wrong);
         Ok(Backward {

@@ -80,19 +80,6 @@ fn tiled_expected(case: &Case) -> (ForwardOutput<f64>, Gradients<f64>) {
     (forward, gradients)
 }
 
-/// Prefixes a failed call's evidence with the case it failed on.
-fn with_case(verdict: Verdict, case: &Case) -> Verdict {
-    let detail = format!("{}: {}", case.describe(), verdict.detail());
-    match verdict {
-        Verdict::Fail { .. } => Verdict::fail(detail),
-        Verdict::Error { fault, .. } => Verdict::Error {
-            evidence: detail,
-            fault,
-        },
-        other => other,
-    }
-}
-
 /// `Ok(error)` within the tolerance, else the evidence of why not.
 fn within_tolerance(got: ArrayViewD<f64>, expected: ArrayViewD<f64>) -> Result<f64, String> {
     match max_relative_error(got, expected) {
@@ -109,7 +96,7 @@ fn every_case(suite: &[Case], mut check: impl FnMut(&Case) -> Result<f64, Verdic
     for case in suite {
         match check(case) {
             Ok(error) => worst = worst.max(error),
-            Err(verdict) => return with_case(verdict, case),
+            Err(verdict) => return verdict.in_context(case.describe()),
         }
     }
     Verdict::pass(format!(
@@ -166,14 +153,14 @@ fn cache_holds_no_nxn<C: ForwardBackward>(candidate: &mut C, seed: u64) -> Verdi
     for case in &suite {
         let forward = match candidate.forward(case) {
             Ok(forward) => forward,
-            Err(verdict) => return with_case(verdict, case),
+            Err(verdict) => return verdict.in_context(case.describe()),
         };
         let arrays = match candidate.cached_arrays(&forward.cache) {
             Ok(arrays) => arrays,
-            Err(reason) => return with_case(Verdict::fail(reason), case),
+            Err(reason) => return Verdict::fail(reason).in_context(case.describe()),
         };
         if let Err(reason) = no_nxn_array(case.shape(), &arrays) {
-            return with_case(Verdict::fail(reason), case);
+            return Verdict::fail(reason).in_context(case.describe());
         }
         described = list_arrays(&arrays);
     }

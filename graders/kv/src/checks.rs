@@ -105,7 +105,7 @@ fn run_schedule(
         };
         let (q, k, v) = (gather(|s| &s.q), gather(|s| &s.k), gather(|s| &s.v));
         let slots: Vec<usize> = sequences.iter().map(|seq| seq.slot).collect();
-        let at_step = |verdict: Verdict| prefixed(verdict, &format!("step {step}"));
+        let at_step = |verdict: Verdict| verdict.in_context(format!("step {step}"));
         candidate.append(&slots, &k, &v).map_err(at_step)?;
         let out = candidate.attend(&slots, &q).map_err(at_step)?;
         if out.shape() != q.shape() {
@@ -122,20 +122,6 @@ fn run_schedule(
         }
     }
     Ok(outputs)
-}
-
-/// Prefixes a verdict's evidence with where it happened.
-fn prefixed(verdict: Verdict, context: &str) -> Verdict {
-    let detail = format!("{context}: {}", verdict.detail());
-    match verdict {
-        Verdict::Pass { .. } => Verdict::pass(detail),
-        Verdict::Fail { .. } => Verdict::fail(detail),
-        Verdict::Error { fault, .. } => Verdict::Error {
-            evidence: detail,
-            fault,
-        },
-        Verdict::Skipped { .. } => Verdict::skipped(detail),
-    }
 }
 
 /// Token by token, the largest relative error of `got` against `expected` (both
@@ -164,7 +150,7 @@ fn recomputed(sequence: &Sequence) -> Array3<f64> {
 fn matches_recompute(candidate: &mut dyn KvCandidate, schedule: &Schedule) -> Verdict {
     let outputs = match run_schedule(candidate, schedule, None) {
         Ok(outputs) => outputs,
-        Err(verdict) => return prefixed(verdict, &schedule.describe()),
+        Err(verdict) => return verdict.in_context(schedule.describe()),
     };
     let mut worst = 0.0f64;
     for (sequence, got) in schedule.sequences.iter().zip(&outputs) {
@@ -195,13 +181,13 @@ fn cross_talk(candidate: &mut dyn KvCandidate, seed: u64) -> Verdict {
     let schedule = Schedule::new(&mut rng, 3, 4, 8, &[(0, 0, 8), (1, 3, 12), (2, 5, 6)]);
     let batched = match run_schedule(candidate, &schedule, None) {
         Ok(outputs) => outputs,
-        Err(verdict) => return prefixed(verdict, &format!("batched, {}", schedule.describe())),
+        Err(verdict) => return verdict.in_context(format!("batched, {}", schedule.describe())),
     };
     let mut worst = 0.0f64;
     for (i, sequence) in schedule.sequences.iter().enumerate() {
         let alone = match run_schedule(candidate, &schedule, Some(i)) {
             Ok(outputs) => outputs,
-            Err(verdict) => return prefixed(verdict, &format!("slot {} alone", sequence.slot)),
+            Err(verdict) => return verdict.in_context(format!("slot {} alone", sequence.slot)),
         };
         match compare_tokens(&batched[i], &alone[i]) {
             Ok(error) => worst = worst.max(error),
