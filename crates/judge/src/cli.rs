@@ -34,9 +34,17 @@ pub enum Command {
     /// Gather every GRADE.json below a folder into a grade matrix (Markdown, JSON or HTML).
     Report(ReportArgs),
     /// Create (or repair) the managed Python environment submissions run under.
-    Setup,
+    Setup(SetupArgs),
     /// Report what grading needs and whether this machine has it.
     Doctor(DoctorArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SetupArgs {
+    /// Also install a CUDA compiler (PyPI's nvcc wheels, ~130 MB) into the managed
+    /// environment, so fuse submissions can be compiled on machines without CUDA.
+    #[arg(long)]
+    pub cuda: bool,
 }
 
 #[derive(Debug, clap::Args)]

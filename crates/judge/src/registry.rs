@@ -6,11 +6,13 @@ use judge_core::{Challenge, ChallengeId};
 pub fn graders() -> Vec<Box<dyn Challenge>> {
     vec![
         Box::new(grader_backwards::BackwardsGrader),
+        Box::new(grader_fuse::FuseGrader),
         Box::new(grader_kv::KvGrader),
         Box::new(grader_beam_search::BeamSearchGrader),
         Box::new(grader_flash_attention::FlashAttentionGrader),
         Box::new(grader_dflash_verify::DflashVerifyGrader),
         Box::new(grader_flash_attention_bwd::FlashAttentionBwdGrader),
+        Box::new(grader_ternary_training::TernaryTrainingGrader),
     ]
 }
 

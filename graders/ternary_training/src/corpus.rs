@@ -34,7 +34,10 @@ impl Corpus {
                 "no corpus: pass --train-data FILE or put {TRAIN_DATA_FILE} in {}",
                 candidates
                     .iter()
-                    .map(|p| p.parent().unwrap_or(p).display().to_string())
+                    .map(|p| match p.parent() {
+                        Some(dir) if !dir.as_os_str().is_empty() => dir.display().to_string(),
+                        _ => "the current folder".to_string(),
+                    })
                     .collect::<Vec<_>>()
                     .join(" or ")
             )),

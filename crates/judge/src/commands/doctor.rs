@@ -43,39 +43,6 @@ fn version_of(program: &PathBuf, arg: &str) -> Option<String> {
         .map(|l| l.trim().to_string())
 }
 
-/// nvcc on PATH, under CUDA_HOME, or in the managed Python environment (PyPI's CUDA wheels).
-fn find_nvcc() -> Option<PathBuf> {
-    let mut candidates: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).map(|d| d.join("nvcc")).collect())
-        .unwrap_or_default();
-    if let Some(home) = std::env::var_os("CUDA_HOME") {
-        candidates.push(PathBuf::from(home).join("bin/nvcc"));
-    }
-    if let Ok(env) = PythonEnv::managed_location() {
-        candidates.extend(glob_nvcc(&env));
-    }
-    candidates.into_iter().find(|p| p.is_file())
-}
-
-fn glob_nvcc(env: &std::path::Path) -> Vec<PathBuf> {
-    let lib = env.join("lib");
-    let Ok(entries) = std::fs::read_dir(&lib) else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(Result::ok)
-        .flat_map(|python| {
-            ["cu13", "cu12"].map(|cuda| {
-                python
-                    .path()
-                    .join("site-packages/nvidia")
-                    .join(cuda)
-                    .join("bin/nvcc")
-            })
-        })
-        .collect()
-}
-
 fn gpu() -> Result<String, String> {
     match std::fs::read_to_string("/proc/driver/nvidia/version") {
         Ok(version) => Ok(version
@@ -150,7 +117,7 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<i32> {
         ),
         check(
             "nvcc",
-            find_nvcc()
+            grader_fuse::find_nvcc()
                 .map(|p| {
                     format!(
                         "{} at {}",

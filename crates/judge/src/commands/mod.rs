@@ -17,7 +17,7 @@ pub fn run(command: Command) -> anyhow::Result<i32> {
         Command::List(args) => list::run(args),
         Command::Grade(args) => grade::run(args),
         Command::Reference(args) => reference::run(args),
-        Command::Setup => setup::run(),
+        Command::Setup(args) => setup::run(args),
         Command::Doctor(args) => doctor::run(args),
         Command::Report(args) => report::run(args),
     }

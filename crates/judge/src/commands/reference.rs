@@ -65,14 +65,21 @@ fn summary(reports: &[Report], missing: &[ChallengeId]) -> String {
     let mut rows: Vec<(usize, String)> = Vec::new();
     for report in reports {
         let auto = report.totals.auto;
-        let skipped: Vec<String> = report
-            .criteria
-            .iter()
-            .filter(|r| r.criterion.kind == CriterionKind::Auto)
-            .filter_map(|r| match &r.verdict {
-                Verdict::Skipped { reason } => Some(format!("{} ({reason})", r.criterion.id)),
-                _ => None,
-            })
+        // Skipped criteria grouped by reason: "a, b (no GPU)".
+        let mut skipped: Vec<(String, Vec<&str>)> = Vec::new();
+        for result in &report.criteria {
+            if let (CriterionKind::Auto, Verdict::Skipped { reason }) =
+                (result.criterion.kind, &result.verdict)
+            {
+                match skipped.iter_mut().find(|(r, _)| r == reason) {
+                    Some((_, ids)) => ids.push(&result.criterion.id),
+                    None => skipped.push((reason.clone(), vec![&result.criterion.id])),
+                }
+            }
+        }
+        let skipped: Vec<String> = skipped
+            .into_iter()
+            .map(|(reason, ids)| format!("{} ({reason})", ids.join(", ")))
             .collect();
         rows.push((
             report.challenge.seed_index(),
