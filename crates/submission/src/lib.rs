@@ -170,6 +170,21 @@ pub fn call_error_verdict(error: &CallError) -> Verdict {
     }
 }
 
+/// [`call_error_verdict`] for a worker started by [`Session::spawn_with_memory_limit`]: under
+/// the memory cap, running out of memory is exactly what a memory criterion looks for, so it
+/// is a FAIL, not an ERROR.
+pub fn capped_call_error_verdict(error: &CallError) -> Verdict {
+    match error {
+        CallError::MemoryLimit {
+            limit_bytes,
+            detail,
+        } => Verdict::fail(format!(
+            "ran out of memory under a {limit_bytes} B address-space cap: {detail}"
+        )),
+        other => call_error_verdict(other),
+    }
+}
+
 /// Grades a Python submission: shared criteria here, the challenge's own in `decide`.
 /// `criteria` is the grader's full list (it must include [`NO_FRAMEWORKS`] and [`SELF_TEST`]).
 pub fn grade_python(

@@ -4,7 +4,7 @@
 use flash_attention::FlashAttention;
 use judge_core::Verdict;
 use judge_runner::{CallError, Value};
-use judge_submission::{Session, call_error_verdict};
+use judge_submission::{Session, call_error_verdict, capped_call_error_verdict};
 use ndarray::{Array4, ArrayD};
 
 /// Q, K, V of shape (B, H, N, D), in the dtype the candidate receives.
@@ -181,11 +181,11 @@ fn call(
     inputs: &Inputs,
     tile: usize,
     causal: bool,
-    on_error: impl FnOnce(CallError) -> Verdict,
+    on_error: fn(&CallError) -> Verdict,
 ) -> Result<Outcome, Verdict> {
     let outcome = session
         .call(super::ENTRY, arguments(inputs, tile, causal), Vec::new())
-        .map_err(on_error)?;
+        .map_err(|e| on_error(&e))?;
     let peak_note = outcome
         .peak_bytes
         .is_none()
@@ -197,24 +197,9 @@ fn call(
     })
 }
 
-/// Under the memory cap, running out of memory is exactly what the criterion looks for.
-fn capped_call_error(error: CallError) -> Verdict {
-    match error {
-        CallError::MemoryLimit {
-            limit_bytes,
-            detail,
-        } => Verdict::fail(format!(
-            "ran out of memory under a {limit_bytes} B address-space cap: {detail}"
-        )),
-        other => call_error_verdict(&other),
-    }
-}
-
 impl Attention for Python<'_> {
     fn forward(&mut self, inputs: &Inputs, tile: usize, causal: bool) -> Result<Outcome, Verdict> {
-        call(self.session, inputs, tile, causal, |e| {
-            call_error_verdict(&e)
-        })
+        call(self.session, inputs, tile, causal, call_error_verdict)
     }
 
     fn forward_capped(
@@ -225,6 +210,6 @@ impl Attention for Python<'_> {
         cap_bytes: u64,
     ) -> Result<Outcome, Verdict> {
         let mut capped = self.session.spawn_with_memory_limit(cap_bytes)?;
-        call(&mut capped, inputs, tile, causal, capped_call_error)
+        call(&mut capped, inputs, tile, causal, capped_call_error_verdict)
     }
 }

@@ -5,7 +5,7 @@
 use flash_attention::{AttentionError, FlashAttention};
 use judge_core::Verdict;
 use judge_runner::{CallError, Value};
-use judge_submission::{Session, call_error_verdict};
+use judge_submission::{Session, call_error_verdict, capped_call_error_verdict};
 use ndarray::{Array3, Array4, ArrayD};
 
 use crate::cases::Case;
@@ -184,14 +184,14 @@ pub struct Python<'s> {
     session: &'s mut Session,
     /// What a failed call earns: ERROR in the main session, FAIL for running out of memory in
     /// the capped one.
-    on_error: fn(CallError) -> Verdict,
+    on_error: fn(&CallError) -> Verdict,
 }
 
 impl<'s> Python<'s> {
     pub fn new(session: &'s mut Session) -> Self {
         Self {
             session,
-            on_error: |e| call_error_verdict(&e),
+            on_error: call_error_verdict,
         }
     }
 
@@ -205,25 +205,12 @@ impl<'s> Python<'s> {
         let outcome = self
             .session
             .call(function, args, Vec::new())
-            .map_err(|e| (self.on_error)(e).in_context(function))?;
+            .map_err(|e| (self.on_error)(&e).in_context(function))?;
         let note = outcome
             .peak_bytes
             .is_none()
             .then(|| "tracemalloc was stopped or tampered with during the call".to_string());
         Ok((outcome.value, outcome.peak_bytes, note))
-    }
-}
-
-/// Under the memory cap, running out of memory is exactly what the criterion looks for.
-fn capped_call_error(error: CallError) -> Verdict {
-    match error {
-        CallError::MemoryLimit {
-            limit_bytes,
-            detail,
-        } => Verdict::fail(format!(
-            "ran out of memory under a {limit_bytes} B address-space cap: {detail}"
-        )),
-        other => call_error_verdict(&other),
     }
 }
 
@@ -338,7 +325,7 @@ impl ForwardBackward for Python<'_> {
         let mut capped = self.session.spawn_with_memory_limit(cap_bytes)?;
         let mut python = Python {
             session: &mut capped,
-            on_error: capped_call_error,
+            on_error: capped_call_error_verdict,
         };
         let forward = python.forward(case)?;
         let backward = python.backward(case, &forward.cache)?;
