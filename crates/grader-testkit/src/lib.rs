@@ -9,7 +9,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use judge_core::discover::SubmissionDir;
-use judge_core::{Challenge, CriterionKind, GradeContext, Report, session};
+use judge_core::{Challenge, CriterionKind, GradeContext, Report, Verdict, session};
 use judge_runner::{Limits, PythonEnv, Worker, WorkerOptions};
 use tempfile::TempDir;
 
@@ -94,26 +94,24 @@ pub fn describe(report: &Report) -> String {
         .join("\n")
 }
 
-/// The evidence (verdict detail) of criterion `id`.
-pub fn evidence<'r>(report: &'r Report, id: &str) -> &'r str {
-    report
+/// The verdict of criterion `id`.
+fn verdict<'r>(report: &'r Report, id: &str) -> &'r Verdict {
+    &report
         .criteria
         .iter()
         .find(|r| r.criterion.id == id)
         .unwrap_or_else(|| panic!("no criterion '{id}' in\n{}", describe(report)))
         .verdict
-        .detail()
+}
+
+/// The evidence (verdict detail) of criterion `id`.
+pub fn evidence<'r>(report: &'r Report, id: &str) -> &'r str {
+    verdict(report, id).detail()
 }
 
 /// The verdict label (`PASS`, `FAIL`, ...) of criterion `id`.
 pub fn status(report: &Report, id: &str) -> &'static str {
-    report
-        .criteria
-        .iter()
-        .find(|r| r.criterion.id == id)
-        .unwrap_or_else(|| panic!("no criterion '{id}' in\n{}", describe(report)))
-        .verdict
-        .label()
+    verdict(report, id).label()
 }
 
 /// Asserts every auto criterion passed.
