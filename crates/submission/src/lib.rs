@@ -79,6 +79,19 @@ pub struct PythonContract {
     pub fixtures: Vec<(String, String)>,
     /// Limit for one call; hidden cases are small, so this is generous.
     pub call_timeout: Duration,
+    /// Which of the submission's scripts make up its self-test.
+    pub self_test: SelfTestRule,
+}
+
+/// What counts as a submission's own tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SelfTestRule {
+    /// `test_*.py` / `*_test.py` files, or else every top-level `.py` file run as a program
+    /// (the prompts ask for tests inside the solution, under `if __name__ == "__main__":`).
+    TestFilesOrScripts,
+    /// Only test files: for challenges whose scripts do long work when run (training), so
+    /// running them is no test and could take the whole time limit.
+    TestFilesOnly,
 }
 
 /// A started worker with its loaded entry module.
@@ -265,7 +278,7 @@ pub fn grade_python(
         None => finish_worker(&worker, &mut card, &mut graded),
     };
 
-    run_self_tests(env, dir, &limits, &mut card);
+    run_self_tests(env, dir, &limits, contract.self_test, &mut card);
     graded.results = card.finish(stopped.as_deref().unwrap_or("the grader did not reach it"));
     graded
 }
@@ -381,6 +394,12 @@ fn note_output(worker: &Worker, graded: &mut Graded) {
     }
 }
 
+/// `test_*.py` or `*_test.py`.
+fn is_test_file(path: &Path) -> bool {
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+    stem.is_some_and(|s| s.starts_with("test_") || s.ends_with("_test"))
+}
+
 /// The scripts that make up a submission's own tests: `test_*.py` / `*_test.py` files, or,
 /// when there are none, every top-level `.py` file run as a program (prompts ask for tests in
 /// the solution file itself, under `if __name__ == "__main__":`).
@@ -395,20 +414,33 @@ pub fn self_test_scripts(dir: &Path) -> Vec<PathBuf> {
         })
         .unwrap_or_default();
     python.sort();
-    let is_test = |p: &PathBuf| {
-        let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned());
-        stem.is_some_and(|s| s.starts_with("test_") || s.ends_with("_test"))
-    };
-    let tests: Vec<PathBuf> = python.iter().filter(|p| is_test(p)).cloned().collect();
+    let tests: Vec<PathBuf> = python.iter().filter(|p| is_test_file(p)).cloned().collect();
     if tests.is_empty() { python } else { tests }
 }
 
-fn run_self_tests(env: &PythonEnv, dir: &Path, limits: &Limits, card: &mut Scorecard) {
+fn run_self_tests(
+    env: &PythonEnv,
+    dir: &Path,
+    limits: &Limits,
+    rule: SelfTestRule,
+    card: &mut Scorecard,
+) {
     if card.is_decided(SELF_TEST) {
         return;
     }
     let started = std::time::Instant::now();
-    let scripts = self_test_scripts(dir);
+    let mut scripts = self_test_scripts(dir);
+    if rule == SelfTestRule::TestFilesOnly {
+        scripts.retain(|p| is_test_file(p));
+        if scripts.is_empty() {
+            card.record(
+                SELF_TEST,
+                Verdict::skipped("no test_*.py files (this challenge's scripts are not run)"),
+                0.0,
+            );
+            return;
+        }
+    }
     if scripts.is_empty() {
         card.record(SELF_TEST, Verdict::fail("no .py file to run"), 0.0);
         return;

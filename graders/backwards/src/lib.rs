@@ -103,6 +103,7 @@ impl Challenge for BackwardsGrader {
             required: Vec::new(),
             fixtures: Vec::new(),
             call_timeout: Duration::from_secs(60),
+            self_test: judge_submission::SelfTestRule::TestFilesOrScripts,
         };
         let mut bound_names = None;
         let mut graded = grade_python(&contract, &self.criteria(), dir, ctx, |session, card| {

@@ -118,6 +118,7 @@ impl Challenge for BeamSearchGrader {
             required: vec![ENTRY],
             fixtures: candidate::python_fixtures(),
             call_timeout: Duration::from_secs(120),
+            self_test: judge_submission::SelfTestRule::TestFilesOrScripts,
         };
         grade_python(&contract, &self.criteria(), dir, ctx, |session, card| {
             let mut python = candidate::Python::new(session);

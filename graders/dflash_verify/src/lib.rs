@@ -112,6 +112,7 @@ impl Challenge for DflashVerifyGrader {
             required: vec![MASK_ENTRY, VERIFY_ENTRY],
             fixtures: python_fixtures(),
             call_timeout: Duration::from_secs(60),
+            self_test: judge_submission::SelfTestRule::TestFilesOrScripts,
         };
         grade_python(&contract, &self.criteria(), dir, ctx, |session, card| {
             let mut python = candidate::Python::new(session);

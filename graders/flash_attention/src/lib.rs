@@ -100,6 +100,7 @@ impl Challenge for FlashAttentionGrader {
             required: vec![ENTRY],
             fixtures: Vec::new(),
             call_timeout: Duration::from_secs(120),
+            self_test: judge_submission::SelfTestRule::TestFilesOrScripts,
         };
         grade_python(&contract, &self.criteria(), dir, ctx, |session, card| {
             let mut python = candidate::Python::new(session);

@@ -107,6 +107,7 @@ impl Challenge for KvGrader {
             required: vec![ENTRY],
             fixtures: vec![(PROBE_MODULE.to_string(), PROBE_SOURCE.to_string())],
             call_timeout: Duration::from_secs(120),
+            self_test: judge_submission::SelfTestRule::TestFilesOrScripts,
         };
         grade_python(&contract, &self.criteria(), dir, ctx, |session, card| {
             let mut python = candidate::Python::new(session);

@@ -186,6 +186,7 @@ impl Challenge for TernaryTrainingGrader {
             required: Vec::new(),
             fixtures: Vec::new(),
             call_timeout: SCORE_TIMEOUT,
+            self_test: judge_submission::SelfTestRule::TestFilesOnly,
         };
         let mut entry_loaded = false;
         let mut graded = grade_python(&contract, &criteria, dir, ctx, |session, card| {

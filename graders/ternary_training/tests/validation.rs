@@ -726,3 +726,27 @@ fn the_reference_without_a_corpus_skips_with_the_reason() {
     assert_detail_contains(&report, ids::TERNARY_PROJECTION, &["--train-data"]);
     assert_eq!(status(&report, judge_submission::NO_FRAMEWORKS), "PASS");
 }
+
+#[test]
+fn a_training_script_is_never_run_as_the_self_test() {
+    // The scorer fails to import and there are no test files: the old rule would have run
+    // every .py as a program, here an endless "training" script, until the total time limit.
+    let fixture = fixture(|dir| {
+        fs::remove_file(dir.join("test_score_nll.py")).unwrap();
+        fs::write(
+            dir.join("score_nll.py"),
+            "def score_nll(text):\n    return (0.0, 1)\n\nraise RuntimeError('training needs a GPU')\n",
+        )
+        .unwrap();
+        fs::write(dir.join("train.py"), "while True:\n    pass\n").unwrap();
+    });
+    let started = std::time::Instant::now();
+    let report = grade(&fixture);
+    assert_eq!(
+        grader_testkit::status(&report, judge_submission::SELF_TEST),
+        "SKIPPED",
+        "{}",
+        grader_testkit::describe(&report)
+    );
+    assert!(started.elapsed().as_secs() < 120, "a script was run");
+}
