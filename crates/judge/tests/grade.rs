@@ -245,3 +245,37 @@ fn killing_the_judge_kills_the_submission_it_was_running() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+#[test]
+fn timeout_bounds_the_whole_grading_including_every_self_test() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("m/flash_attention");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(
+        dir.join("flash_attention.py"),
+        "import time\n\ndef flash_attention_fwd(Q, K, V, tile_size, causal=True):\n    time.sleep(60)\n",
+    )
+    .unwrap();
+    for name in ["test_a.py", "test_b.py", "test_c.py"] {
+        fs::write(dir.join(name), "while True:\n    pass\n").unwrap();
+    }
+    let started = std::time::Instant::now();
+    let out = judge(&["grade", dir.to_str().unwrap(), "--timeout", "4", "--json"]);
+    let seconds = started.elapsed().as_secs_f64();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    // The hanging call uses up the budget; nothing after it may start a clock of its own.
+    assert!(
+        seconds < 8.0,
+        "grading took {seconds:.1} s under --timeout 4"
+    );
+    let reports: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let self_test = reports[0]["criteria"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "self_test")
+        .unwrap();
+    let verdict = &self_test["verdict"];
+    assert_ne!(verdict["status"], "pass", "{verdict}");
+    assert!(verdict.to_string().contains("ran out"), "{verdict}");
+}

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use judge_core::{ChallengeId, Criterion, CriterionKind, GradeContext, Graded, Scorecard, Verdict};
 use judge_runner::{
@@ -103,6 +103,18 @@ pub struct Session {
     dir: PathBuf,
     contract: PythonContract,
     limits: Limits,
+    /// When the whole grading of this submission (`--timeout`) must be over.
+    deadline: Instant,
+}
+
+/// What is left of the grading's time, or the verdict for a check that no longer fits.
+fn time_left(deadline: Instant) -> Result<Duration, Verdict> {
+    deadline
+        .checked_duration_since(Instant::now())
+        .filter(|left| !left.is_zero())
+        .ok_or_else(|| {
+            Verdict::error("the grading time limit (--timeout) ran out before this check")
+        })
 }
 
 impl Session {
@@ -150,6 +162,7 @@ impl Session {
     pub fn spawn_with_memory_limit(&self, memory_bytes: u64) -> Result<Session, Verdict> {
         let limits = Limits {
             memory_bytes,
+            total_timeout: time_left(self.deadline)?,
             ..self.limits.clone()
         };
         let options = WorkerOptions {
@@ -169,6 +182,7 @@ impl Session {
             dir: self.dir.clone(),
             contract: self.contract.clone(),
             limits,
+            deadline: self.deadline,
         })
     }
 }
@@ -243,6 +257,8 @@ pub fn grade_python(
             contract.call_timeout.as_secs_f64()
         ),
     );
+    // One budget for everything run for this submission: workers and self-tests alike.
+    let deadline = Instant::now() + ctx.total_timeout;
     let limits = Limits {
         call_timeout,
         total_timeout: ctx.total_timeout,
@@ -271,6 +287,7 @@ pub fn grade_python(
                 dir: dir.to_path_buf(),
                 contract: contract.clone(),
                 limits: limits.clone(),
+                deadline,
             };
             decide(&mut session, &mut card);
             finish_worker(&session.worker, &mut card, &mut graded)
@@ -278,7 +295,7 @@ pub fn grade_python(
         None => finish_worker(&worker, &mut card, &mut graded),
     };
 
-    run_self_tests(env, dir, &limits, contract.self_test, &mut card);
+    run_self_tests(env, dir, &limits, deadline, contract.self_test, &mut card);
     graded.results = card.finish(stopped.as_deref().unwrap_or("the grader did not reach it"));
     graded
 }
@@ -422,6 +439,7 @@ fn run_self_tests(
     env: &PythonEnv,
     dir: &Path,
     limits: &Limits,
+    deadline: Instant,
     rule: SelfTestRule,
     card: &mut Scorecard,
 ) {
@@ -451,7 +469,17 @@ fn run_self_tests(
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let verdict = match run_script(env, dir, script, limits) {
+        let limits = match time_left(deadline) {
+            Ok(left) => Limits {
+                total_timeout: left,
+                ..limits.clone()
+            },
+            Err(verdict) => {
+                card.record(SELF_TEST, verdict.in_context(&name), 0.0);
+                return;
+            }
+        };
+        let verdict = match run_script(env, dir, script, &limits) {
             Ok(outcome) if outcome.success => {
                 passed.push(name);
                 continue;
