@@ -93,9 +93,11 @@ impl Sandbox {
             let uid = next_sandbox_uid();
             (uid, uid)
         });
+        let parent = scratch_parent(owner.is_some());
+        sweep_stale_scratch(&parent);
         let root = tempfile::Builder::new()
-            .prefix("judge-")
-            .tempdir_in(scratch_parent(owner.is_some()))
+            .prefix(&format!("{SCRATCH_PREFIX}{}-", std::process::id()))
+            .tempdir_in(&parent)
             .map_err(RunnerError::io("creating the scratch folder"))?;
         fs::set_permissions(root.path(), fs::Permissions::from_mode(0o755))
             .map_err(RunnerError::io("opening the scratch folder to the sandbox"))?;
@@ -172,6 +174,46 @@ impl Sandbox {
 
 /// Where scratch folders are made: the temp folder, unless the sandbox runs under its own uid
 /// and could not enter it (a `TMPDIR` inside root's 0700 home, say); then `/tmp`.
+/// Scratch folders are named `judge-<judge pid>-<random>`, so that one left behind by a judge
+/// that was killed (its destructors never ran) can be recognised by the next judge.
+const SCRATCH_PREFIX: &str = "judge-";
+
+/// How old a dead judge's scratch folder must be before it is removed: a judge in another PID
+/// namespace sharing this temporary folder looks dead from here, but would have touched it.
+const STALE_SCRATCH_AGE: Duration = Duration::from_secs(3600);
+
+/// Removes, once per process, scratch folders of judges that no longer run.
+fn sweep_stale_scratch(parent: &Path) {
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(|| remove_dead_judges_scratch(parent));
+}
+
+fn remove_dead_judges_scratch(parent: &Path) {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix(SCRATCH_PREFIX)
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let alive = Path::new("/proc").join(pid.to_string()).exists();
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_SCRATCH_AGE);
+        if !alive && old && entry.path().is_dir() {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 fn scratch_parent(own_uid: bool) -> PathBuf {
     let temp = std::env::temp_dir();
     let enterable_by_all = |dir: &Path| {
@@ -381,4 +423,37 @@ pub struct ProcessOutcome {
     pub seconds: f64,
     pub stdout: CapturedOutput,
     pub stderr: CapturedOutput,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::SystemTime;
+
+    fn scratch(parent: &Path, name: &str, age: Duration) -> PathBuf {
+        let dir = parent.join(name);
+        fs::create_dir(&dir).unwrap();
+        fs::write(dir.join("worker.py"), "").unwrap();
+        let when = SystemTime::now() - age;
+        fs::File::open(&dir).unwrap().set_modified(when).unwrap();
+        dir
+    }
+
+    #[test]
+    fn only_old_scratch_folders_of_dead_judges_are_removed() {
+        let parent = tempfile::tempdir().unwrap();
+        let two_hours = Duration::from_secs(7200);
+        // A pid above the kernel's maximum (2^22) is never alive.
+        let dead_old = scratch(parent.path(), "judge-99999999-a1", two_hours);
+        let dead_new = scratch(parent.path(), "judge-99999999-b2", Duration::ZERO);
+        let alive_old = scratch(
+            parent.path(),
+            &format!("judge-{}-c3", std::process::id()),
+            two_hours,
+        );
+        let unrelated = scratch(parent.path(), "judgement-day", two_hours);
+        remove_dead_judges_scratch(parent.path());
+        assert!(!dead_old.exists());
+        assert!(dead_new.exists() && alive_old.exists() && unrelated.exists());
+    }
 }
