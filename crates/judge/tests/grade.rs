@@ -146,6 +146,14 @@ fn shards_split_the_work_and_out_keeps_submissions_clean() {
         let reports: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(reports.as_array().unwrap().len(), 1, "shard {shard}");
         graded.push(reports[0]["model"].as_str().unwrap().to_string());
+        // No submission code ran, so "imports no framework" is no achievement.
+        let frameworks = reports[0]["criteria"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "no_frameworks")
+            .unwrap();
+        assert_eq!(frameworks["verdict"]["status"], "error", "{frameworks}");
         assert!(
             reports[0]["criteria"][0]["verdict"]["evidence"]
                 .as_str()

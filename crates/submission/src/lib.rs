@@ -277,7 +277,8 @@ pub fn grade_python(
             return graded;
         }
     };
-    let stopped = match load(&mut worker, contract, &mut card, &mut graded) {
+    let (entry, imported) = load(&mut worker, contract, &mut card, &mut graded);
+    let stopped = match entry {
         Some(entry) => {
             let mut session = Session {
                 worker,
@@ -290,9 +291,9 @@ pub fn grade_python(
                 deadline,
             };
             decide(&mut session, &mut card);
-            finish_worker(&session.worker, &mut card, &mut graded)
+            finish_worker(&session.worker, true, &mut card, &mut graded)
         }
-        None => finish_worker(&worker, &mut card, &mut graded),
+        None => finish_worker(&worker, imported, &mut card, &mut graded),
     };
 
     run_self_tests(env, dir, &limits, deadline, contract.self_test, &mut card);
@@ -301,38 +302,39 @@ pub fn grade_python(
 }
 
 /// Decides what the worker's whole life shows (imports of blocked frameworks), notes output
-/// that was cut, and says why the worker stopped, if it did.
-fn finish_worker(worker: &Worker, card: &mut Scorecard, graded: &mut Graded) -> Option<String> {
+/// that was cut, and says why the worker stopped, if it did. Without a loaded entry module no
+/// submission code ran, so "imported no framework" would be vacuous: it is not a PASS then.
+fn finish_worker(
+    worker: &Worker,
+    entry_loaded: bool,
+    card: &mut Scorecard,
+    graded: &mut Graded,
+) -> Option<String> {
     let blocked = worker.blocked_imports().to_vec();
-    if !blocked.is_empty() {
+    let verdict = if !blocked.is_empty() {
         graded
             .notes
             .push(format!("blocked imports attempted: {}", blocked.join(", ")));
-    }
-    card.record(
-        NO_FRAMEWORKS,
-        Verdict::check(
-            blocked.is_empty(),
-            if blocked.is_empty() {
-                "no blocked framework was imported".to_string()
-            } else {
-                format!("tried to import {}", blocked.join(", "))
-            },
-        ),
-        0.0,
-    );
+        Verdict::fail(format!("tried to import {}", blocked.join(", ")))
+    } else if entry_loaded {
+        Verdict::pass("no blocked framework was imported")
+    } else {
+        Verdict::error("no submission code was loaded, so there was nothing to check")
+    };
+    card.record(NO_FRAMEWORKS, verdict, 0.0);
     note_output(worker, graded);
     worker.stopped().map(str::to_string)
 }
 
 /// Entry discovery. Without the required names no auto criterion can run: they are ERROR
-/// ("missing ..."), while the self-test still runs.
+/// ("missing ..."), while the self-test still runs. Also says whether a module was imported
+/// at all (its code ran), even if it lacks required names.
 fn load(
     worker: &mut Worker,
     contract: &PythonContract,
     card: &mut Scorecard,
     graded: &mut Graded,
-) -> Option<EntryInfo> {
+) -> (Option<EntryInfo>, bool) {
     match worker.load_entry(&contract.names, contract.challenge.as_str()) {
         Ok(entry) => {
             graded.entry = Some(entry.file.display().to_string());
@@ -363,13 +365,13 @@ fn load(
                     entry.file.display()
                 );
                 fail_auto(card, &Verdict::error(evidence));
-                return None;
+                return (None, true);
             }
-            Some(entry)
+            (Some(entry), true)
         }
         Err(error) => {
             fail_auto(card, &call_error_verdict(&error));
-            None
+            (None, false)
         }
     }
 }
