@@ -156,7 +156,7 @@ impl Challenge for TernaryTrainingGrader {
         match &corpus {
             Corpus::Found { bytes, .. } => {
                 let text = String::from_utf8_lossy(bytes);
-                decide_reference_run(&text, ctx.seed, &corpus, &mut card);
+                decide_reference_run(&text, ctx, &corpus, &mut card);
             }
             Corpus::Missing(reason) => decide_ternary(&mut card, &Verdict::skipped(reason)),
             Corpus::Unreadable(reason) => {
@@ -230,8 +230,14 @@ fn decide_ternary(card: &mut Scorecard, verdict: &Verdict) {
 }
 
 /// Trains the reference's small configuration on `corpus`, saves its artifacts like any run,
-/// and grades them through the same checks, with the Rust model as the scorer.
-fn decide_reference_run(corpus_text: &str, seed: u64, corpus: &Corpus, card: &mut Scorecard) {
+/// and grades them through the same checks, with the Rust model as the scorer. Training takes
+/// about half a minute, so it draws a progress bar where the context allows one.
+fn decide_reference_run(
+    corpus_text: &str,
+    ctx: &GradeContext,
+    corpus: &Corpus,
+    card: &mut Scorecard,
+) {
     let failed = |card: &mut Scorecard, why: String| {
         decide_ternary(card, &Verdict::harness_error(why));
     };
@@ -239,7 +245,7 @@ fn decide_reference_run(corpus_text: &str, seed: u64, corpus: &Corpus, card: &mu
         Ok(dir) => dir,
         Err(e) => return failed(card, format!("temporary folder: {e}")),
     };
-    let saved = ternary::run_small(corpus_text, seed, false)
+    let saved = ternary::run_small(corpus_text, ctx.seed, ctx.show_progress)
         .and_then(|summary| ternary::artifacts::save_artifacts(&summary, dir.path()));
     if let Err(e) = saved {
         return failed(card, format!("reference run: {e}"));
