@@ -2,7 +2,8 @@
 # GPU check: runs the CUDA parts of judge on a machine with a GPU and nvcc but no Rust toolchain,
 # using x86-64 binaries built beforehand, and writes everything to one log: the fuse reference's
 # GPU tests and benchmark, then the fuse grader (judge doctor, judge reference fuse, judge grade
-# on each fixture of graders/fuse/tests/fixtures, and the grader's validation tests).
+# on each fixture folder of graders/fuse/tests/fixtures, and the grader's validation tests, which
+# also grade the fixtures that are mutations of `correct`).
 #
 #   scripts/gpu-check.sh --prepare   # on the build machine (cargo): binaries -> target/gpu-check/
 #   scripts/gpu-check.sh             # on the GPU machine, from the repository root:
@@ -95,8 +96,10 @@ run_checks() {
     fi
 
     # The fuse grader end to end, through the carried judge binary: the reference kernel, then
-    # every fixture as a MODEL/fuse/ submission. `judge grade` exits 1 when an auto criterion
-    # fails, which every fixture but `correct` must do.
+    # every fixture folder as a MODEL/fuse/ submission. `judge grade` exits 1 when an auto
+    # criterion fails, which every fixture but `correct` must do. The buggy fixtures that are
+    # mutations of `correct` (graders/fuse/tests/mutations/) exist only inside the test binaries:
+    # the validation step below grades them.
     # Informative: doctor exits 2 when Python submissions cannot be graded (no managed Python).
     "$BIN/judge" doctor || echo "(judge doctor exited $?)"
     step "judge reference fuse" "$BIN/judge" reference fuse
@@ -112,7 +115,7 @@ run_checks() {
             step "judge grade fuse/$name (exit 1)" expect_exit 1 "$BIN/judge" grade "$fixtures/$name/fuse"
         fi
     done
-    # The grader's own expectations for each fixture (which criteria fail, and why).
+    # The grader's own expectations for each fixture, folders and mutations (which criteria fail).
     local validation
     validation=$(realpath "$BIN/grader-fuse-validation")
     step "grader-fuse validation" bash -c "cd graders/fuse && \"$validation\" --nocapture --test-threads=1"

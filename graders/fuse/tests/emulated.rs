@@ -4,21 +4,16 @@
 //! there), except the timing itself: CPU threads say nothing about a GPU, so for the correct and
 //! the materialising kernels speed is only checked to have been measured.
 
+mod mutations;
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use grader_fuse::{FuseGrader, HiddenCases, RUNTIME_CRITERIA, decide_runtime, ids};
 use judge_core::{Challenge, CriterionResult, Scorecard};
 use judge_runner::Sandbox;
 
 const SEED: u64 = 20261127;
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new("tests/fixtures")
-        .join(name)
-        .join("fused_softmax_topk.cu")
-}
 
 fn describe(results: &[CriterionResult]) -> String {
     results
@@ -163,7 +158,8 @@ fn every_fixture_fails_exactly_the_criteria_its_bug_breaks() {
         ),
     ];
     for (name, failing, evidence) in cases {
-        let results = grade_runtime(&runner, &fixture(name), name);
+        let fixture = mutations::fixture(name);
+        let results = grade_runtime(&runner, &fixture.kernel(), name);
         eprintln!("{name}:\n{}", describe(&results));
         // On the CPU the materialising kernel is as slow as the naive one it is.
         let failing: Vec<&str> = failing

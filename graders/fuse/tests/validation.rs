@@ -9,8 +9,10 @@
 //! - With a GPU every fixture must fail exactly the criteria its bug breaks (the same lists
 //!   tests/emulated.rs checks on the CPU emulator). `FUSE_REQUIRE_GPU=1` turns the GPU skips into
 //!   failures (scripts/gpu-check.sh sets it).
+//!
+//! The fixtures that are a few-line edit of `correct` are mutations applied here (`mutations`).
 
-use std::path::Path;
+mod mutations;
 
 use fuse::cuda::GpuSession;
 use grader_fuse::{FuseGrader, RUNTIME_CRITERIA, find_nvcc, ids};
@@ -71,8 +73,12 @@ const ALL_AUTO: [&str; 5] = [
 ];
 
 fn grade_fixture(name: &str) -> Report {
-    let fixture = Path::new("tests/fixtures").join(name);
-    grade(&FuseGrader, &submission_from_dir("fuse", &fixture), SEED)
+    let fixture = mutations::fixture(name);
+    grade(
+        &FuseGrader,
+        &submission_from_dir("fuse", fixture.dir()),
+        SEED,
+    )
 }
 
 /// Whether a GPU is here; the reason it is skipped, or a panic under `FUSE_REQUIRE_GPU=1`.
