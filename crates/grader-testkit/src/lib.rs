@@ -54,6 +54,54 @@ pub fn submission_from_dir(challenge: &str, fixture: &Path) -> Submission {
     submission(challenge, &borrowed)
 }
 
+/// A buggy fixture kept as a few exact edits of a correct one instead of a near-copy of it:
+/// `<manifest_dir>/tests/fixtures/<correct>/<file>` with each `(find, replace)` of `edits`
+/// applied in order, written as the only file of a fresh submission whose temporary folder is
+/// named after the fixture `name` (so paths in evidence still say which bug it is). The correct
+/// folder's other files (e.g. its own self-test) are not part of a buggy fixture.
+///
+/// Panics when a `find` does not occur exactly once in the text it edits, so an edit of the
+/// correct fixture that breaks a mutation fails the tests instead of silently grading an
+/// unmutated file; and when no replacement says `BUG`, so each mutated file names its bug where
+/// it bites.
+pub fn mutated_fixture(
+    challenge: &str,
+    manifest_dir: &str,
+    correct: &str,
+    name: &str,
+    file: &str,
+    edits: &[(&str, &str)],
+) -> Submission {
+    let correct_path = Path::new(manifest_dir)
+        .join("tests/fixtures")
+        .join(correct)
+        .join(file);
+    let mut source = fs::read_to_string(&correct_path)
+        .unwrap_or_else(|e| panic!("{}: {e}", correct_path.display()));
+    for (find, replace) in edits {
+        let occurrences = source.matches(find).count();
+        assert_eq!(
+            occurrences,
+            1,
+            "mutation {name}: {find:?} occurs {occurrences} times in {} (exactly once expected)",
+            correct_path.display()
+        );
+        source = source.replacen(find, replace, 1);
+    }
+    assert!(
+        edits.iter().any(|(_, replace)| replace.contains("BUG")),
+        "mutation {name}: no replacement says `BUG` where the bug is"
+    );
+    let root = tempfile::Builder::new()
+        .prefix(&format!("{name}-"))
+        .tempdir()
+        .expect("temp dir");
+    let dir = root.path().join("fixture-model").join(challenge);
+    fs::create_dir_all(&dir).expect("mkdir");
+    fs::write(dir.join(file), source).expect("write mutated fixture");
+    Submission { _root: root, dir }
+}
+
 /// Grades `submission` with a fixed seed, exactly as `judge grade` would.
 pub fn grade(grader: &dyn Challenge, submission: &Submission, seed: u64) -> Report {
     let sub = SubmissionDir {
@@ -261,4 +309,53 @@ pub fn fixture_worker(fixtures: Vec<(String, String)>) -> (Worker, TempDir) {
     };
     let worker = Worker::start(&env, empty.path(), options).expect("worker starts");
     (worker, empty)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A correct fixture folder `<root>/tests/fixtures/correct/f.py` holding `source`.
+    fn correct_fixture(source: &str) -> TempDir {
+        let root = tempfile::tempdir().expect("temp dir");
+        let correct = root.path().join("tests/fixtures/correct");
+        fs::create_dir_all(&correct).expect("mkdir");
+        fs::write(correct.join("f.py"), source).expect("write");
+        fs::write(correct.join("test_f.py"), "pass\n").expect("write");
+        root
+    }
+
+    #[test]
+    fn mutation_edits_only_the_named_file() {
+        let root = correct_fixture("a = 1\nb = a + 1\n");
+        let manifest = root.path().to_str().expect("utf-8 path");
+        let edits = [("a + 1", "a - 1  # BUG: minus")];
+        let sub = mutated_fixture("ch", manifest, "correct", "minus", "f.py", &edits);
+        let written = fs::read_to_string(sub.dir.join("f.py")).expect("mutated file");
+        assert_eq!(written, "a = 1\nb = a - 1  # BUG: minus\n");
+        assert!(!sub.dir.join("test_f.py").exists());
+    }
+
+    #[test]
+    #[should_panic(expected = "occurs 2 times")]
+    fn ambiguous_find_panics() {
+        let root = correct_fixture("a = 1\nb = 1\n");
+        let manifest = root.path().to_str().expect("utf-8 path");
+        mutated_fixture(
+            "ch",
+            manifest,
+            "correct",
+            "x",
+            "f.py",
+            &[("= 1", "= 2  # BUG")],
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "says `BUG`")]
+    fn unmarked_mutation_panics() {
+        let root = correct_fixture("a = 1\n");
+        let manifest = root.path().to_str().expect("utf-8 path");
+        mutated_fixture("ch", manifest, "correct", "x", "f.py", &[("= 1", "= 2")]);
+    }
 }
