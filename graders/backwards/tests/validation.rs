@@ -9,6 +9,8 @@ use grader_testkit::{
     grade_reference, status, submission,
 };
 
+mod mutations;
+
 const SEED: u64 = 20261127;
 
 /// Every criterion that depends on the numbers being right.
@@ -22,8 +24,14 @@ const CORRECTNESS: [&str; 7] = [
     ids::FLOAT32,
 ];
 
+/// Grades the fixture `name`: a mutation of `correct`, or a real folder of `tests/fixtures`.
 fn grade_fixture(name: &str) -> judge_core::Report {
-    grader_testkit::grade_fixture(&BackwardsGrader, env!("CARGO_MANIFEST_DIR"), name, SEED)
+    match mutations::mutated(name) {
+        Some(submission) => grade(&BackwardsGrader, &submission, SEED),
+        None => {
+            grader_testkit::grade_fixture(&BackwardsGrader, env!("CARGO_MANIFEST_DIR"), name, SEED)
+        }
+    }
 }
 
 #[test]

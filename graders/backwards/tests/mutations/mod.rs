@@ -1,0 +1,99 @@
+//! The buggy fixtures that are a few-line edit of `tests/fixtures/correct`, kept as those edits
+//! instead of near-copies of `layer_norm.py`: each is applied to the correct file at test time
+//! and written into a fresh submission named like the fixture
+//! ([`grader_testkit::mutated_fixture`] asserts every `find` occurs exactly once, so an edit of
+//! `correct` that breaks a mutation fails the tests instead of silently grading an unmutated
+//! file).
+//!
+//! The other fixtures are real folders: `correct` and `one_pass_variance`
+//! (examples/buggy-solutions/backwards points at it).
+
+use std::path::Path;
+
+use grader_testkit::{Submission, mutated_fixture};
+
+/// The submission file of every fixture.
+const FILE: &str = "layer_norm.py";
+
+/// A buggy fixture: the correct file with `edits` applied. The first edit rewrites the module
+/// docstring to say the bug; the replacement where the bug bites carries a `# BUG:` comment.
+struct Mutation {
+    /// The fixture's name (the folder it used to be).
+    name: &'static str,
+    /// Exact (find, replace) edits of the correct file, applied in order.
+    edits: &'static [(&'static str, &'static str)],
+}
+
+const MUTATIONS: [Mutation; 3] = [
+    Mutation {
+        name: "dgamma_wrong_axes",
+        edits: &[
+            (
+                r#""""LayerNorm forward and hand-derived backward in NumPy. A correct answer."#,
+                r#""""LayerNorm forward and hand-derived backward in NumPy, with one bug.
+
+dgamma is summed over the batch axis only (as if x were (N, D)), so it comes out (T, D)
+instead of (D,)."#,
+            ),
+            (
+                "    dgamma = (dy * x_hat).sum(axis=(0, 1))",
+                r#"    # BUG: sums over axis 0 only, as for (N, D) inputs; T is never reduced.
+    dgamma = (dy * x_hat).sum(axis=0)"#,
+            ),
+        ],
+    },
+    Mutation {
+        name: "dx_missing_term",
+        edits: &[
+            (
+                r#""""LayerNorm forward and hand-derived backward in NumPy. A correct answer."#,
+                r#""""LayerNorm forward and hand-derived backward in NumPy, with one bug.
+
+dx drops the term - x_hat * mean(g * x_hat), the gradient through the variance, as if sigma
+did not depend on x."#,
+            ),
+            (
+                "    dx = inv_std * (g - mean_g - x_hat * mean_gx)",
+                r#"    # BUG: the term through the variance, - x_hat * mean(g * x_hat), is missing.
+    dx = inv_std * (g - mean_g)"#,
+            ),
+        ],
+    },
+    Mutation {
+        name: "eps_missing",
+        edits: &[
+            (
+                r#""""LayerNorm forward and hand-derived backward in NumPy. A correct answer."#,
+                r#""""LayerNorm forward and hand-derived backward in NumPy, with one bug.
+
+eps is accepted but never added to the variance, so constant rows divide zero by zero."#,
+            ),
+            (
+                "    inv_std = 1.0 / np.sqrt(var + eps)",
+                r#"    # BUG: eps is not added to the variance.
+    inv_std = 1.0 / np.sqrt(var)"#,
+            ),
+        ],
+    },
+];
+
+/// The fixture `name` as a fresh submission when it is a mutation; `None` when it is a real
+/// folder of `tests/fixtures`.
+pub fn mutated(name: &str) -> Option<Submission> {
+    let mutation = MUTATIONS.iter().find(|m| m.name == name)?;
+    let manifest_dir = env!("CARGO_MANIFEST_DIR");
+    let real = Path::new(manifest_dir).join("tests/fixtures").join(name);
+    assert!(
+        !real.exists(),
+        "{name} is both a mutation and the folder {}",
+        real.display()
+    );
+    Some(mutated_fixture(
+        "backwards",
+        manifest_dir,
+        "correct",
+        name,
+        FILE,
+        mutation.edits,
+    ))
+}
