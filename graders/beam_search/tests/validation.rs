@@ -18,6 +18,8 @@ use ndarray::{Array1, Array2};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use tiny_lm::{LanguageModel, TinyLm, VOCAB_SIZE};
 
+mod mutations;
+
 const SEED: u64 = 20261127;
 
 /// Every criterion that depends on the search being right.
@@ -32,8 +34,9 @@ const CORRECTNESS: [&str; 8] = [
     ids::MATCHES_REFERENCE,
 ];
 
+/// Grades the fixture `name`: a real folder, or a mutation of `correct`.
 fn grade_fixture(name: &str) -> judge_core::Report {
-    grader_testkit::grade_fixture(&BeamSearchGrader, env!("CARGO_MANIFEST_DIR"), name, SEED)
+    grade(&BeamSearchGrader, &mutations::fixture(name), SEED)
 }
 
 #[test]
