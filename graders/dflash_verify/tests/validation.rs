@@ -10,13 +10,15 @@ use grader_dflash_verify::{DflashVerifyGrader, ids, python_fixtures};
 use grader_testkit::{
     assert_all_auto_pass, assert_correct_submission, assert_fails_exactly,
     assert_missing_entry_is_named, assert_null_submissions_fail, describe, evidence,
-    fixture_worker, grade_reference,
+    fixture_worker, grade, grade_reference,
 };
 use judge_runner::{Limits, Target};
 use judge_submission::tiny_lm_twin::new_twin;
 use ndarray::Array1;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use tiny_lm::{LanguageModel, TinyLm, VOCAB_SIZE};
+
+mod mutations;
 
 const SEED: u64 = 20261127;
 
@@ -31,8 +33,9 @@ const CORRECTNESS: [&str; 7] = [
     ids::ONE_FORWARD,
 ];
 
+/// Grades the fixture `name`: a real folder, or a mutation of `correct`.
 fn grade_fixture(name: &str) -> judge_core::Report {
-    grader_testkit::grade_fixture(&DflashVerifyGrader, env!("CARGO_MANIFEST_DIR"), name, SEED)
+    grade(&DflashVerifyGrader, &mutations::fixture(name), SEED)
 }
 
 #[test]
