@@ -5,7 +5,7 @@
 use grader_flash_attention::{FlashAttentionGrader, ids};
 use grader_testkit::{
     assert_all_auto_pass, assert_correct_submission, assert_fails_exactly,
-    assert_missing_entry_is_named, assert_null_submissions_fail, describe, evidence,
+    assert_missing_entry_is_named, assert_null_submissions_fail, describe, evidence, grade,
     grade_reference, status,
 };
 use judge_core::heap::CountingAllocator;
@@ -13,6 +13,8 @@ use judge_core::heap::CountingAllocator;
 /// The reference's memory criteria measure its heap with the same allocator `judge` installs.
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+mod mutations;
 
 const SEED: u64 = 20261127;
 
@@ -40,13 +42,17 @@ const CAUSAL_SUITES: [&str; 7] = [
     ids::MEMORY_ENFORCED,
 ];
 
+/// Grades the fixture `name`: a mutation of `correct`, or a real folder of `tests/fixtures`.
 fn grade_fixture(name: &str) -> judge_core::Report {
-    grader_testkit::grade_fixture(
-        &FlashAttentionGrader,
-        env!("CARGO_MANIFEST_DIR"),
-        name,
-        SEED,
-    )
+    match mutations::mutated(name) {
+        Some(submission) => grade(&FlashAttentionGrader, &submission, SEED),
+        None => grader_testkit::grade_fixture(
+            &FlashAttentionGrader,
+            env!("CARGO_MANIFEST_DIR"),
+            name,
+            SEED,
+        ),
+    }
 }
 
 #[test]
