@@ -5,8 +5,10 @@
 use grader_kv::{KvGrader, ids};
 use grader_testkit::{
     assert_correct_submission, assert_fails_exactly, assert_missing_entry_is_named,
-    assert_null_submissions_fail, describe, evidence,
+    assert_null_submissions_fail, describe, evidence, grade,
 };
+
+mod mutations;
 
 const SEED: u64 = 20261127;
 
@@ -20,8 +22,9 @@ const CORRECTNESS: [&str; 6] = [
     ids::LONG_RUN,
 ];
 
+/// Grades the fixture `name`: a real folder, or a mutation of `correct`.
 fn grade_fixture(name: &str) -> judge_core::Report {
-    grader_testkit::grade_fixture(&KvGrader, env!("CARGO_MANIFEST_DIR"), name, SEED)
+    grade(&KvGrader, &mutations::fixture(name), SEED)
 }
 
 #[test]
