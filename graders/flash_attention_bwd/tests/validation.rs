@@ -6,9 +6,11 @@
 use grader_flash_attention_bwd::{FlashAttentionBwdGrader, ids};
 use grader_testkit::{
     assert_all_auto_pass, assert_correct_submission, assert_fails_exactly,
-    assert_missing_entry_is_named, assert_null_submissions_fail, describe, evidence,
+    assert_missing_entry_is_named, assert_null_submissions_fail, describe, evidence, grade,
 };
 use judge_core::Report;
+
+mod mutations;
 
 const SEED: u64 = 20261127;
 
@@ -37,13 +39,17 @@ const GRADIENT_CRITERIA: [&str; 6] = [
     ids::MEMORY_ENFORCED,
 ];
 
+/// Grades the fixture `name`: a mutation of `correct`, or a real folder of `tests/fixtures`.
 fn grade_fixture(name: &str) -> Report {
-    grader_testkit::grade_fixture(
-        &FlashAttentionBwdGrader,
-        env!("CARGO_MANIFEST_DIR"),
-        name,
-        SEED,
-    )
+    match mutations::mutated(name) {
+        Some(submission) => grade(&FlashAttentionBwdGrader, &submission, SEED),
+        None => grader_testkit::grade_fixture(
+            &FlashAttentionBwdGrader,
+            env!("CARGO_MANIFEST_DIR"),
+            name,
+            SEED,
+        ),
+    }
 }
 
 /// Asserts the evidence of `id` says "wrong" followed by exactly these gradients.
