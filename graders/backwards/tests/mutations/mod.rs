@@ -24,12 +24,16 @@ struct Mutation {
     edits: &'static [(&'static str, &'static str)],
 }
 
+/// The correct file's docstring, which every mutation rewrites to say its bug.
+const CORRECT_DOCSTRING: &str =
+    r#""""LayerNorm forward and hand-derived backward in NumPy. A correct answer."#;
+
 const MUTATIONS: [Mutation; 3] = [
     Mutation {
         name: "dgamma_wrong_axes",
         edits: &[
             (
-                r#""""LayerNorm forward and hand-derived backward in NumPy. A correct answer."#,
+                CORRECT_DOCSTRING,
                 r#""""LayerNorm forward and hand-derived backward in NumPy, with one bug.
 
 dgamma is summed over the batch axis only (as if x were (N, D)), so it comes out (T, D)
@@ -46,7 +50,7 @@ instead of (D,)."#,
         name: "dx_missing_term",
         edits: &[
             (
-                r#""""LayerNorm forward and hand-derived backward in NumPy. A correct answer."#,
+                CORRECT_DOCSTRING,
                 r#""""LayerNorm forward and hand-derived backward in NumPy, with one bug.
 
 dx drops the term - x_hat * mean(g * x_hat), the gradient through the variance, as if sigma
@@ -63,7 +67,7 @@ did not depend on x."#,
         name: "eps_missing",
         edits: &[
             (
-                r#""""LayerNorm forward and hand-derived backward in NumPy. A correct answer."#,
+                CORRECT_DOCSTRING,
                 r#""""LayerNorm forward and hand-derived backward in NumPy, with one bug.
 
 eps is accepted but never added to the variance, so constant rows divide zero by zero."#,

@@ -42,12 +42,16 @@ if __name__ == "__main__":
     "",
 );
 
+/// The correct file's docstring, which every mutation rewrites to say its bug.
+const CORRECT_DOCSTRING: &str =
+    r#""""Tiled (flash) attention forward with online softmax, in NumPy. A correct answer.""""#;
+
 const MUTATIONS: [Mutation; 2] = [
     Mutation {
         name: "nan_masked_tile",
         edits: &[
             (
-                r#""""Tiled (flash) attention forward with online softmax, in NumPy. A correct answer.""""#,
+                CORRECT_DOCSTRING,
                 r#""""Buggy: visits key tiles last-first without skipping masked ones; exp(-inf - -inf) gives NaN.""""#,
             ),
             (
@@ -67,7 +71,7 @@ const MUTATIONS: [Mutation; 2] = [
         name: "rescale_inverted",
         edits: &[
             (
-                r#""""Tiled (flash) attention forward with online softmax, in NumPy. A correct answer.""""#,
+                CORRECT_DOCSTRING,
                 r#""""Buggy: rescales by exp(m_new - m_old) instead of exp(m_old - m_new).""""#,
             ),
             (
