@@ -102,6 +102,59 @@ pub fn mutated_fixture(
     Submission { _root: root, dir }
 }
 
+/// A buggy fixture kept as edits of the correct one (see [`mutated_fixture`]): the first edit
+/// usually rewrites the module docstring to say the bug, and the replacement where the bug
+/// bites carries a `BUG` comment.
+pub struct Mutation {
+    /// The fixture's name (the folder it would be).
+    pub name: &'static str,
+    /// Exact (find, replace) edits of the correct file, applied in order.
+    pub edits: &'static [(&'static str, &'static str)],
+}
+
+/// A grader's fixtures: the real folders of `<manifest_dir>/tests/fixtures` and the
+/// [`Mutation`]s of its `correct` folder's `file`.
+pub struct FixtureSet<'a> {
+    /// The challenge id the submissions are laid out for.
+    pub challenge: &'a str,
+    /// The grader crate's `env!("CARGO_MANIFEST_DIR")`.
+    pub manifest_dir: &'a str,
+    /// The submission file every mutation edits.
+    pub file: &'a str,
+    pub mutations: &'a [Mutation],
+}
+
+impl FixtureSet<'_> {
+    /// The fixture `name` as a fresh submission: the mutation when [`FixtureSet::mutations`]
+    /// lists it, else a copy of the real folder `tests/fixtures/<name>`.
+    ///
+    /// Panics when `name` is both a mutation and a real folder, so a stale folder cannot hide
+    /// behind the mutation that replaced it.
+    pub fn fixture(&self, name: &str) -> Submission {
+        let real = Path::new(self.manifest_dir)
+            .join("tests/fixtures")
+            .join(name);
+        match self.mutations.iter().find(|m| m.name == name) {
+            Some(mutation) => {
+                assert!(
+                    !real.exists(),
+                    "{name} is both a mutation and the folder {}",
+                    real.display()
+                );
+                mutated_fixture(
+                    self.challenge,
+                    self.manifest_dir,
+                    "correct",
+                    name,
+                    self.file,
+                    mutation.edits,
+                )
+            }
+            None => submission_from_dir(self.challenge, &real),
+        }
+    }
+}
+
 /// Grades `submission` with a fixed seed, exactly as `judge grade` would.
 pub fn grade(grader: &dyn Challenge, submission: &Submission, seed: u64) -> Report {
     let sub = SubmissionDir {
@@ -334,6 +387,42 @@ mod tests {
         let written = fs::read_to_string(sub.dir.join("f.py")).expect("mutated file");
         assert_eq!(written, "a = 1\nb = a - 1  # BUG: minus\n");
         assert!(!sub.dir.join("test_f.py").exists());
+    }
+
+    const MINUS: [Mutation; 1] = [Mutation {
+        name: "minus",
+        edits: &[("a + 1", "a - 1  # BUG: minus")],
+    }];
+
+    #[test]
+    fn fixture_set_mutates_listed_names_and_copies_the_rest() {
+        let root = correct_fixture("a = 1\nb = a + 1\n");
+        let set = FixtureSet {
+            challenge: "ch",
+            manifest_dir: root.path().to_str().expect("utf-8 path"),
+            file: "f.py",
+            mutations: &MINUS,
+        };
+        let minus = set.fixture("minus");
+        let written = fs::read_to_string(minus.dir.join("f.py")).expect("mutated file");
+        assert_eq!(written, "a = 1\nb = a - 1  # BUG: minus\n");
+        let correct = set.fixture("correct");
+        assert!(correct.dir.join("test_f.py").exists());
+        assert!(correct.dir.ends_with("fixture-model/ch"));
+    }
+
+    #[test]
+    #[should_panic(expected = "both a mutation and the folder")]
+    fn fixture_set_refuses_a_name_that_is_also_a_folder() {
+        let root = correct_fixture("a = 1\nb = a + 1\n");
+        fs::create_dir_all(root.path().join("tests/fixtures/minus")).expect("mkdir");
+        let set = FixtureSet {
+            challenge: "ch",
+            manifest_dir: root.path().to_str().expect("utf-8 path"),
+            file: "f.py",
+            mutations: &MINUS,
+        };
+        set.fixture("minus");
     }
 
     #[test]

@@ -26,12 +26,7 @@ const CORRECTNESS: [&str; 7] = [
 
 /// Grades the fixture `name`: a mutation of `correct`, or a real folder of `tests/fixtures`.
 fn grade_fixture(name: &str) -> judge_core::Report {
-    match mutations::mutated(name) {
-        Some(submission) => grade(&BackwardsGrader, &submission, SEED),
-        None => {
-            grader_testkit::grade_fixture(&BackwardsGrader, env!("CARGO_MANIFEST_DIR"), name, SEED)
-        }
-    }
+    grade(&BackwardsGrader, &mutations::FIXTURES.fixture(name), SEED)
 }
 
 #[test]

@@ -36,7 +36,7 @@ const CORRECTNESS: [&str; 8] = [
 
 /// Grades the fixture `name`: a real folder, or a mutation of `correct`.
 fn grade_fixture(name: &str) -> judge_core::Report {
-    grade(&BeamSearchGrader, &mutations::fixture(name), SEED)
+    grade(&BeamSearchGrader, &mutations::FIXTURES.fixture(name), SEED)
 }
 
 #[test]

@@ -35,7 +35,11 @@ const CORRECTNESS: [&str; 7] = [
 
 /// Grades the fixture `name`: a real folder, or a mutation of `correct`.
 fn grade_fixture(name: &str) -> judge_core::Report {
-    grade(&DflashVerifyGrader, &mutations::fixture(name), SEED)
+    grade(
+        &DflashVerifyGrader,
+        &mutations::FIXTURES.fixture(name),
+        SEED,
+    )
 }
 
 #[test]

@@ -44,15 +44,11 @@ const CAUSAL_SUITES: [&str; 7] = [
 
 /// Grades the fixture `name`: a mutation of `correct`, or a real folder of `tests/fixtures`.
 fn grade_fixture(name: &str) -> judge_core::Report {
-    match mutations::mutated(name) {
-        Some(submission) => grade(&FlashAttentionGrader, &submission, SEED),
-        None => grader_testkit::grade_fixture(
-            &FlashAttentionGrader,
-            env!("CARGO_MANIFEST_DIR"),
-            name,
-            SEED,
-        ),
-    }
+    grade(
+        &FlashAttentionGrader,
+        &mutations::FIXTURES.fixture(name),
+        SEED,
+    )
 }
 
 #[test]

@@ -41,15 +41,11 @@ const GRADIENT_CRITERIA: [&str; 6] = [
 
 /// Grades the fixture `name`: a mutation of `correct`, or a real folder of `tests/fixtures`.
 fn grade_fixture(name: &str) -> Report {
-    match mutations::mutated(name) {
-        Some(submission) => grade(&FlashAttentionBwdGrader, &submission, SEED),
-        None => grader_testkit::grade_fixture(
-            &FlashAttentionBwdGrader,
-            env!("CARGO_MANIFEST_DIR"),
-            name,
-            SEED,
-        ),
-    }
+    grade(
+        &FlashAttentionBwdGrader,
+        &mutations::FIXTURES.fixture(name),
+        SEED,
+    )
 }
 
 /// Asserts the evidence of `id` says "wrong" followed by exactly these gradients.

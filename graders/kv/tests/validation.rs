@@ -24,7 +24,7 @@ const CORRECTNESS: [&str; 6] = [
 
 /// Grades the fixture `name`: a real folder, or a mutation of `correct`.
 fn grade_fixture(name: &str) -> judge_core::Report {
-    grade(&KvGrader, &mutations::fixture(name), SEED)
+    grade(&KvGrader, &mutations::FIXTURES.fixture(name), SEED)
 }
 
 #[test]

@@ -8,11 +8,7 @@
 //! The other buggy fixture, `drops_eos_beams`, is a real folder: examples/buggy-solutions points
 //! at it.
 
-use std::path::Path;
-
-use grader_beam_search::BeamSearchGrader;
-use grader_testkit::{Submission, mutated_fixture, submission_from_dir};
-use judge_core::Challenge;
+use grader_testkit::{FixtureSet, Mutation};
 
 /// The submission file of every fixture.
 const FILE: &str = "beam_search.py";
@@ -23,31 +19,33 @@ const CORRECT_OPENING: &str =
 
 A correct answer.";
 
-/// A buggy search: the correct one with `edits` (exact find, replace) applied; the edit where
-/// the bug bites carries a `# BUG:` comment.
-pub struct Mutation {
-    /// The fixture's name.
-    pub name: &'static str,
-    /// The bug, as the docstring's first line says it.
-    pub bug: &'static str,
-    pub edits: &'static [(&'static str, &'static str)],
-}
-
 pub const MUTATIONS: [Mutation; 3] = [
     Mutation {
         name: "prompt_in_length",
-        bug: "the length penalty counts the prompt tokens too.",
-        edits: &[(
-            "pool.append(Beam(tokens, logprob, penalized(logprob, len(tokens), alpha),",
-            "# BUG: the prompt counts in the length
+        edits: &[
+            (
+                CORRECT_OPENING,
+                r#""""Buggy: the length penalty counts the prompt tokens too.
+
+Otherwise the correct answer."#,
+            ),
+            (
+                "pool.append(Beam(tokens, logprob, penalized(logprob, len(tokens), alpha),",
+                "# BUG: the prompt counts in the length
                     pool.append(Beam(tokens, logprob, penalized(logprob, len(prompts[b]) + len(tokens), alpha),",
-        )],
+            ),
+        ],
     },
     Mutation {
         name: "shared_beams",
-        bug: "one pool for the whole batch; the best K x batch candidates survive, so a confident
-prompt takes beam slots from the others.",
         edits: &[
+            (
+                CORRECT_OPENING,
+                r#""""Buggy: one pool for the whole batch; the best K x batch candidates survive, so a confident
+prompt takes beam slots from the others.
+
+Otherwise the correct answer."#,
+            ),
             (
                 "        for b, beams in enumerate(items):
             pool = []
@@ -76,47 +74,25 @@ prompt takes beam slots from the others.",
     },
     Mutation {
         name: "unsorted_output",
-        bug: "the returned hypotheses are ordered by raw log-prob, not by the length-penalised score.",
-        edits: &[(
-            "sorted(beams, key=lambda beam: beam.score, reverse=True)]",
-            "sorted(beams, key=lambda beam: beam.logprob, reverse=True)]  # BUG: raw log-prob",
-        )],
+        edits: &[
+            (
+                CORRECT_OPENING,
+                r#""""Buggy: the returned hypotheses are ordered by raw log-prob, not by the length-penalised score.
+
+Otherwise the correct answer."#,
+            ),
+            (
+                "sorted(beams, key=lambda beam: beam.score, reverse=True)]",
+                "sorted(beams, key=lambda beam: beam.logprob, reverse=True)]  # BUG: raw log-prob",
+            ),
+        ],
     },
 ];
 
-impl Mutation {
-    /// The mutated search alone in a fresh submission folder named like the fixture.
-    pub fn submission(&self) -> Submission {
-        let opening = format!("\"\"\"Buggy: {}\n\nOtherwise the correct answer.", self.bug);
-        let edits: Vec<(&str, &str)> = std::iter::once((CORRECT_OPENING, opening.as_str()))
-            .chain(self.edits.iter().copied())
-            .collect();
-        mutated_fixture(
-            BeamSearchGrader.id().as_str(),
-            env!("CARGO_MANIFEST_DIR"),
-            "correct",
-            self.name,
-            FILE,
-            &edits,
-        )
-    }
-}
-
-/// The fixture `name`: a mutation of `correct` when [`MUTATIONS`] lists it, else the real folder
-/// `tests/fixtures/<name>`.
-pub fn fixture(name: &str) -> Submission {
-    let real = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    match MUTATIONS.iter().find(|m| m.name == name) {
-        Some(mutation) => {
-            assert!(
-                !real.exists(),
-                "{name} is both a mutation and the folder {}",
-                real.display()
-            );
-            mutation.submission()
-        }
-        None => submission_from_dir(BeamSearchGrader.id().as_str(), &real),
-    }
-}
+/// Every fixture: the mutations above, else the real folders of `tests/fixtures`.
+pub const FIXTURES: FixtureSet = FixtureSet {
+    challenge: "beam_search",
+    manifest_dir: env!("CARGO_MANIFEST_DIR"),
+    file: FILE,
+    mutations: &MUTATIONS,
+};

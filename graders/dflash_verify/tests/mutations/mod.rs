@@ -8,11 +8,7 @@
 //! The other buggy fixture, `no_subtree_invalidation`, is a real folder:
 //! examples/buggy-solutions points at it.
 
-use std::path::Path;
-
-use grader_dflash_verify::DflashVerifyGrader;
-use grader_testkit::{Submission, mutated_fixture, submission_from_dir};
-use judge_core::Challenge;
+use grader_testkit::{FixtureSet, Mutation};
 
 /// The submission file of every fixture.
 const FILE: &str = "dflash_verify.py";
@@ -21,97 +17,86 @@ const FILE: &str = "dflash_verify.py";
 const CORRECT_OPENING: &str =
     "\"\"\"DFlash-style tree verification with greedy acceptance, in NumPy. A correct answer.";
 
-/// A buggy verifier: the correct one with `edits` (exact find, replace) applied; the edit where
-/// the bug bites carries a `# BUG:` comment.
-pub struct Mutation {
-    /// The fixture's name.
-    pub name: &'static str,
-    /// The bug, as the docstring's first line says it.
-    pub bug: &'static str,
-    pub edits: &'static [(&'static str, &'static str)],
-}
-
 pub const MUTATIONS: [Mutation; 4] = [
     Mutation {
         name: "logits_at_p_plus_i",
-        bug: "node i is judged by the logits at its own position P + i (step 4b read literally).",
-        edits: &[(
-            "predicted = int(np.argmax(logits[row_after(parent)]))",
-            "predicted = int(np.argmax(logits[P + i]))  # BUG: the row after node i, not before it",
-        )],
+        edits: &[
+            (
+                CORRECT_OPENING,
+                r#""""Buggy: node i is judged by the logits at its own position P + i (step 4b read literally).
+
+Otherwise the correct answer."#,
+            ),
+            (
+                "predicted = int(np.argmax(logits[row_after(parent)]))",
+                "predicted = int(np.argmax(logits[P + i]))  # BUG: the row after node i, not before it",
+            ),
+        ],
     },
     Mutation {
         name: "mask_sees_siblings",
-        bug: "tree rows are causal over the whole tree, so a node sees earlier siblings and cousins.",
-        edits: &[(
-            "        if parent < 0:
+        edits: &[
+            (
+                CORRECT_OPENING,
+                r#""""Buggy: tree rows are causal over the whole tree, so a node sees earlier siblings and cousins.
+
+Otherwise the correct answer."#,
+            ),
+            (
+                "        if parent < 0:
             mask[row, :P] = True  # b) a root sees the prompt ...
         else:
             mask[row] = mask[P + parent]  # ... a child sees what its parent sees (d: ancestors)
 ",
-            "        mask[row, :row] = True  # BUG: every earlier position, not just the prompt and ancestors
+                "        mask[row, :row] = True  # BUG: every earlier position, not just the prompt and ancestors
 ",
-        )],
+            ),
+        ],
     },
     Mutation {
         name: "keeps_processing_after_rejection",
-        bug: "a rejected node's replacement is kept as accepted and the loop goes on instead of stopping.",
-        edits: &[(
-            "        # else: rejected. A later sibling may still carry the target's token.
+        edits: &[
+            (
+                CORRECT_OPENING,
+                r#""""Buggy: a rejected node's replacement is kept as accepted and the loop goes on instead of stopping.
+
+Otherwise the correct answer."#,
+            ),
+            (
+                "        # else: rejected. A later sibling may still carry the target's token.
 ",
-            "        else:
+                "        else:
             accepted.append(predicted)  # BUG: the replacement is kept and processing continues
 ",
-        )],
+            ),
+        ],
     },
     Mutation {
         name: "forward_per_node",
-        bug: "one causal target forward per judged node instead of one tree forward per verification.",
-        edits: &[(
-            "        predicted = int(np.argmax(logits[row_after(parent)]))
+        edits: &[
+            (
+                CORRECT_OPENING,
+                r#""""Buggy: one causal target forward per judged node instead of one tree forward per verification.
+
+Otherwise the correct answer."#,
+            ),
+            (
+                "        predicted = int(np.argmax(logits[row_after(parent)]))
 ",
-            "        # BUG: a causal forward of the accepted path for every node judged
+                "        # BUG: a causal forward of the accepted path for every node judged
         context = list(prompt_tokens) + accepted
         causal = np.tril(np.ones((len(context), len(context)), dtype=bool))
         predicted = int(np.argmax(np.asarray(target_model(context, causal))[-1]))
 ",
-        )],
+            ),
+        ],
     },
 ];
 
-impl Mutation {
-    /// The mutated verifier alone in a fresh submission folder named like the fixture.
-    pub fn submission(&self) -> Submission {
-        let opening = format!("\"\"\"Buggy: {}\n\nOtherwise the correct answer.", self.bug);
-        let edits: Vec<(&str, &str)> = std::iter::once((CORRECT_OPENING, opening.as_str()))
-            .chain(self.edits.iter().copied())
-            .collect();
-        mutated_fixture(
-            DflashVerifyGrader.id().as_str(),
-            env!("CARGO_MANIFEST_DIR"),
-            "correct",
-            self.name,
-            FILE,
-            &edits,
-        )
-    }
-}
-
-/// The fixture `name`: a mutation of `correct` when [`MUTATIONS`] lists it, else the real folder
-/// `tests/fixtures/<name>`.
-pub fn fixture(name: &str) -> Submission {
-    let real = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    match MUTATIONS.iter().find(|m| m.name == name) {
-        Some(mutation) => {
-            assert!(
-                !real.exists(),
-                "{name} is both a mutation and the folder {}",
-                real.display()
-            );
-            mutation.submission()
-        }
-        None => submission_from_dir(DflashVerifyGrader.id().as_str(), &real),
-    }
-}
+/// Every fixture: the mutations above, else the real folders of `tests/fixtures`.
+pub const FIXTURES: FixtureSet = FixtureSet {
+    challenge: "dflash_verify",
+    manifest_dir: env!("CARGO_MANIFEST_DIR"),
+    file: FILE,
+    mutations: &MUTATIONS,
+};

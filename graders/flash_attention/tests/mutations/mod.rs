@@ -9,21 +9,10 @@
 //! `hides_from_tracemalloc` (whole different implementations, not edits); and `no_partial_mask`
 //! (examples/buggy-solutions/flash_attention points at it).
 
-use std::path::Path;
-
-use grader_testkit::{Submission, mutated_fixture};
+use grader_testkit::{FixtureSet, Mutation};
 
 /// The submission file of every fixture.
 const FILE: &str = "flash_attention.py";
-
-/// A buggy fixture: the correct file with `edits` applied. The first edit rewrites the module
-/// docstring to say the bug; the replacement where the bug bites carries a `# BUG:` comment.
-struct Mutation {
-    /// The fixture's name (the folder it used to be).
-    name: &'static str,
-    /// Exact (find, replace) edits of the correct file, applied in order.
-    edits: &'static [(&'static str, &'static str)],
-}
 
 /// The correct file's `__main__` self-check, which the buggy fixtures never carried.
 const WITHOUT_SELF_CHECK: (&str, &str) = (
@@ -94,23 +83,10 @@ const MUTATIONS: [Mutation; 2] = [
     },
 ];
 
-/// The fixture `name` as a fresh submission when it is a mutation; `None` when it is a real
-/// folder of `tests/fixtures`.
-pub fn mutated(name: &str) -> Option<Submission> {
-    let mutation = MUTATIONS.iter().find(|m| m.name == name)?;
-    let manifest_dir = env!("CARGO_MANIFEST_DIR");
-    let real = Path::new(manifest_dir).join("tests/fixtures").join(name);
-    assert!(
-        !real.exists(),
-        "{name} is both a mutation and the folder {}",
-        real.display()
-    );
-    Some(mutated_fixture(
-        "flash_attention",
-        manifest_dir,
-        "correct",
-        name,
-        FILE,
-        mutation.edits,
-    ))
-}
+/// Every fixture: the mutations above, else the real folders of `tests/fixtures`.
+pub const FIXTURES: FixtureSet = FixtureSet {
+    challenge: "flash_attention",
+    manifest_dir: env!("CARGO_MANIFEST_DIR"),
+    file: FILE,
+    mutations: &MUTATIONS,
+};

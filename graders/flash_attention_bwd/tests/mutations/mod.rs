@@ -9,21 +9,10 @@
 //! correct variant, not a bug); and `d_within_tile`
 //! (examples/buggy-solutions/flash_attention_bwd points at it).
 
-use std::path::Path;
-
-use grader_testkit::{Submission, mutated_fixture};
+use grader_testkit::{FixtureSet, Mutation};
 
 /// The submission file of every fixture.
 const FILE: &str = "flash_attention_bwd.py";
-
-/// A buggy fixture: the correct file with `edits` applied. The first edit rewrites the module
-/// docstring to say the bug; the replacement where the bug bites carries a `# BUG:` comment.
-struct Mutation {
-    /// The fixture's name (the folder it used to be).
-    name: &'static str,
-    /// Exact (find, replace) edits of the correct file, applied in order.
-    edits: &'static [(&'static str, &'static str)],
-}
 
 /// The correct file's docstring, which every mutation rewrites to say its bug.
 const CORRECT_DOCSTRING: &str = r#""""Tiled (flash) attention backward with online-softmax recomputation, in NumPy. A correct
@@ -229,23 +218,10 @@ each head.""""#,
     },
 ];
 
-/// The fixture `name` as a fresh submission when it is a mutation; `None` when it is a real
-/// folder of `tests/fixtures`.
-pub fn mutated(name: &str) -> Option<Submission> {
-    let mutation = MUTATIONS.iter().find(|m| m.name == name)?;
-    let manifest_dir = env!("CARGO_MANIFEST_DIR");
-    let real = Path::new(manifest_dir).join("tests/fixtures").join(name);
-    assert!(
-        !real.exists(),
-        "{name} is both a mutation and the folder {}",
-        real.display()
-    );
-    Some(mutated_fixture(
-        "flash_attention_bwd",
-        manifest_dir,
-        "correct",
-        name,
-        FILE,
-        mutation.edits,
-    ))
-}
+/// Every fixture: the mutations above, else the real folders of `tests/fixtures`.
+pub const FIXTURES: FixtureSet = FixtureSet {
+    challenge: "flash_attention_bwd",
+    manifest_dir: env!("CARGO_MANIFEST_DIR"),
+    file: FILE,
+    mutations: &MUTATIONS,
+};

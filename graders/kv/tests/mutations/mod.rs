@@ -8,11 +8,7 @@
 //! The other buggy fixture, `reconcatenates` (a list-of-arrays cache, not a small edit), is a
 //! real folder; examples/buggy-solutions points at it.
 
-use std::path::Path;
-
-use grader_kv::KvGrader;
-use grader_testkit::{Submission, mutated_fixture, submission_from_dir};
-use judge_core::Challenge;
+use grader_testkit::{FixtureSet, Mutation};
 
 /// The submission file of every fixture.
 const FILE: &str = "kv_cache.py";
@@ -26,23 +22,18 @@ length per sequence slot. append writes one token per listed sequence at its len
 computes, per sequence and head, softmax(q . K^T / sqrt(d)) V over that sequence's own cached
 tokens 0..len-1, so padding past len is never read.";
 
-/// A buggy cache: the correct one with `edits` (exact find, replace) applied; the edit where the
-/// bug bites carries a `# BUG:` comment.
-pub struct Mutation {
-    /// The fixture's name.
-    pub name: &'static str,
-    /// The bug, as the docstring's paragraph says it.
-    pub bug: &'static str,
-    pub edits: &'static [(&'static str, &'static str)],
-}
-
 pub const MUTATIONS: [Mutation; 3] = [
     Mutation {
         name: "shared_slot",
-        bug: "The slot is taken from the row of the batched call instead of the sequence id, so when the
+        edits: &[
+            (
+                CORRECT_DESCRIPTION,
+                "in NumPy, with one bug.
+
+The slot is taken from the row of the batched call instead of the sequence id, so when the
 set of active sequences changes between steps, sequences write into and read from one
 another's slots.",
-        edits: &[
+            ),
             (
                 "            position = self.lengths[seq]
             self.keys[seq, :, position] = k[row]
@@ -73,67 +64,52 @@ another's slots.",
     },
     Mutation {
         name: "off_by_one",
-        bug: "The causal prefix is one position too long: attention runs over positions 0..len inclusive,
+        edits: &[
+            (
+                CORRECT_DESCRIPTION,
+                "in NumPy, with one bug.
+
+The causal prefix is one position too long: attention runs over positions 0..len inclusive,
 so one never-written (zero) key and value take part.",
-        edits: &[(
-            "            length = self.lengths[seq]
+            ),
+            (
+                "            length = self.lengths[seq]
 ",
-            "            # BUG: one past the last cached token (an unwritten, zero slot).
+                "            # BUG: one past the last cached token (an unwritten, zero slot).
             length = self.lengths[seq] + 1
 ",
-        )],
+            ),
+        ],
     },
     Mutation {
         name: "padding_unmasked",
-        bug: "Every sequence of a batched call attends over the longest length in the call, as if the
+        edits: &[
+            (
+                CORRECT_DESCRIPTION,
+                "in NumPy, with one bug.
+
+Every sequence of a batched call attends over the longest length in the call, as if the
 batch were padded to it, and the padding is not masked: the zero keys of a shorter sequence
 get softmax weight.",
-        edits: &[(
-            "        for row, seq in enumerate(seq_ids):
+            ),
+            (
+                "        for row, seq in enumerate(seq_ids):
             length = self.lengths[seq]
 ",
-            "        longest = max(self.lengths[seq] for seq in seq_ids)
+                "        longest = max(self.lengths[seq] for seq in seq_ids)
         for row, seq in enumerate(seq_ids):
             # BUG: padded to the batch's longest sequence, with no mask for the padding.
             length = longest
 ",
-        )],
+            ),
+        ],
     },
 ];
 
-impl Mutation {
-    /// The mutated cache alone in a fresh submission folder named like the fixture.
-    pub fn submission(&self) -> Submission {
-        let description = format!("in NumPy, with one bug.\n\n{}", self.bug);
-        let edits: Vec<(&str, &str)> = std::iter::once((CORRECT_DESCRIPTION, description.as_str()))
-            .chain(self.edits.iter().copied())
-            .collect();
-        mutated_fixture(
-            KvGrader.id().as_str(),
-            env!("CARGO_MANIFEST_DIR"),
-            "correct",
-            self.name,
-            FILE,
-            &edits,
-        )
-    }
-}
-
-/// The fixture `name`: a mutation of `correct` when [`MUTATIONS`] lists it, else the real folder
-/// `tests/fixtures/<name>`.
-pub fn fixture(name: &str) -> Submission {
-    let real = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    match MUTATIONS.iter().find(|m| m.name == name) {
-        Some(mutation) => {
-            assert!(
-                !real.exists(),
-                "{name} is both a mutation and the folder {}",
-                real.display()
-            );
-            mutation.submission()
-        }
-        None => submission_from_dir(KvGrader.id().as_str(), &real),
-    }
-}
+/// Every fixture: the mutations above, else the real folders of `tests/fixtures`.
+pub const FIXTURES: FixtureSet = FixtureSet {
+    challenge: "kv",
+    manifest_dir: env!("CARGO_MANIFEST_DIR"),
+    file: FILE,
+    mutations: &MUTATIONS,
+};
