@@ -13,6 +13,13 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
+/// Hex SHA-256 of a file's contents, streamed: a submission may hold large artifacts.
+pub fn sha256_file(path: &Path) -> io::Result<String> {
+    let mut hasher = Sha256::new();
+    io::copy(&mut fs::File::open(path)?, &mut hasher)?;
+    Ok(hex(&hasher.finalize()))
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -62,7 +69,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<FileHash>) -> io::Result<()> {
         } else if file_type.is_file() {
             out.push(FileHash {
                 path: relative,
-                sha256: sha256_hex(&fs::read(&path)?),
+                sha256: sha256_file(&path)?,
             });
         }
     }

@@ -287,3 +287,30 @@ fn timeout_bounds_the_whole_grading_including_every_self_test() {
     assert_ne!(verdict["status"], "pass", "{verdict}");
     assert!(verdict.to_string().contains("ran out"), "{verdict}");
 }
+
+#[test]
+fn an_oversized_submission_folder_is_refused_as_the_submissions_fault() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("m/flash_attention");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(
+        dir.join("flash_attention.py"),
+        "def flash_attention_fwd(Q, K, V, tile_size, causal=True):\n    return Q\n",
+    )
+    .unwrap();
+    // Sparse: 3 GiB of length, no disk blocks.
+    fs::File::create(dir.join("checkpoint.bin"))
+        .unwrap()
+        .set_len(3 << 30)
+        .unwrap();
+    let out = judge(&["grade", dir.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let reports: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let first = &reports[0]["criteria"][0]["verdict"];
+    assert_eq!(first["status"], "error", "{first}");
+    assert_eq!(first["fault"], "submission", "{first}");
+    assert!(
+        first["evidence"].as_str().unwrap().contains("not copied"),
+        "{first}"
+    );
+}

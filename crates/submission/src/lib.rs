@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use judge_core::{ChallengeId, Criterion, CriterionKind, GradeContext, Graded, Scorecard, Verdict};
 use judge_runner::{
-    CallError, CallOutcome, EntryInfo, Limits, PythonEnv, Target, Value, Worker, WorkerOptions,
-    probe_sandbox, run_script,
+    CallError, CallOutcome, EntryInfo, Limits, PythonEnv, RunnerError, Target, Value, Worker,
+    WorkerOptions, probe_sandbox, run_script,
 };
 
 #[cfg(feature = "tiny-lm")]
@@ -169,8 +169,8 @@ impl Session {
             limits: limits.clone(),
             fixtures: self.contract.fixtures.clone(),
         };
-        let mut worker = Worker::start(self.env, &self.dir, options)
-            .map_err(|e| Verdict::harness_error(e.to_string()))?;
+        let mut worker =
+            Worker::start(self.env, &self.dir, options).map_err(|e| runner_error_verdict(&e))?;
         let entry = worker
             .load_entry(&self.contract.names, self.contract.challenge.as_str())
             .map_err(|e| call_error_verdict(&e))?;
@@ -209,6 +209,15 @@ pub fn capped_call_error_verdict(error: &CallError) -> Verdict {
             "ran out of memory under a {limit_bytes} B address-space cap: {detail}"
         )),
         other => call_error_verdict(other),
+    }
+}
+
+/// A submission folder the runner refuses (too large, unreadable) is the submission's fault;
+/// every other runner failure (no sandbox, no interpreter) is the harness's.
+fn runner_error_verdict(error: &RunnerError) -> Verdict {
+    match error {
+        RunnerError::Submission { .. } => Verdict::error(error.to_string()),
+        _ => Verdict::harness_error(error.to_string()),
     }
 }
 
@@ -272,7 +281,7 @@ pub fn grade_python(
     let mut worker = match Worker::start(env, dir, options) {
         Ok(worker) => worker,
         Err(error) => {
-            card.decide_remaining(None, &Verdict::harness_error(error.to_string()));
+            card.decide_remaining(None, &runner_error_verdict(&error));
             graded.results = card.finish("the worker did not start");
             return graded;
         }
@@ -494,7 +503,7 @@ fn run_self_tests(
                     .map(|l| format!(": {l}"))
                     .unwrap_or_default()
             )),
-            Err(error) => Verdict::harness_error(format!("{name}: {error}")),
+            Err(error) => runner_error_verdict(&error).in_context(&name),
         };
         card.record(SELF_TEST, verdict, started.elapsed().as_secs_f64());
         return;

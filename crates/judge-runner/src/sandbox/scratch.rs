@@ -17,6 +17,12 @@ use crate::error::RunnerError;
 /// Folder names never copied into the sandbox.
 const SKIPPED_NAMES: [&str; 2] = [".git", "__pycache__"];
 
+/// Largest submission copied into a sandbox. Every grading copies the folder several times
+/// (worker, capped worker, each self-test), so a folder of model checkpoints could fill the
+/// disk; a submission is code plus small artifacts, and the ternary challenge's Path-B
+/// weights are well under 1 GiB.
+pub(crate) const MAX_SUBMISSION_BYTES: u64 = 2 << 30;
+
 /// Makes `dir` with `mode`, owned by `owner` (uid, gid) when given.
 pub(crate) fn make_dir(
     dir: &Path,
@@ -42,9 +48,42 @@ pub(crate) fn copy_submission(
     dest: &Path,
     owner: Option<(u32, u32)>,
 ) -> Result<Vec<PathBuf>, RunnerError> {
+    let size = folder_size(source)?;
+    if size > MAX_SUBMISSION_BYTES {
+        return Err(RunnerError::Submission {
+            path: source.to_path_buf(),
+            reason: format!(
+                "the folder holds {size} bytes, more than the {MAX_SUBMISSION_BYTES} a \
+                 submission may hold; it was not copied into the sandbox"
+            ),
+        });
+    }
     let mut skipped = Vec::new();
     copy_dir(source, dest, Path::new(""), owner, &mut skipped)?;
     Ok(skipped)
+}
+
+/// Bytes of the regular files the copy would take (symlinks and skipped folders excluded).
+fn folder_size(dir: &Path) -> Result<u64, RunnerError> {
+    let mut total = 0;
+    let entries =
+        fs::read_dir(dir).map_err(RunnerError::io(format!("reading {}", dir.display())))?;
+    for entry in entries {
+        let entry = entry.map_err(RunnerError::io(format!("reading {}", dir.display())))?;
+        if SKIPPED_NAMES.iter().any(|skip| entry.file_name() == *skip) {
+            continue;
+        }
+        let kind = entry.file_type().map_err(RunnerError::io(format!(
+            "inspecting {}",
+            entry.path().display()
+        )))?;
+        if kind.is_dir() {
+            total += folder_size(&entry.path())?;
+        } else if kind.is_file() {
+            total += entry.metadata().map(|m| m.len()).unwrap_or(0);
+        }
+    }
+    Ok(total)
 }
 
 fn copy_dir(
