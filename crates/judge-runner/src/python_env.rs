@@ -24,7 +24,7 @@ use std::sync::{Mutex, PoisonError};
 use serde::Deserialize;
 
 use crate::error::RunnerError;
-use crate::sandbox::Sandbox;
+use crate::sandbox::{Sandbox, SandboxCommand};
 
 /// The numpy version the managed environment pins (what PyPI serves).
 pub const PINNED_NUMPY: &str = "2.4.6";
@@ -132,6 +132,26 @@ impl PythonEnv {
     /// Where the managed environment lives, or will.
     pub fn managed_location() -> Result<PathBuf, RunnerError> {
         managed_target().map(|(_, target)| target)
+    }
+
+    /// This interpreter as a command in `sandbox`: no user site-packages, no bytecode files,
+    /// its own bin folder first on PATH (scripts that run `python` get this one), and its
+    /// installation folders readable.
+    pub(crate) fn sandboxed<'s>(&self, sandbox: &'s Sandbox) -> SandboxCommand<'s> {
+        let bin_dir = self
+            .interpreter
+            .parent()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default();
+        let mut command = sandbox
+            .command(&self.interpreter)
+            .arg("-s")
+            .arg("-B")
+            .env("PATH", format!("{bin_dir}:/usr/local/bin:/usr/bin:/bin"));
+        for prefix in &self.prefixes {
+            command = command.read_path(prefix);
+        }
+        command
     }
 }
 

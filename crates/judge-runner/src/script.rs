@@ -31,20 +31,8 @@ pub fn run_script(
         });
     }
     let sandbox = Sandbox::new(Some(submission_dir))?;
-    let bin_dir = env
-        .interpreter
-        .parent()
-        .map(|d| d.display().to_string())
-        .unwrap_or_default();
-    let mut command = sandbox
-        .command(&env.interpreter)
-        .arg("-s")
-        .arg("-B")
+    env.sandboxed(&sandbox)
         .arg(relative)
-        .env("PATH", format!("{bin_dir}:/usr/local/bin:/usr/bin:/bin"))
-        .limits(limits.clone());
-    for prefix in &env.prefixes {
-        command = command.read_path(prefix);
-    }
-    command.run()
+        .limits(limits.clone())
+        .run()
 }

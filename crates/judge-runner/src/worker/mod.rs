@@ -229,29 +229,18 @@ impl Worker {
             std::io::pipe().map_err(RunnerError::io("creating the request pipe"))?;
         let (response_reader, response_writer) =
             std::io::pipe().map_err(RunnerError::io("creating the response pipe"))?;
-        let bin_dir = env
-            .interpreter
-            .parent()
-            .map(|d| d.display().to_string())
-            .unwrap_or_default();
-        let mut command = sandbox
-            .command(&env.interpreter)
-            .arg("-s")
-            .arg("-B")
+        let process = env
+            .sandboxed(&sandbox)
             .arg(&script)
             .arg(&fixtures)
             .arg(sandbox.inbox())
             .arg(sandbox.outbox())
-            .env("PATH", format!("{bin_dir}:/usr/local/bin:/usr/bin:/bin"))
             .limits(opts.limits.clone())
             .protocol_fds(
                 OwnedFd::from(request_reader),
                 OwnedFd::from(response_writer),
-            );
-        for prefix in &env.prefixes {
-            command = command.read_path(prefix);
-        }
-        let process = command.spawn()?;
+            )
+            .spawn()?;
 
         let requests = spawn_request_writer(request_writer);
         let responses = spawn_response_reader(response_reader);
