@@ -5,7 +5,7 @@ use fuse::TopK;
 use judge_core::Verdict;
 
 use crate::cases::{Case, TimedCase, generated_logits};
-use crate::runner::JobOutput;
+use crate::runner::{CheckRecord, JobOutput};
 
 /// Probabilities must be within `ABS_TOL + REL_TOL · p` of the reference's.
 pub const ABS_TOL: f32 = 1e-6;
@@ -64,24 +64,35 @@ fn call_status(case: &str, status: (i32, &str), sync: (i32, &str)) -> Result<(),
     Ok(())
 }
 
+/// The runner's record and outputs of a case whose call returned 0 and synchronised cleanly;
+/// else the verdict that case earned (not run, an error code, missing outputs).
+fn completed<'o>(
+    output: &'o JobOutput,
+    case: &Case,
+) -> Result<(&'o CheckRecord, &'o TopK), Verdict> {
+    let Some((record, actual)) = output.check(&case.name) else {
+        return Err(missing(output, &case.description));
+    };
+    call_status(
+        &case.description,
+        (record.status, &record.status_name),
+        (record.sync_status, &record.sync_status_name),
+    )?;
+    let actual = actual.as_ref().ok_or_else(|| {
+        Verdict::harness_error(format!(
+            "{}: fuse-runner reported success but its output files are missing",
+            case.description
+        ))
+    })?;
+    Ok((record, actual))
+}
+
 /// Every case's indices exactly and probabilities within tolerance, else the first difference.
 pub fn matches_reference(output: &JobOutput, cases: &[Case]) -> Verdict {
     for case in cases {
-        let Some((record, actual)) = output.check(&case.name) else {
-            return missing(output, &case.description);
-        };
-        if let Err(verdict) = call_status(
-            &case.description,
-            (record.status, &record.status_name),
-            (record.sync_status, &record.sync_status_name),
-        ) {
-            return verdict;
-        }
-        let Some(actual) = actual else {
-            return Verdict::harness_error(format!(
-                "{}: fuse-runner reported success but its output files are missing",
-                case.description
-            ));
+        let (_, actual) = match completed(output, case) {
+            Ok(done) => done,
+            Err(verdict) => return verdict,
         };
         if let Err(verdict) = compare(&case.description, case, actual) {
             return verdict;
@@ -130,21 +141,9 @@ fn compare_top_k(description: &str, expected: &TopK, actual: &TopK) -> Result<()
 /// range, finite non-increasing probabilities summing to at most 1) — a kernel that did not do
 /// the work has no memory use to speak of — but exactness is the other criteria's business.
 pub fn no_softmax_buffer(output: &JobOutput, case: &Case) -> Verdict {
-    let Some((record, actual)) = output.check(&case.name) else {
-        return missing(output, &case.description);
-    };
-    if let Err(verdict) = call_status(
-        &case.description,
-        (record.status, &record.status_name),
-        (record.sync_status, &record.sync_status_name),
-    ) {
-        return verdict;
-    }
-    let Some(actual) = actual else {
-        return Verdict::harness_error(format!(
-            "{}: fuse-runner reported success but its output files are missing",
-            case.description
-        ));
+    let (record, actual) = match completed(output, case) {
+        Ok(done) => done,
+        Err(verdict) => return verdict,
     };
     if let Err(problem) = looks_like_top_k(actual, case.vocab) {
         return Verdict::fail(format!(

@@ -175,21 +175,14 @@ impl FuseKernels {
         vocab: usize,
         k: usize,
     ) -> Result<TopK, CudaError> {
-        let shape = Shape::new(logits, rows, vocab, k)?;
-        if rows == 0 {
-            return Ok(TopK {
-                rows,
-                k,
-                indices: Vec::new(),
-                probs: Vec::new(),
-            });
-        }
-        let stream = session.stream();
-        let device_logits = stream.clone_htod(logits)?;
-        let mut top_idx = stream.alloc_zeros::<i32>(rows * k)?;
-        let mut top_prob = stream.alloc_zeros::<f32>(rows * k)?;
-        self.launch_fused(stream, &device_logits, shape, &mut top_idx, &mut top_prob)?;
-        download(stream, shape, &top_idx, &top_prob)
+        run_on_device(
+            session,
+            logits,
+            rows,
+            vocab,
+            k,
+            |stream, logits, shape, idx, prob| self.launch_fused(stream, logits, shape, idx, prob),
+        )
     }
 
     /// Uploads `logits`, runs the naive baseline, downloads the result.
@@ -201,29 +194,18 @@ impl FuseKernels {
         vocab: usize,
         k: usize,
     ) -> Result<TopK, CudaError> {
-        let shape = Shape::new(logits, rows, vocab, k)?;
-        if rows == 0 {
-            return Ok(TopK {
-                rows,
-                k,
-                indices: Vec::new(),
-                probs: Vec::new(),
-            });
-        }
-        let stream = session.stream();
-        let device_logits = stream.clone_htod(logits)?;
-        let mut probs = stream.alloc_zeros::<f32>(logits.len())?;
-        let mut top_idx = stream.alloc_zeros::<i32>(rows * k)?;
-        let mut top_prob = stream.alloc_zeros::<f32>(rows * k)?;
-        self.launch_naive(
-            stream,
-            &device_logits,
-            shape,
-            &mut probs,
-            &mut top_idx,
-            &mut top_prob,
-        )?;
-        download(stream, shape, &top_idx, &top_prob)
+        run_on_device(
+            session,
+            logits,
+            rows,
+            vocab,
+            k,
+            |stream, logits, shape, idx, prob| {
+                // The baseline's full softmax buffer: exactly what the fused kernel avoids.
+                let mut probs = stream.alloc_zeros::<f32>(shape.rows * shape.vocab)?;
+                self.launch_naive(stream, logits, shape, &mut probs, idx, prob)
+            },
+        )
     }
 }
 
@@ -296,6 +278,41 @@ impl Shape {
 }
 
 /// Copies `[rows, k]` results back (synchronising the stream).
+/// Uploads `logits`, lets `launch` fill freshly allocated `[rows, k]` index and probability
+/// buffers, and downloads them: the one host-side path of every kernel (ours, the baseline, a
+/// submission's library). No rows means no launch.
+pub fn run_on_device(
+    session: &GpuSession,
+    logits: &[f32],
+    rows: usize,
+    vocab: usize,
+    k: usize,
+    launch: impl FnOnce(
+        &Arc<CudaStream>,
+        &CudaSlice<f32>,
+        Shape,
+        &mut CudaSlice<i32>,
+        &mut CudaSlice<f32>,
+    ) -> Result<(), CudaError>,
+) -> Result<TopK, CudaError> {
+    let shape = Shape::new(logits, rows, vocab, k)?;
+    if rows == 0 {
+        return Ok(TopK {
+            rows,
+            k,
+            indices: Vec::new(),
+            probs: Vec::new(),
+        });
+    }
+    let stream = session.stream();
+    let device_logits = stream.clone_htod(logits)?;
+    let mut top_idx = stream.alloc_zeros::<i32>(rows * k)?;
+    let mut top_prob = stream.alloc_zeros::<f32>(rows * k)?;
+    launch(stream, &device_logits, shape, &mut top_idx, &mut top_prob)?;
+    download(stream, shape, &top_idx, &top_prob)
+}
+
+/// Copies `[rows, k]` results back to the host.
 pub fn download(
     stream: &Arc<CudaStream>,
     shape: Shape,

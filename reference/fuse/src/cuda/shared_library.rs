@@ -12,7 +12,7 @@ use cudarc::driver::sys::CUstream;
 use cudarc::driver::{CudaSlice, CudaStream, DevicePtr, DevicePtrMut};
 
 use super::CudaError;
-use super::device::{GpuSession, Shape, download};
+use super::device::{GpuSession, Shape, run_on_device};
 use crate::output::TopK;
 
 /// `int fused_softmax_topk(const float* logits, int rows, int vocab, int k, int* top_idx,
@@ -117,20 +117,13 @@ impl SharedLibraryKernel {
         vocab: usize,
         k: usize,
     ) -> Result<TopK, CudaError> {
-        let shape = Shape::new(logits, rows, vocab, k)?;
-        if rows == 0 {
-            return Ok(TopK {
-                rows,
-                k,
-                indices: Vec::new(),
-                probs: Vec::new(),
-            });
-        }
-        let stream = session.stream();
-        let device_logits = stream.clone_htod(logits)?;
-        let mut top_idx = stream.alloc_zeros::<i32>(rows * k)?;
-        let mut top_prob = stream.alloc_zeros::<f32>(rows * k)?;
-        self.launch(stream, &device_logits, shape, &mut top_idx, &mut top_prob)?;
-        download(stream, shape, &top_idx, &top_prob)
+        run_on_device(
+            session,
+            logits,
+            rows,
+            vocab,
+            k,
+            |stream, logits, shape, idx, prob| self.launch(stream, logits, shape, idx, prob),
+        )
     }
 }
