@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use judge_core::{ChallengeId, Criterion, CriterionKind, GradeContext, Graded, Scorecard, Verdict};
+use judge_core::{
+    ChallengeId, Criterion, CriterionKind, CriterionResult, GradeContext, Graded, Scorecard,
+    Verdict,
+};
 use judge_runner::{
     CallError, CallOutcome, EntryInfo, Limits, PythonEnv, RunnerError, Target, Value, Worker,
     WorkerOptions, probe_sandbox, run_script,
@@ -230,7 +233,24 @@ pub fn grade_python(
     ctx: &GradeContext,
     decide: impl FnOnce(&mut Session, &mut Scorecard),
 ) -> Graded {
+    grade_python_with(contract, criteria, &[], dir, ctx, decide)
+}
+
+/// [`grade_python`] for a grader that decided some criteria without running any submission
+/// code (e.g. from files the submission left behind): those verdicts stand whatever happens
+/// to the worker, since a verdict recorded first is never overwritten.
+pub fn grade_python_with(
+    contract: &PythonContract,
+    criteria: &[Criterion],
+    decided: &[CriterionResult],
+    dir: &Path,
+    ctx: &GradeContext,
+    decide: impl FnOnce(&mut Session, &mut Scorecard),
+) -> Graded {
     let mut card = Scorecard::new(criteria);
+    for result in decided {
+        card.record(&result.criterion.id, result.verdict.clone(), result.seconds);
+    }
     let mut graded = Graded::default();
     card.decide_remaining(
         Some(CriterionKind::Manual),

@@ -40,7 +40,7 @@ use judge_core::{
     Scorecard, Verdict,
 };
 use judge_submission::{
-    NO_FRAMEWORKS, PythonContract, SELF_TEST, decide_reference_shared, grade_python,
+    NO_FRAMEWORKS, PythonContract, SELF_TEST, decide_reference_shared, grade_python_with,
 };
 
 pub use candidate::Scorer;
@@ -188,34 +188,36 @@ impl Challenge for TernaryTrainingGrader {
             call_timeout: SCORE_TIMEOUT,
             self_test: judge_submission::SelfTestRule::TestFilesOnly,
         };
-        let mut entry_loaded = false;
-        let mut graded = grade_python(&contract, &criteria, dir, ctx, |session, card| {
-            entry_loaded = true;
-            for result in &decided {
-                card.record(&result.criterion.id, result.verdict.clone(), result.seconds);
-            }
-            if !files.has_tests {
-                card.record(SELF_TEST, no_tests_verdict(), 0.0);
-            }
+        // Decided before any submission code runs: the artifact criteria need no Python, and
+        // without an entry point or test files there is nothing to re-score or to self-test.
+        let mut decided = decided;
+        if !files.binds_entry {
+            decided.push(result_of(
+                &criteria,
+                ids::RESCORED_PERPLEXITY,
+                no_entry_verdict(),
+            ));
+        }
+        if !files.has_tests {
+            decided.push(result_of(&criteria, SELF_TEST, no_tests_verdict()));
+        }
+        grade_python_with(&contract, &criteria, &decided, dir, ctx, |session, card| {
             let mut python = candidate::Python::new(session);
             checks::decide_rescoring(&set, &corpus, &mut python, card);
-        });
-        if !entry_loaded {
-            // The entry module did not load, so grade_python gave every auto criterion its
-            // load error; the artifact criteria never needed Python.
-            for result in &mut graded.results {
-                if let Some(own) = decided
-                    .iter()
-                    .find(|d| d.criterion.id == result.criterion.id)
-                {
-                    result.verdict = own.verdict.clone();
-                    result.seconds = own.seconds;
-                } else if result.criterion.id == ids::RESCORED_PERPLEXITY && !files.binds_entry {
-                    result.verdict = no_entry_verdict();
-                }
-            }
-        }
-        graded
+        })
+    }
+}
+
+/// `verdict` for the criterion `id` of `criteria`.
+fn result_of(criteria: &[Criterion], id: &str, verdict: Verdict) -> CriterionResult {
+    CriterionResult {
+        criterion: criteria
+            .iter()
+            .find(|c| c.id == id)
+            .expect("the grader declares it")
+            .clone(),
+        verdict,
+        seconds: 0.0,
     }
 }
 
