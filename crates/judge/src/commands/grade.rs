@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use anyhow::Context as _;
 use judge_core::discover::{SubmissionDir, discover};
 use judge_core::report::REPORT_FILE_NAME;
 use judge_core::{Report, session};
@@ -96,6 +95,8 @@ fn grade_one(sub: &SubmissionDir, args: &GradeArgs, ctx: &judge_core::GradeConte
     session::grade_submission(grader.as_ref(), sub, &prompt, ctx)
 }
 
+/// The existing report when it grades exactly this submission; an unreadable report or a tree
+/// that cannot be hashed simply means "grade again".
 fn up_to_date(
     sub: &SubmissionDir,
     args: &GradeArgs,
@@ -104,8 +105,6 @@ fn up_to_date(
     seed: u64,
 ) -> Option<Report> {
     let existing = Report::read(&report_path(sub, args.out.as_ref())).ok()?;
-    let wanted = session::fingerprint(grader, prompt, Some(&sub.dir), seed)
-        .with_context(|| format!("hashing {}", sub.dir.display()))
-        .ok()?;
+    let wanted = session::fingerprint(grader, prompt, Some(&sub.dir), seed).ok()?;
     session::is_up_to_date(&existing, &wanted, args.run.seed.is_some()).then_some(existing)
 }
