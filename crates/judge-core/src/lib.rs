@@ -13,6 +13,7 @@ pub mod render;
 pub mod report;
 pub mod seed;
 pub mod session;
+pub mod untrusted_fs;
 
 pub use challenge::{ChallengeId, Difficulty, UnknownChallenge};
 pub use criterion::{Criterion, CriterionKind, CriterionResult, Fault, Scorecard, Verdict};
