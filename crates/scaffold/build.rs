@@ -1,33 +1,33 @@
-//! Embeds prompts/<id>.md and, where a grader has written one, prompts/<id>.interface.md.
-//! Generated rather than hand-listed so that adding an interface file needs no code change.
+//! Embeds every prompts/<id>.md and, where a grader has written one, prompts/<id>.interface.md.
+//! Generated from what the folder holds rather than a list of ids, so adding a challenge's
+//! prompt needs no code change here; a test checks every challenge of the table has one.
 
 use std::env;
 use std::fs;
 use std::path::PathBuf;
 
-const IDS: [&str; 8] = [
-    "backwards",
-    "fuse",
-    "kv",
-    "beam_search",
-    "flash_attention",
-    "dflash_verify",
-    "flash_attention_bwd",
-    "ternary_training",
-];
-
 fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let prompts = manifest.join("../../prompts");
     println!("cargo::rerun-if-changed={}", prompts.display());
+    let mut ids: Vec<String> = fs::read_dir(&prompts)
+        .expect("the repository has a prompts/ folder")
+        .map(|entry| entry.expect("prompts/ is readable").file_name())
+        .filter_map(|name| {
+            let name = name.to_str()?;
+            let id = name.strip_suffix(".md")?;
+            (!id.contains('.')).then(|| id.to_string())
+        })
+        .collect();
+    ids.sort();
     let mut code = String::from(
-        "/// (seed prompt, interface section) per challenge id, in the seed's order.\n\
-         pub(crate) const PROMPTS: [(&str, &str, Option<&str>); 8] = [\n",
+        "/// (challenge id, seed prompt, interface section) for every prompt in prompts/.\n\
+         pub(crate) const PROMPTS: &[(&str, &str, Option<&str>)] = &[\n",
     );
-    for id in IDS {
+    for id in ids {
         let prompt = prompts.join(format!("{id}.md"));
         let interface = prompts.join(format!("{id}.interface.md"));
-        assert!(prompt.exists(), "missing {}", prompt.display());
+        println!("cargo::rerun-if-changed={}", prompt.display());
         println!("cargo::rerun-if-changed={}", interface.display());
         let interface = if interface.exists() {
             format!(

@@ -1,22 +1,151 @@
-//! The eight challenges, in the seed script's order, with their difficulty labels.
+//! The challenges, in the seed script's order, with their difficulty labels: one table.
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// A challenge id: the seed's folder name for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ChallengeId {
-    Backwards,
-    Fuse,
-    Kv,
-    BeamSearch,
-    FlashAttention,
-    DflashVerify,
-    FlashAttentionBwd,
-    TernaryTraining,
+/// Declares the challenge table once: the `ChallengeId` enum and [`CHALLENGES`] both come from
+/// this list, so adding a challenge is one row here (plus its prompt, reference and grader;
+/// see ARCHITECTURE.md, "Adding a challenge").
+macro_rules! challenge_table {
+    ($(
+        $variant:ident {
+            id: $id:literal,
+            difficulty: $difficulty:ident,
+            summary: $summary:literal,
+            guide_detail: $detail:expr,
+            suggested_rank: $rank:literal,
+            data_file: $data:expr,
+            reference_crate: $reference:literal $(,)?
+        }
+    ),* $(,)?) => {
+        /// A challenge id: the seed's folder name for it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum ChallengeId {
+            $(
+                #[doc = $summary]
+                $variant,
+            )*
+        }
+
+        /// Every challenge, in the seed script's order: the one table the rest is derived from.
+        pub const CHALLENGES: &[ChallengeInfo] = &[
+            $(ChallengeInfo {
+                id: ChallengeId::$variant,
+                name: $id,
+                difficulty: Difficulty::$difficulty,
+                summary: $summary,
+                guide_detail: $detail,
+                suggested_rank: $rank,
+                data_file: $data,
+                reference_crate: $reference,
+            },)*
+        ];
+
+        impl ChallengeId {
+            /// How many challenges the table holds.
+            pub const COUNT: usize = [$(ChallengeId::$variant),*].len();
+
+            /// All challenges in the seed script's order (the order reports use).
+            pub const ALL: [ChallengeId; ChallengeId::COUNT] = [$(ChallengeId::$variant),*];
+        }
+    };
+}
+
+challenge_table! {
+    Backwards {
+        id: "backwards",
+        difficulty: Medium,
+        summary: "Layer Norm backward pass (manual gradients)",
+        guide_detail: None,
+        suggested_rank: 0,
+        data_file: None,
+        reference_crate: "layernorm",
+    },
+    Fuse {
+        id: "fuse",
+        difficulty: Medium,
+        summary: "Fused softmax + top-K GPU kernel (CUDA)",
+        guide_detail: None,
+        suggested_rank: 1,
+        data_file: None,
+        reference_crate: "fuse",
+    },
+    Kv {
+        id: "kv",
+        difficulty: Medium,
+        summary: "KV-cache system design (variable-length batching)",
+        guide_detail: None,
+        suggested_rank: 2,
+        data_file: None,
+        reference_crate: "kv-cache",
+    },
+    BeamSearch {
+        id: "beam_search",
+        difficulty: Hard,
+        summary: "Batched beam search with length penalty + EOS",
+        guide_detail: None,
+        suggested_rank: 4,
+        data_file: None,
+        reference_crate: "beam-search",
+    },
+    FlashAttention {
+        id: "flash_attention",
+        difficulty: Hard,
+        summary: "Tiled Flash Attention forward pass (online softmax)",
+        guide_detail: None,
+        suggested_rank: 3,
+        data_file: None,
+        reference_crate: "flash-attention",
+    },
+    DflashVerify {
+        id: "dflash_verify",
+        difficulty: ExtraHard,
+        summary: "DFlash tree attention verification (speculative decoding)",
+        guide_detail: None,
+        suggested_rank: 5,
+        data_file: None,
+        reference_crate: "dflash-verify",
+    },
+    FlashAttentionBwd {
+        id: "flash_attention_bwd",
+        difficulty: ExtraHard,
+        summary: "Flash Attention backward pass (tiled, recompute, dsoftmax)",
+        guide_detail: None,
+        suggested_rank: 6,
+        data_file: None,
+        reference_crate: "flash-attention",
+    },
+    TernaryTraining {
+        id: "ternary_training",
+        difficulty: OpenEndedResearch,
+        summary: "Native ternary-weight LLM training from scratch",
+        guide_detail: Some("(BitNet b1.58 lineage, STE, group-wise quantization)"),
+        suggested_rank: 7,
+        data_file: Some("train_data.txt"),
+        reference_crate: "ternary",
+    },
+}
+
+/// One row of the challenge table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChallengeInfo {
+    pub id: ChallengeId,
+    /// The folder name, also the id on the command line and in reports.
+    pub name: &'static str,
+    pub difficulty: Difficulty,
+    /// One line, as the seed's difficulty guide words it.
+    pub summary: &'static str,
+    /// A second line the difficulty guide prints under the summary, if any.
+    pub guide_detail: Option<&'static str>,
+    /// Place in the guide's "suggested order (easiest first)", 0-based.
+    pub suggested_rank: usize,
+    /// A data file the scaffold puts beside the prompt (the training corpus), if any.
+    pub data_file: Option<&'static str>,
+    /// The folder below `reference/` that holds its Rust reference implementation.
+    pub reference_crate: &'static str,
 }
 
 /// The seed's difficulty labels.
@@ -33,6 +162,22 @@ pub enum Difficulty {
 }
 
 impl Difficulty {
+    /// From easiest to hardest, the order of the seed's difficulty guide.
+    pub const ALL: [Difficulty; 4] = [
+        Difficulty::Medium,
+        Difficulty::Hard,
+        Difficulty::ExtraHard,
+        Difficulty::OpenEndedResearch,
+    ];
+
+    /// The heading the difficulty guide gives this level.
+    pub fn guide_heading(self) -> &'static str {
+        match self {
+            Difficulty::OpenEndedResearch => "OPEN-ENDED RESEARCH (SOTA-grade)",
+            other => other.label(),
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Difficulty::Medium => "MEDIUM",
@@ -50,65 +195,28 @@ impl fmt::Display for Difficulty {
 }
 
 impl ChallengeId {
-    /// All challenges in the seed script's order (the order reports use).
-    pub const ALL: [ChallengeId; 8] = [
-        ChallengeId::Backwards,
-        ChallengeId::Fuse,
-        ChallengeId::Kv,
-        ChallengeId::BeamSearch,
-        ChallengeId::FlashAttention,
-        ChallengeId::DflashVerify,
-        ChallengeId::FlashAttentionBwd,
-        ChallengeId::TernaryTraining,
-    ];
+    /// This challenge's row of the table.
+    pub fn info(self) -> &'static ChallengeInfo {
+        &CHALLENGES[self as usize]
+    }
 
     /// The folder name, also the id on the command line and in reports.
     pub fn as_str(self) -> &'static str {
-        match self {
-            ChallengeId::Backwards => "backwards",
-            ChallengeId::Fuse => "fuse",
-            ChallengeId::Kv => "kv",
-            ChallengeId::BeamSearch => "beam_search",
-            ChallengeId::FlashAttention => "flash_attention",
-            ChallengeId::DflashVerify => "dflash_verify",
-            ChallengeId::FlashAttentionBwd => "flash_attention_bwd",
-            ChallengeId::TernaryTraining => "ternary_training",
-        }
+        self.info().name
     }
 
     pub fn difficulty(self) -> Difficulty {
-        match self {
-            ChallengeId::Backwards | ChallengeId::Fuse | ChallengeId::Kv => Difficulty::Medium,
-            ChallengeId::BeamSearch | ChallengeId::FlashAttention => Difficulty::Hard,
-            ChallengeId::DflashVerify | ChallengeId::FlashAttentionBwd => Difficulty::ExtraHard,
-            ChallengeId::TernaryTraining => Difficulty::OpenEndedResearch,
-        }
+        self.info().difficulty
     }
 
     /// One-line summary, as the seed's difficulty guide words it.
     pub fn summary(self) -> &'static str {
-        match self {
-            ChallengeId::Backwards => "Layer Norm backward pass (manual gradients)",
-            ChallengeId::Fuse => "Fused softmax + top-K GPU kernel (CUDA)",
-            ChallengeId::Kv => "KV-cache system design (variable-length batching)",
-            ChallengeId::BeamSearch => "Batched beam search with length penalty + EOS",
-            ChallengeId::FlashAttention => "Tiled Flash Attention forward pass (online softmax)",
-            ChallengeId::DflashVerify => {
-                "DFlash tree attention verification (speculative decoding)"
-            }
-            ChallengeId::FlashAttentionBwd => {
-                "Flash Attention backward pass (tiled, recompute, dsoftmax)"
-            }
-            ChallengeId::TernaryTraining => "Native ternary-weight LLM training from scratch",
-        }
+        self.info().summary
     }
 
     /// Position in the seed's order, used to sort report rows.
     pub fn seed_index(self) -> usize {
-        ChallengeId::ALL
-            .iter()
-            .position(|c| *c == self)
-            .expect("every id is in ALL")
+        self as usize
     }
 }
 
@@ -118,12 +226,19 @@ impl fmt::Display for ChallengeId {
     }
 }
 
-/// A name that is not one of the eight challenge ids.
+/// A name that is not one of the challenge ids.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown challenge '{0}' (known: backwards, fuse, kv, beam_search, flash_attention, dflash_verify, flash_attention_bwd, ternary_training)"
-)]
+#[error("unknown challenge '{0}' (known: {known})", known = known_names())]
 pub struct UnknownChallenge(pub String);
+
+/// The ids as the unknown-challenge message lists them.
+fn known_names() -> String {
+    CHALLENGES
+        .iter()
+        .map(|c| c.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 impl FromStr for ChallengeId {
     type Err = UnknownChallenge;
@@ -146,6 +261,34 @@ mod tests {
             assert_eq!(id.as_str().parse::<ChallengeId>(), Ok(id));
         }
         assert!("flash-attention".parse::<ChallengeId>().is_err());
+    }
+
+    #[test]
+    fn every_row_sits_at_its_ids_index_and_names_are_unique() {
+        for (index, row) in CHALLENGES.iter().enumerate() {
+            assert_eq!(row.id as usize, index);
+            assert_eq!(row.id.info(), row);
+        }
+        let mut names: Vec<_> = CHALLENGES.iter().map(|c| c.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), ChallengeId::COUNT);
+        let mut ranks: Vec<_> = CHALLENGES.iter().map(|c| c.suggested_rank).collect();
+        ranks.sort();
+        assert_eq!(ranks, (0..ChallengeId::COUNT).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn the_unknown_challenge_message_lists_every_id_from_the_table() {
+        let message = "flash_atention"
+            .parse::<ChallengeId>()
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            message,
+            "unknown challenge 'flash_atention' (known: backwards, fuse, kv, beam_search, \
+             flash_attention, dflash_verify, flash_attention_bwd, ternary_training)"
+        );
     }
 
     #[test]

@@ -20,3 +20,47 @@ pub fn graders() -> Vec<Box<dyn Challenge>> {
 pub fn grader(id: ChallengeId) -> Option<Box<dyn Challenge>> {
     graders().into_iter().find(|g| g.id() == id)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use judge_core::challenge::CHALLENGES;
+
+    /// Adding a row to the challenge table without its prompt, reference or grader fails here,
+    /// naming what is missing (ARCHITECTURE.md, "Adding a challenge").
+    #[test]
+    fn every_challenge_in_the_table_has_a_prompt_a_reference_and_a_grader() {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        for row in CHALLENGES {
+            assert!(
+                judge_scaffold::prompts::has_prompt(row.id),
+                "{}: no prompts/{}.md",
+                row.name,
+                row.name
+            );
+            let reference = repo.join("reference").join(row.reference_crate);
+            assert!(
+                reference.join("Cargo.toml").is_file(),
+                "{}: no reference crate at {}",
+                row.name,
+                reference.display()
+            );
+            let grader_dir = repo.join("graders").join(row.name);
+            assert!(
+                grader_dir.join("Cargo.toml").is_file(),
+                "{}: no grader crate at {}",
+                row.name,
+                grader_dir.display()
+            );
+            let grader = super::grader(row.id);
+            assert!(grader.is_some(), "{}: no grader in the registry", row.name);
+            assert_eq!(grader.unwrap().id(), row.id);
+        }
+        assert_eq!(
+            super::graders().len(),
+            CHALLENGES.len(),
+            "a grader outside the table"
+        );
+    }
+}

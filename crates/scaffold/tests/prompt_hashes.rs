@@ -5,7 +5,7 @@ use judge_core::ChallengeId;
 use judge_scaffold::prompts::seed_prompt;
 use sha2::{Digest, Sha256};
 
-const SEED_SHA256: [(&str, &str); 8] = [
+const SEED_SHA256: &[(&str, &str)] = &[
     (
         "backwards",
         "10f01348a868504516e39d76136aeb13b1d4df60e4882367d549808ba7248926",
@@ -42,7 +42,7 @@ const SEED_SHA256: [(&str, &str); 8] = [
 
 #[test]
 fn every_prompt_is_the_seed_text_byte_for_byte() {
-    for (name, expected) in SEED_SHA256 {
+    for &(name, expected) in SEED_SHA256 {
         let id: ChallengeId = name.parse().unwrap();
         let digest: String = Sha256::digest(seed_prompt(id).as_bytes())
             .iter()
