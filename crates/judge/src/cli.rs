@@ -73,6 +73,13 @@ pub struct ScaffoldArgs {
     /// Only these challenges (comma-separated ids).
     #[arg(long, value_delimiter = ',', value_name = "ID,...")]
     pub only: Option<Vec<ChallengeId>>,
+    /// Leave these challenges out (comma-separated ids).
+    #[arg(long, value_delimiter = ',', value_name = "ID,...")]
+    pub skip: Vec<ChallengeId>,
+    /// Add the selected challenges to an existing MODEL folder; challenge folders that
+    /// already exist are left as they are.
+    #[arg(long)]
+    pub add: bool,
     /// Write the seed's prompts alone, without the "Submission interface" sections.
     #[arg(long)]
     pub original: bool,

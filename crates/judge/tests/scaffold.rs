@@ -32,7 +32,7 @@ fn entries(dir: &Path) -> Vec<String> {
 }
 
 #[test]
-fn writes_all_eight_prompts_and_the_corpus() {
+fn writes_every_prompt_and_the_corpus() {
     let dir = tempfile::tempdir().unwrap();
     let data = corpus(dir.path());
     let out = judge(&["scaffold", "-n", "model-a"], dir.path());
@@ -60,7 +60,8 @@ fn writes_all_eight_prompts_and_the_corpus() {
         "seed order"
     );
     assert!(stdout.contains(&format!(
-        "Scaffolded 8 challenges into '{}/'",
+        "Scaffolded {} challenges into '{}/'",
+        ChallengeId::COUNT,
         model.display()
     )));
     assert!(stdout.contains("DIFFICULTY GUIDE"));
@@ -123,7 +124,7 @@ fn an_existing_model_folder_is_refused_with_exit_1_and_left_alone() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("taken' already exists"), "{stderr}");
     assert!(
-        stderr.contains("Remove it or pick a different name"),
+        stderr.contains("Remove it, pick a different name, or pass --add"),
         "{stderr}"
     );
     assert_eq!(entries(&dir.path().join("taken")), ["keep.txt"]);
@@ -141,20 +142,74 @@ fn bad_model_names_are_usage_errors_that_write_nothing() {
 }
 
 #[test]
-fn a_missing_corpus_is_a_usage_error_naming_the_option() {
+fn a_missing_corpus_writes_every_prompt_and_says_once_how_to_supply_it() {
     let dir = tempfile::tempdir().unwrap();
     let out = judge(&["scaffold", "-n", "m"], dir.path());
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        String::from_utf8(out.stderr)
-            .unwrap()
-            .contains("--train-data")
-    );
-    assert!(entries(dir.path()).is_empty());
-
-    // Leaving ternary_training out needs no corpus.
-    let out = judge(&["scaffold", "-n", "m", "--only", "fuse"], dir.path());
     assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let model = dir.path().join("m");
+    assert_eq!(entries(&model).len(), ChallengeId::COUNT);
+    assert_eq!(entries(&model.join("ternary_training")), ["PROMPT.md"]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.matches("was not written").count(), 1, "{stdout}");
+    assert!(stdout.contains("ternary_training/train_data.txt was not written"));
+    assert!(stdout.contains("--train-data FILE"), "{stdout}");
+
+    // Leaving ternary_training out needs no corpus and says nothing about one.
+    let out = judge(&["scaffold", "-n", "n", "--only", "fuse"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        !String::from_utf8(out.stdout)
+            .unwrap()
+            .contains("not written")
+    );
+}
+
+#[test]
+fn skip_leaves_challenges_out_and_add_fills_in_an_existing_model_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    corpus(dir.path());
+    let out = judge(
+        &["scaffold", "-n", "m", "--skip", "fuse,ternary_training"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let model = dir.path().join("m");
+    assert!(!model.join("fuse").exists());
+    assert!(!model.join("ternary_training").exists());
+    assert_eq!(entries(&model).len(), ChallengeId::COUNT - 2);
+
+    // An answer already in kv/ and an edited prompt stay exactly as they are.
+    fs::write(model.join("kv/kv.py"), "answer").unwrap();
+    fs::write(model.join("kv/PROMPT.md"), "edited").unwrap();
+    let out = judge(&["scaffold", "-n", "m", "--add"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("[=] kv (exists, left as it is)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Scaffolded 2 challenges"), "{stdout}");
+    assert_eq!(
+        fs::read_to_string(model.join("kv/kv.py")).unwrap(),
+        "answer"
+    );
+    assert_eq!(
+        fs::read_to_string(model.join("kv/PROMPT.md")).unwrap(),
+        "edited"
+    );
+    assert!(model.join("fuse/PROMPT.md").is_file());
+    assert!(model.join("ternary_training/train_data.txt").is_file());
+    assert_eq!(entries(&model).len(), ChallengeId::COUNT);
+
+    // --add needs an existing folder; an empty selection is a usage error.
+    let out = judge(&["scaffold", "-n", "absent", "--add"], dir.path());
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let out = judge(
+        &["scaffold", "-n", "x", "--only", "kv", "--skip", "kv"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(!dir.path().join("absent").exists() && !dir.path().join("x").exists());
 }
 
 #[test]

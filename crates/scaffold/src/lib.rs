@@ -11,20 +11,23 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use judge_core::ChallengeId;
-
-/// The corpus file name, beside the prompt in ternary_training/ and beside the model folders.
-pub const TRAIN_DATA_FILE: &str = "train_data.txt";
+use judge_core::challenge::{CHALLENGES, Difficulty};
 
 /// What to scaffold and where.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ScaffoldOptions {
     /// The folder that receives MODEL/ (the seed uses the script's own folder).
     pub root: PathBuf,
     pub model: String,
     /// The corpus for ternary_training; defaults to ROOT/train_data.txt as in the seed.
     pub train_data: Option<PathBuf>,
-    /// Challenges to write, in any order; the seed's order is kept. `None` means all eight.
+    /// Challenges to write, in any order; the seed's order is kept. `None` means all.
     pub only: Option<Vec<ChallengeId>>,
+    /// Challenges to leave out.
+    pub skip: Vec<ChallengeId>,
+    /// Add the selected challenges to an existing model folder; challenge folders that exist
+    /// are left exactly as they are.
+    pub add: bool,
     /// Write the seed's prompt text alone, without the submission-interface sections.
     pub original: bool,
 }
@@ -34,13 +37,12 @@ pub struct ScaffoldOptions {
 pub enum ScaffoldError {
     #[error("invalid model name {0:?}: {1}")]
     InvalidModelName(String, &'static str),
-    #[error("'{}' already exists. Remove it or pick a different name.", .0.display())]
+    #[error("'{}' already exists. Remove it, pick a different name, or pass --add to add challenges to it.", .0.display())]
     AlreadyExists(PathBuf),
-    #[error(
-        "training corpus not found at '{}' (needed for ternary_training): pass --train-data FILE, or use --only to leave ternary_training out",
-        .0.display()
-    )]
-    MissingCorpus(PathBuf),
+    #[error("'{}' does not exist: --add adds challenges to an existing model folder", .0.display())]
+    NothingToAddTo(PathBuf),
+    #[error("no challenge selected: --only and --skip leave nothing to write")]
+    NothingSelected,
     #[error("cannot write '{}': {source}; removed what this run had created", path.display())]
     Io { path: PathBuf, source: io::Error },
 }
@@ -59,7 +61,13 @@ impl ScaffoldError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scaffolded {
     pub destination: PathBuf,
+    /// Challenge folders this run wrote.
     pub challenges: Vec<ChallengeId>,
+    /// Selected challenges whose folder existed already (with `--add`): left untouched.
+    pub kept: Vec<ChallengeId>,
+    /// Data files that could not be copied because their source is missing: the challenge,
+    /// the file name and where it was looked for. The prompt is written all the same.
+    pub missing_data: Vec<(ChallengeId, &'static str, PathBuf)>,
 }
 
 /// A model name must name exactly one new folder inside the root.
@@ -84,10 +92,10 @@ pub fn validate_model_name(model: &str) -> Result<(), ScaffoldError> {
 }
 
 /// The selected challenges in the seed's order, without duplicates.
-fn selected(only: Option<&[ChallengeId]>) -> Vec<ChallengeId> {
+fn selected(only: Option<&[ChallengeId]>, skip: &[ChallengeId]) -> Vec<ChallengeId> {
     ChallengeId::ALL
         .into_iter()
-        .filter(|id| only.is_none_or(|only| only.contains(id)))
+        .filter(|id| only.is_none_or(|only| only.contains(id)) && !skip.contains(id))
         .collect()
 }
 
@@ -98,28 +106,52 @@ pub fn scaffold(
 ) -> Result<Scaffolded, ScaffoldError> {
     validate_model_name(&options.model)?;
     let destination = options.root.join(&options.model);
-    if destination.exists() || destination.is_symlink() {
+    let exists = destination.exists() || destination.is_symlink();
+    if exists && !options.add {
         return Err(ScaffoldError::AlreadyExists(destination));
     }
-    let challenges = selected(options.only.as_deref());
-    let corpus = options
-        .train_data
-        .clone()
-        .unwrap_or_else(|| options.root.join(TRAIN_DATA_FILE));
-    if challenges.contains(&ChallengeId::TernaryTraining) && !corpus.is_file() {
-        return Err(ScaffoldError::MissingCorpus(corpus));
+    if options.add && !destination.is_dir() {
+        return Err(ScaffoldError::NothingToAddTo(destination));
     }
-
-    let created_top = first_missing_ancestor(&destination);
-    let result = write_all(&destination, &challenges, &corpus, options.original, log);
-    if result.is_err() {
-        // Roll back: everything from the first folder this run created downwards.
-        let _ = fs::remove_dir_all(&created_top);
+    let selection = selected(options.only.as_deref(), &options.skip);
+    if selection.is_empty() {
+        return Err(ScaffoldError::NothingSelected);
     }
-    result.map(|()| Scaffolded {
+    let (kept, challenges): (Vec<_>, Vec<_>) = selection.into_iter().partition(|id| {
+        let folder = destination.join(id.as_str());
+        options.add && (folder.exists() || folder.is_symlink())
+    });
+    let mut done = Scaffolded {
         destination,
         challenges,
-    })
+        kept,
+        missing_data: Vec::new(),
+    };
+
+    // Everything from the first folder this run created downwards: what a rollback removes.
+    let created: Vec<PathBuf> = if options.add {
+        done.challenges
+            .iter()
+            .map(|id| done.destination.join(id.as_str()))
+            .collect()
+    } else {
+        vec![first_missing_ancestor(&done.destination)]
+    };
+    let result = write_all(options, &mut done, log);
+    if result.is_err() {
+        for path in &created {
+            let _ = fs::remove_dir_all(path);
+        }
+    }
+    result.map(|()| done)
+}
+
+/// Where the data file `name` is copied from: `--train-data`, else ROOT/name as in the seed.
+fn data_source(options: &ScaffoldOptions, name: &str) -> PathBuf {
+    options
+        .train_data
+        .clone()
+        .unwrap_or_else(|| options.root.join(name))
 }
 
 /// The outermost folder of `path` that does not exist yet (what a rollback must remove).
@@ -135,53 +167,134 @@ fn first_missing_ancestor(path: &Path) -> PathBuf {
 }
 
 fn write_all(
-    destination: &Path,
-    challenges: &[ChallengeId],
-    corpus: &Path,
-    original: bool,
+    options: &ScaffoldOptions,
+    done: &mut Scaffolded,
     log: &mut dyn Write,
 ) -> Result<(), ScaffoldError> {
     let io_error = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ScaffoldError::Io { path, source }
     };
-    if let Some(parent) = destination.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::create_dir_all(parent).map_err(io_error(parent))?;
+    let destination = done.destination.clone();
+    if !options.add {
+        if let Some(parent) = destination.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::create_dir_all(parent).map_err(io_error(parent))?;
+        }
+        // create_dir, not create_dir_all: if another process made it meanwhile, refuse.
+        fs::create_dir(&destination).map_err(|source| match source.kind() {
+            io::ErrorKind::AlreadyExists => ScaffoldError::AlreadyExists(destination.clone()),
+            _ => ScaffoldError::Io {
+                path: destination.clone(),
+                source,
+            },
+        })?;
     }
-    // create_dir, not create_dir_all: if another process made it meanwhile, refuse.
-    fs::create_dir(destination).map_err(|source| match source.kind() {
-        io::ErrorKind::AlreadyExists => ScaffoldError::AlreadyExists(destination.to_path_buf()),
-        _ => ScaffoldError::Io {
-            path: destination.to_path_buf(),
-            source,
-        },
-    })?;
-    for &id in challenges {
+    for &id in &done.kept {
+        let _ = writeln!(log, "  [=] {id} (exists, left as it is)");
+    }
+    for &id in &done.challenges {
         let folder = destination.join(id.as_str());
         fs::create_dir(&folder).map_err(io_error(&folder))?;
         let prompt = folder.join("PROMPT.md");
-        fs::write(&prompt, prompts::prompt_markdown(id, original)).map_err(io_error(&prompt))?;
-        if id == ChallengeId::TernaryTraining {
-            let target = folder.join(TRAIN_DATA_FILE);
-            fs::copy(corpus, &target).map_err(io_error(&target))?;
-            let _ = writeln!(log, "  [data] {TRAIN_DATA_FILE}");
+        fs::write(&prompt, prompts::prompt_markdown(id, options.original))
+            .map_err(io_error(&prompt))?;
+        if let Some(name) = id.info().data_file {
+            let source = data_source(options, name);
+            if source.is_file() {
+                let target = folder.join(name);
+                fs::copy(&source, &target).map_err(io_error(&target))?;
+                let _ = writeln!(log, "  [data] {name}");
+            } else {
+                done.missing_data.push((id, name, source));
+            }
         }
         let _ = writeln!(log, "  [+] {id}");
     }
     Ok(())
 }
 
-/// The seed's closing message: the count, the destination, and the difficulty guide.
+/// The seed's closing message: the count, the destination, and the difficulty guide; then one
+/// note per data file that could not be copied, saying how to supply it.
 pub fn closing_message(done: &Scaffolded) -> String {
-    format!(
-        "\nScaffolded {} challenges into '{}/'\n\n{DIFFICULTY_GUIDE}",
+    let mut message = format!(
+        "\nScaffolded {} challenges into '{}/'\n\n{}",
         done.challenges.len(),
-        done.destination.display()
-    )
+        done.destination.display(),
+        difficulty_guide()
+    );
+    for (id, name, looked_at) in &done.missing_data {
+        message.push_str(&format!(
+            "\nnote: {id}/{name} was not written: no file at '{}'. Copy your corpus to '{}', \
+             or give it when grading (judge grade --train-data FILE); next time, \
+             judge scaffold --train-data FILE.\n",
+            looked_at.display(),
+            done.destination.join(id.as_str()).join(name).display(),
+        ));
+    }
+    message
 }
 
-/// The seed script's difficulty guide and suggested order.
-pub const DIFFICULTY_GUIDE: &str = "\
+const RULE: &str = "══════════════════════════════════════════════════════════════════════";
+
+/// The seed script's difficulty guide and suggested order, derived from the challenge table.
+pub fn difficulty_guide() -> String {
+    let mut guide = format!("{RULE}\n  DIFFICULTY GUIDE\n{RULE}\n");
+    for difficulty in Difficulty::ALL {
+        guide.push_str(&format!("\n  {}\n", difficulty.guide_heading()));
+        for row in CHALLENGES.iter().filter(|c| c.difficulty == difficulty) {
+            guide.push_str(&format!(
+                "    {:<22}{}\n",
+                format!("{}/", row.name),
+                row.summary
+            ));
+            if let Some(detail) = row.guide_detail {
+                guide.push_str(&format!("    {:<22}{detail}\n", ""));
+            }
+        }
+    }
+    let mut suggested: Vec<_> = CHALLENGES.iter().collect();
+    suggested.sort_by_key(|c| c.suggested_rank);
+    let names: Vec<_> = suggested.iter().map(|c| c.name).collect();
+    // The seed breaks the suggested order after its fifth challenge.
+    let half = names.len().min(5);
+    guide.push_str(&format!(
+        "\n{RULE}\n  HOW TO USE\n{RULE}\n\n{HOW_TO_USE}\n  Suggested order (easiest first):\n    {} →\n    {}\n\n{RULE}\n",
+        names[..half].join(" → "),
+        names[half..].join(" → "),
+    ));
+    guide
+}
+
+const HOW_TO_USE: &str = "  1. Start with MEDIUM challenges to baseline the model
+  2. Each subfolder contains PROMPT.md — feed this to the model as-is
+  3. The model should produce a .py (or .cu for fuse/) implementation
+  4. Run it: cd <model>/<challenge> && python3 <file>.py
+  5. All challenges have objective pass/fail criteria in the prompt
+  6. Grade it: judge grade <model>/<challenge>   (or judge grade <model>)
+";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_names_that_are_not_one_new_folder_are_refused() {
+        for bad in ["", ".", "..", "a/b", "a\\b", "-n", "--help"] {
+            assert!(
+                matches!(
+                    validate_model_name(bad),
+                    Err(ScaffoldError::InvalidModelName(..))
+                ),
+                "{bad:?} accepted"
+            );
+        }
+        for good in ["gpt-5", "claude_opus.4", "Qwen3 0.6B"] {
+            assert!(validate_model_name(good).is_ok(), "{good:?} refused");
+        }
+    }
+
+    /// The guide as it was written out by hand before it was derived from the table.
+    const PINNED_GUIDE: &str = "\
 ══════════════════════════════════════════════════════════════════════
   DIFFICULTY GUIDE
 ══════════════════════════════════════════════════════════════════════
@@ -221,31 +334,23 @@ pub const DIFFICULTY_GUIDE: &str = "\
 ══════════════════════════════════════════════════════════════════════
 ";
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
     #[test]
-    fn model_names_that_are_not_one_new_folder_are_refused() {
-        for bad in ["", ".", "..", "a/b", "a\\b", "-n", "--help"] {
-            assert!(
-                matches!(
-                    validate_model_name(bad),
-                    Err(ScaffoldError::InvalidModelName(..))
-                ),
-                "{bad:?} accepted"
-            );
-        }
-        for good in ["gpt-5", "claude_opus.4", "Qwen3 0.6B"] {
-            assert!(validate_model_name(good).is_ok(), "{good:?} refused");
-        }
+    fn the_derived_difficulty_guide_is_the_seeds_byte_for_byte() {
+        assert_eq!(difficulty_guide(), PINNED_GUIDE);
     }
 
     #[test]
     fn selection_keeps_the_seed_order() {
-        let picked = selected(Some(&[ChallengeId::Kv, ChallengeId::Backwards]));
+        let picked = selected(Some(&[ChallengeId::Kv, ChallengeId::Backwards]), &[]);
         assert_eq!(picked, [ChallengeId::Backwards, ChallengeId::Kv]);
-        assert_eq!(selected(None).len(), 8);
+        assert_eq!(selected(None, &[]).len(), ChallengeId::COUNT);
+        assert_eq!(
+            selected(None, &[ChallengeId::Fuse]),
+            ChallengeId::ALL
+                .into_iter()
+                .filter(|id| *id != ChallengeId::Fuse)
+                .collect::<Vec<_>>()
+        );
     }
 
     #[test]

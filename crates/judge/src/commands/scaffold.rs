@@ -16,6 +16,8 @@ pub fn run(args: ScaffoldArgs) -> anyhow::Result<i32> {
         model: args.model,
         train_data: args.train_data,
         only: args.only,
+        skip: args.skip,
+        add: args.add,
         original: args.original,
     };
     let mut stdout = std::io::stdout().lock();
