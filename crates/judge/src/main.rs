@@ -1,6 +1,25 @@
 //! `judge`: the command-line edge. Parses arguments, wires the graders together, prints.
 //! Everything else lives in the library crates.
 
+/// `println!` that returns an error instead of panicking when stdout is closed
+/// (`judge list | head -1`); `main` turns a broken pipe into a quiet exit 0.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
+/// `print!` with the same error handling as [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        write!(stdout, $($arg)*)?;
+        stdout.flush()?
+    }};
+}
+
 mod cli;
 mod commands;
 mod registry;
@@ -18,12 +37,22 @@ fn main() -> ExitCode {
     init_logging(cli.verbose);
     let code = match commands::run(cli.command) {
         Ok(code) => code,
+        // The reader went away (`| head`): what it wanted was printed, nothing to report.
+        Err(error) if is_broken_pipe(&error) => judge_core::exit::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
             judge_core::exit::USAGE_OR_ENVIRONMENT
         }
     };
     ExitCode::from(u8::try_from(code).unwrap_or(2))
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Diagnostics go to stderr; `JUDGE_LOG` (an env-filter string) overrides `-v`.

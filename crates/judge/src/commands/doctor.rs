@@ -136,7 +136,7 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<i32> {
     }));
     let ready = python.is_ok();
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "ready": ready,
@@ -152,10 +152,10 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<i32> {
             } else {
                 " --"
             };
-            println!("{mark} {:<18} {}", check.name, check.detail);
+            outln!("{mark} {:<18} {}", check.name, check.detail);
         }
         if !ready {
-            println!("\nPython submissions cannot be graded yet: run `judge setup`.");
+            outln!("\nPython submissions cannot be graded yet: run `judge setup`.");
         }
     }
     Ok(if ready {

@@ -41,12 +41,16 @@ pub fn run(args: ListArgs) -> anyhow::Result<i32> {
         })
         .collect();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        outln!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(judge_core::exit::SUCCESS);
     }
-    println!(
+    outln!(
         "{:<20} {:<20} {:>4} {:>9} {:>6}  summary",
-        "challenge", "difficulty", "auto", "self_test", "manual"
+        "challenge",
+        "difficulty",
+        "auto",
+        "self_test",
+        "manual"
     );
     for row in rows {
         let counts = row
@@ -58,7 +62,7 @@ pub fn run(args: ListArgs) -> anyhow::Result<i32> {
                     c.manual.to_string(),
                 ]
             });
-        println!(
+        outln!(
             "{:<20} {:<20} {:>4} {:>9} {:>6}  {}",
             row.id.as_str(),
             row.difficulty.label(),

@@ -16,14 +16,14 @@ pub fn prompt_sha256(id: ChallengeId) -> String {
 /// Prints reports as terminal tables, or as one JSON array with `json`.
 pub fn print_reports(reports: &[Report], json: bool) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(reports)?);
+        outln!("{}", serde_json::to_string_pretty(reports)?);
         return Ok(());
     }
     let stdout = std::io::stdout();
     let colour = use_colour(stdout.is_terminal());
     let width = terminal_width();
     for report in reports {
-        println!("{}", terminal(report, colour, width));
+        outln!("{}", terminal(report, colour, width));
     }
     Ok(())
 }

@@ -55,7 +55,7 @@ pub fn run(args: ReferenceArgs) -> anyhow::Result<i32> {
             .cloned()
             .collect();
         print_reports(&detailed, false)?;
-        print!("{}", summary(&reports, &missing));
+        out!("{}", summary(&reports, &missing));
     }
     Ok(judge_core::exit::for_reports(&reports))
 }

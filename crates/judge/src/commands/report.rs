@@ -19,9 +19,9 @@ pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
     match &args.out {
         Some(path) => {
             judge_core::report::write_atomic(path, text.as_bytes())?;
-            println!("{}", path.display());
+            outln!("{}", path.display());
         }
-        None => print!("{text}"),
+        None => out!("{text}"),
     }
     Ok(judge_core::exit::SUCCESS)
 }

@@ -40,14 +40,14 @@ pub fn run(args: SetupArgs) -> anyhow::Result<i32> {
     spinner.finish_and_clear();
     match result {
         Ok((env, nvcc)) => {
-            println!(
+            outln!(
                 "Python {} with numpy {} at {}",
                 env.python_version,
                 env.numpy_version,
                 env.interpreter.display()
             );
             if let Some(nvcc) = nvcc {
-                println!("nvcc at {}", nvcc.display());
+                outln!("nvcc at {}", nvcc.display());
             }
             Ok(judge_core::exit::SUCCESS)
         }
