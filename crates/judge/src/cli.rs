@@ -37,6 +37,15 @@ pub enum Command {
     Setup(SetupArgs),
     /// Report what grading needs and whether this machine has it.
     Doctor(DoctorArgs),
+    /// Write the bundled example model folders (a correct and a buggy answer per challenge).
+    Examples(ExamplesArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExamplesArgs {
+    /// Folder that receives reference-solutions/ and buggy-solutions/.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]

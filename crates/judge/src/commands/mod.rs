@@ -1,6 +1,7 @@
 //! One module per subcommand; each returns the process exit code.
 
 mod doctor;
+mod examples;
 mod grade;
 mod list;
 mod output;
@@ -20,6 +21,7 @@ pub fn run(command: Command) -> anyhow::Result<i32> {
         Command::Setup(args) => setup::run(args),
         Command::Doctor(args) => doctor::run(args),
         Command::Report(args) => report::run(args),
+        Command::Examples(args) => examples::run(args),
     }
 }
 
