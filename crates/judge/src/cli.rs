@@ -108,10 +108,10 @@ pub struct RunArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Wall-clock limit for grading one submission, in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    #[arg(long, value_name = "SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout: u64,
     /// Address-space limit for submission processes, in GiB.
-    #[arg(long, value_name = "GIB", default_value_t = 4)]
+    #[arg(long, value_name = "GIB", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub memory_gib: u64,
     /// Corpus for ternary_training when the submission folder has none.
     #[arg(long, value_name = "FILE")]
@@ -134,7 +134,7 @@ pub struct GradeArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Submissions graded in parallel.
-    #[arg(short, long, default_value_t = 1)]
+    #[arg(short, long, default_value_t = 1, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=256))]
     pub jobs: usize,
     /// Grade only shard I of N (0-based), e.g. `--shard $SLURM_ARRAY_TASK_ID/$N`.
     #[arg(long, value_name = "I/N")]

@@ -3,7 +3,7 @@
 use std::process::Command;
 
 #[test]
-fn lists_all_eight_challenges_with_their_criteria() {
+fn lists_every_challenge_with_its_criteria() {
     let out = Command::new(env!("CARGO_BIN_EXE_judge"))
         .args(["list", "--json"])
         .output()
@@ -20,5 +20,30 @@ fn lists_all_eight_challenges_with_their_criteria() {
     for row in rows.as_array().unwrap() {
         let auto = row["criteria"]["auto"].as_u64();
         assert!(auto.is_some_and(|n| n >= 5), "{row}");
+    }
+}
+
+#[test]
+fn zero_or_absurd_limits_are_refused_at_parse_time_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cell = dir.path().join("m/kv");
+    std::fs::create_dir_all(&cell).unwrap();
+    std::fs::write(cell.join("kv_cache.py"), "x = 1\n").unwrap();
+    for args in [
+        &["grade", "m", "--timeout", "0"][..],
+        &["grade", "m", "--memory-gib", "0"],
+        &["grade", "m", "--jobs", "0"],
+        &["grade", "m", "--timeout", "-5"],
+        &["reference", "kv", "--timeout", "0"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_judge"))
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+        assert!(!cell.join("GRADE.json").exists(), "{args:?} wrote a report");
     }
 }

@@ -27,7 +27,7 @@ pub fn run(args: ScaffoldArgs) -> anyhow::Result<i32> {
             Ok(judge_core::exit::SUCCESS)
         }
         Err(error) => {
-            eprintln!("ERROR: {error}");
+            eprintln!("error: {error}");
             Ok(error.exit_code())
         }
     }
