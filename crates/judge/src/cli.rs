@@ -39,6 +39,17 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Write the bundled example model folders (a correct and a buggy answer per challenge).
     Examples(ExamplesArgs),
+    /// Print a shell completion script (e.g. `judge completions bash > /etc/bash_completion.d/judge`).
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), e.g. `judge man > judge.1 && man ./judge.1`.
+    Man,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, clap::Args)]

@@ -47,3 +47,24 @@ fn zero_or_absurd_limits_are_refused_at_parse_time_and_write_nothing() {
         assert!(!cell.join("GRADE.json").exists(), "{args:?} wrote a report");
     }
 }
+
+#[test]
+fn completions_and_the_man_page_are_generated_from_the_command_line() {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_judge"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let bash = run(&["completions", "bash"]);
+    assert!(
+        bash.contains("_judge()") && bash.contains("scaffold"),
+        "{bash}"
+    );
+    assert!(run(&["completions", "zsh"]).contains("#compdef judge"));
+    let man = run(&["man"]);
+    assert!(man.starts_with(".ie") || man.contains(".TH judge"), "{man}");
+    assert!(man.contains("grade"), "{man}");
+}

@@ -1,5 +1,6 @@
 //! One module per subcommand; each returns the process exit code.
 
+mod docs;
 mod doctor;
 mod examples;
 mod grade;
@@ -22,6 +23,8 @@ pub fn run(command: Command) -> anyhow::Result<i32> {
         Command::Doctor(args) => doctor::run(args),
         Command::Report(args) => report::run(args),
         Command::Examples(args) => examples::run(args),
+        Command::Completions(args) => docs::completions(args),
+        Command::Man => docs::man(),
     }
 }
 
