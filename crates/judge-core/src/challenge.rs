@@ -218,6 +218,33 @@ impl ChallengeId {
     pub fn seed_index(self) -> usize {
         self as usize
     }
+
+    /// The id a misspelt folder name most likely meant ("did you mean flash_attention?"):
+    /// the closest by edit distance, if it is within a third of the name's length.
+    pub fn nearest(name: &str) -> Option<ChallengeId> {
+        let name = name.to_ascii_lowercase().replace('-', "_");
+        CHALLENGES
+            .iter()
+            .map(|row| (edit_distance(&name, row.name), row.id))
+            .min()
+            .filter(|(distance, _)| *distance * 3 <= name.chars().count().max(3))
+            .map(|(_, id)| id)
+    }
+}
+
+/// Levenshtein distance over chars (one row of the dynamic programme at a time).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = previous[j] + usize::from(ca != *cb);
+            current[j + 1] = substitute.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        previous = current;
+    }
+    previous[b.len()]
 }
 
 impl fmt::Display for ChallengeId {
@@ -289,6 +316,26 @@ mod tests {
             "unknown challenge 'flash_atention' (known: backwards, fuse, kv, beam_search, \
              flash_attention, dflash_verify, flash_attention_bwd, ternary_training)"
         );
+    }
+
+    #[test]
+    fn a_misspelt_folder_name_finds_the_id_it_meant_and_noise_finds_none() {
+        assert_eq!(
+            ChallengeId::nearest("flash_atention"),
+            Some(ChallengeId::FlashAttention)
+        );
+        assert_eq!(
+            ChallengeId::nearest("Beam-Search"),
+            Some(ChallengeId::BeamSearch)
+        );
+        assert_eq!(
+            ChallengeId::nearest("backward"),
+            Some(ChallengeId::Backwards)
+        );
+        assert_eq!(ChallengeId::nearest("kvv"), Some(ChallengeId::Kv));
+        assert_eq!(ChallengeId::nearest("notes"), None);
+        assert_eq!(ChallengeId::nearest("grades"), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 
     #[test]
