@@ -129,6 +129,19 @@ challenge_table! {
     },
 }
 
+/// The seed script's challenges, in its order: the table starts with them (tested), and tests
+/// that pin the seed's text use this list, so adding a challenge changes none of them.
+pub const SEED_CHALLENGES: [&str; 8] = [
+    "backwards",
+    "fuse",
+    "kv",
+    "beam_search",
+    "flash_attention",
+    "dflash_verify",
+    "flash_attention_bwd",
+    "ternary_training",
+];
+
 /// One row of the challenge table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChallengeInfo {
@@ -311,11 +324,18 @@ mod tests {
             .parse::<ChallengeId>()
             .unwrap_err()
             .to_string();
+        let names: Vec<_> = CHALLENGES.iter().map(|c| c.name).collect();
         assert_eq!(
             message,
-            "unknown challenge 'flash_atention' (known: backwards, fuse, kv, beam_search, \
-             flash_attention, dflash_verify, flash_attention_bwd, ternary_training)"
+            format!(
+                "unknown challenge 'flash_atention' (known: {})",
+                names.join(", ")
+            )
         );
+        assert!(message.contains(
+            "(known: backwards, fuse, kv, beam_search, flash_attention, dflash_verify, \
+             flash_attention_bwd, ternary_training"
+        ));
     }
 
     #[test]
@@ -345,7 +365,7 @@ mod tests {
             .map(|c| format!("{}|{}", c, c.difficulty()))
             .collect();
         assert_eq!(
-            labels,
+            labels[..SEED_CHALLENGES.len()],
             [
                 "backwards|MEDIUM",
                 "fuse|MEDIUM",
@@ -357,5 +377,7 @@ mod tests {
                 "ternary_training|OPEN-ENDED RESEARCH",
             ]
         );
+        let names: Vec<_> = CHALLENGES.iter().map(|c| c.name).collect();
+        assert_eq!(names[..SEED_CHALLENGES.len()], SEED_CHALLENGES);
     }
 }
