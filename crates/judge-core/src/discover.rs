@@ -1,4 +1,8 @@
 //! Which submissions a path names: one challenge folder, a model folder, or a root of models.
+//!
+//! Model and challenge folders must be real folders. A challenge folder that is a symbolic link
+//! to another model's folder would be graded as the linking model's work, and its GRADE.json
+//! would land in the folder the link points to; such links are refused with the reason.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -25,6 +29,21 @@ impl SubmissionDir {
     }
 }
 
+/// A folder discovery saw and will not grade.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// What a path names: the submissions to grade and the folders refused on the way.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Discovery {
+    /// Sorted by model then by the seed's challenge order.
+    pub submissions: Vec<SubmissionDir>,
+    pub refused: Vec<Refused>,
+}
+
 /// Why a path names no submissions.
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoverError {
@@ -42,6 +61,22 @@ pub enum DiscoverError {
         .0.display()
     )]
     NothingToGrade(PathBuf),
+    #[error("'{}' {reason}", path.display())]
+    Symlink { path: PathBuf, reason: String },
+}
+
+/// The reason a symbolic link is not graded, naming its target.
+fn link_reason(link: &Path) -> String {
+    let target = std::fs::read_link(link)
+        .map(|t| t.display().to_string())
+        .unwrap_or_else(|_| "an unreadable target".into());
+    format!(
+        "is a symbolic link (to {target}); model and challenge folders must be real folders, so it is not graded"
+    )
+}
+
+fn is_symlink(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
 }
 
 fn challenge_of(dir: &Path) -> Option<ChallengeId> {
@@ -53,7 +88,13 @@ fn model_name(dir: &Path) -> Option<String> {
     (!name.is_empty()).then_some(name)
 }
 
-fn subfolders(dir: &Path) -> Result<Vec<PathBuf>, DiscoverError> {
+/// The real folders directly inside `dir`, and the symbolic links there that point at folders
+/// (`link_counts` decides, by name, which of those links would have been graded).
+fn subfolders(
+    dir: &Path,
+    link_counts: impl Fn(&Path) -> bool,
+    refused: &mut Vec<Refused>,
+) -> Result<Vec<PathBuf>, DiscoverError> {
     let io = |source| DiscoverError::Io {
         path: dir.to_path_buf(),
         source,
@@ -66,8 +107,18 @@ fn subfolders(dir: &Path) -> Result<Vec<PathBuf>, DiscoverError> {
         if name.to_string_lossy().starts_with('.') {
             continue;
         }
-        if entry.path().is_dir() {
-            dirs.push(entry.path());
+        let path = entry.path();
+        // `DirEntry::file_type` does not follow links.
+        let Ok(file_type) = entry.file_type() else {
+            continue;
+        };
+        if file_type.is_dir() {
+            dirs.push(path);
+        } else if file_type.is_symlink() && path.is_dir() && link_counts(&path) {
+            refused.push(Refused {
+                reason: link_reason(&path),
+                path,
+            });
         }
     }
     dirs.sort();
@@ -75,9 +126,13 @@ fn subfolders(dir: &Path) -> Result<Vec<PathBuf>, DiscoverError> {
 }
 
 /// The challenge folders directly inside `model_dir`.
-fn challenges_in(model_dir: &Path) -> Result<Vec<SubmissionDir>, DiscoverError> {
+fn challenges_in(
+    model_dir: &Path,
+    refused: &mut Vec<Refused>,
+) -> Result<Vec<SubmissionDir>, DiscoverError> {
     let model = model_name(model_dir);
-    let mut found: Vec<_> = subfolders(model_dir)?
+    let is_challenge = |dir: &Path| challenge_of(dir).is_some();
+    let mut found: Vec<_> = subfolders(model_dir, is_challenge, refused)?
         .into_iter()
         .filter_map(|dir| {
             challenge_of(&dir).map(|challenge| SubmissionDir {
@@ -91,37 +146,65 @@ fn challenges_in(model_dir: &Path) -> Result<Vec<SubmissionDir>, DiscoverError> 
     Ok(found)
 }
 
-/// Every submission `path` names, sorted by model then by the seed's challenge order.
-pub fn discover(path: &Path) -> Result<Vec<SubmissionDir>, DiscoverError> {
+/// Every submission `path` names. `path` itself must not be a symbolic link, nor, when it is a
+/// challenge folder, its model folder: the model would be named after the link's target.
+pub fn discover(path: &Path) -> Result<Discovery, DiscoverError> {
     if !path.exists() {
         return Err(DiscoverError::Missing(path.to_path_buf()));
     }
     if !path.is_dir() {
         return Err(DiscoverError::NotAFolder(path.to_path_buf()));
     }
+    let model_link = path
+        .parent()
+        .filter(|parent| challenge_of(path).is_some() && is_symlink(parent));
+    let link = if is_symlink(path) {
+        Some(path)
+    } else {
+        model_link
+    };
+    if let Some(link) = link {
+        return Err(DiscoverError::Symlink {
+            path: link.to_path_buf(),
+            reason: link_reason(link),
+        });
+    }
     let path = std::fs::canonicalize(path).map_err(|source| DiscoverError::Io {
         path: path.to_path_buf(),
         source,
     })?;
+    let mut refused = Vec::new();
     if let Some(challenge) = challenge_of(&path) {
-        return Ok(vec![SubmissionDir {
+        let submissions = vec![SubmissionDir {
             model: path.parent().and_then(model_name),
             challenge,
             dir: path,
-        }]);
+        }];
+        return Ok(Discovery {
+            submissions,
+            refused,
+        });
     }
-    let direct = challenges_in(&path)?;
-    if !direct.is_empty() {
-        return Ok(direct);
+    let direct = challenges_in(&path, &mut refused)?;
+    if !direct.is_empty() || !refused.is_empty() {
+        return Ok(Discovery {
+            submissions: direct,
+            refused,
+        });
     }
-    let mut all = Vec::new();
-    for model_dir in subfolders(&path)? {
-        all.extend(challenges_in(&model_dir)?);
+    // In a root, any link to a folder stands for a model folder.
+    let mut submissions = Vec::new();
+    for model_dir in subfolders(&path, |_| true, &mut refused)? {
+        submissions.extend(challenges_in(&model_dir, &mut refused)?);
     }
-    if all.is_empty() {
+    refused.sort_by(|a, b| a.path.cmp(&b.path));
+    if submissions.is_empty() && refused.is_empty() {
         return Err(DiscoverError::NothingToGrade(path));
     }
-    Ok(all)
+    Ok(Discovery {
+        submissions,
+        refused,
+    })
 }
 
 /// A deterministic slice of the work: shard `index` of `count` (0-based), as a Slurm array task
@@ -181,7 +264,7 @@ mod tests {
     fn a_challenge_folder_is_one_submission_named_after_its_model() {
         let root = tempfile::tempdir().unwrap();
         tree(root.path(), &["m1/kv"]);
-        let found = discover(&root.path().join("m1/kv")).unwrap();
+        let found = discover(&root.path().join("m1/kv")).unwrap().submissions;
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].label(), "m1/kv");
     }
@@ -195,6 +278,7 @@ mod tests {
         );
         let labels: Vec<_> = discover(&root.path().join("m1"))
             .unwrap()
+            .submissions
             .iter()
             .map(SubmissionDir::label)
             .collect();
@@ -207,6 +291,7 @@ mod tests {
         tree(root.path(), &["b/fuse", "a/kv", "a/fuse", "docs/img"]);
         let labels: Vec<_> = discover(root.path())
             .unwrap()
+            .submissions
             .iter()
             .map(SubmissionDir::label)
             .collect();
@@ -230,6 +315,42 @@ mod tests {
             discover(&root.path().join("x")),
             Err(DiscoverError::NothingToGrade(_))
         ));
+    }
+
+    #[test]
+    fn symlinked_challenge_and_model_folders_are_refused_with_the_reason() {
+        use std::os::unix::fs::symlink;
+        let root = tempfile::tempdir().unwrap();
+        tree(root.path(), &["victim/kv", "victim/fuse", "plagiarist/fuse"]);
+        // A challenge folder linking to another model's work, and a whole linked model.
+        symlink(root.path().join("victim/kv"), root.path().join("plagiarist/kv")).unwrap();
+        symlink(root.path().join("victim"), root.path().join("mirror")).unwrap();
+        // Links that name no challenge are ignored like any other non-challenge entry.
+        symlink(root.path().join("victim"), root.path().join("plagiarist/notes")).unwrap();
+
+        let found = discover(root.path()).unwrap();
+        let labels: Vec<_> = found.submissions.iter().map(SubmissionDir::label).collect();
+        assert_eq!(labels, ["plagiarist/fuse", "victim/fuse", "victim/kv"]);
+        let refused: Vec<_> = found.refused.iter().map(|r| r.path.clone()).collect();
+        let canonical = fs::canonicalize(root.path()).unwrap();
+        assert_eq!(
+            refused,
+            [canonical.join("mirror"), canonical.join("plagiarist/kv")]
+        );
+        assert!(found.refused[1].reason.contains("symbolic link"));
+        assert!(found.refused[1].reason.contains("victim/kv"));
+
+        // A model folder holding only a link is still a model folder, with the link refused.
+        let found = discover(&root.path().join("plagiarist")).unwrap();
+        assert_eq!(found.submissions.len(), 1);
+        assert_eq!(found.refused.len(), 1);
+
+        // Naming the link itself, or a challenge folder below a linked model, is refused too.
+        for path in ["plagiarist/kv", "mirror/kv", "mirror"] {
+            let err = discover(&root.path().join(path)).unwrap_err();
+            assert!(matches!(err, DiscoverError::Symlink { .. }), "{path}: {err}");
+            assert!(err.to_string().contains("symbolic link"), "{err}");
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod render;
 pub mod report;
 pub mod seed;
 pub mod session;
+pub mod signing;
 pub mod untrusted_fs;
 
 pub use challenge::{ChallengeId, Difficulty, UnknownChallenge};

@@ -1,4 +1,8 @@
 //! GRADE.json (schema v1): one graded candidate, its criteria and totals, written atomically.
+//!
+//! A GRADE.json may sit in a folder a submission controls, so it is read like any submission
+//! file (a regular file, no symlink, never blocking, capped in bytes) and written through a
+//! temporary file only the judge can have created.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -9,12 +13,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::challenge::ChallengeId;
 use crate::criterion::{CriterionKind, CriterionResult, Verdict};
+use crate::signing::random_bytes;
+use crate::untrusted_fs::{UntrustedFileError, create_new, read_capped_string};
 
 /// Bumped whenever a field changes meaning or disappears; readers refuse other versions.
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// The file name a report is written under, next to the submission or below `--out`.
 pub const REPORT_FILE_NAME: &str = "GRADE.json";
+
+/// No report the judge writes comes near this; a larger GRADE.json is refused unread.
+pub const REPORT_FILE_LIMIT: u64 = 16 << 20;
 
 /// What was graded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,6 +146,10 @@ pub struct Report {
     pub criteria: Vec<CriterionResult>,
     pub totals: Totals,
     pub score: f64,
+    /// HMAC-SHA256 (hex) of [`Report::canonical_bytes`] under the judge's key
+    /// ([`crate::signing`]); absent until signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
 }
 
 /// Why a GRADE.json could not be written or read.
@@ -147,11 +160,10 @@ pub enum ReportError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    /// Missing, unreadable, or not a plain regular file of a sane size (a link, a FIFO, a
+    /// device, a 4 GiB sparse file).
+    #[error(transparent)]
+    Read(#[from] UntrustedFileError),
     #[error("{path} is not a valid GRADE.json: {source}")]
     Malformed {
         path: PathBuf,
@@ -176,17 +188,28 @@ impl Report {
         serde_json::to_string_pretty(self).expect("a Report always serialises")
     }
 
+    /// The bytes a signature covers: the compact JSON of the report without its `signature`,
+    /// fields in declaration order (maps are sorted), numbers as serde_json writes them.
+    /// Reading a file back and re-serialising gives the same bytes for any value it holds.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        let unsigned = Report {
+            signature: None,
+            ..self.clone()
+        };
+        serde_json::to_vec(&unsigned).expect("a Report always serialises")
+    }
+
     /// Writes the report so that a reader never sees a half-written file: a temporary file in
     /// the same directory, flushed to disk, then renamed over the target.
     pub fn write_atomic(&self, path: &Path) -> Result<(), ReportError> {
         write_atomic(path, self.to_json().as_bytes())
     }
 
+    /// Reads a GRADE.json: only a regular file reached without a symbolic link, opened without
+    /// blocking, at most [`REPORT_FILE_LIMIT`] bytes. Says nothing about who wrote it: see
+    /// [`crate::signing::ReportKey::verify`].
     pub fn read(path: &Path) -> Result<Report, ReportError> {
-        let text = fs::read_to_string(path).map_err(|source| ReportError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = read_capped_string(path, REPORT_FILE_LIMIT)?;
         let value: serde_json::Value =
             serde_json::from_str(&text).map_err(|source| ReportError::Malformed {
                 path: path.to_path_buf(),
@@ -206,7 +229,10 @@ impl Report {
     }
 }
 
-/// Write `bytes` to `path` atomically (temp file in the same directory + rename).
+/// Write `bytes` to `path` atomically: a temporary file in the same folder, created
+/// exclusively under an unpredictable name (so a planted `.GRADE.json.tmp-*` link is never
+/// written through), then renamed over `path` (which replaces a planted link of that name
+/// rather than following it).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
     let wrap = |source| ReportError::Write {
         path: path.to_path_buf(),
@@ -221,9 +247,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "out".into());
-    let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+    let tmp_name = format!(
+        ".{file_name}.tmp-{}",
+        crate::fingerprint::hex(&random_bytes::<8>().map_err(wrap)?)
+    );
+    let tmp = dir.join(&tmp_name);
+    let mut file = create_new(dir, &tmp_name, 0o644).map_err(wrap)?;
     let result = (|| {
-        let mut file = fs::File::create(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         fs::rename(&tmp, path)
@@ -297,6 +327,7 @@ pub(crate) mod tests {
             totals: Totals::of(&criteria),
             score: score(&criteria),
             criteria,
+            signature: None,
         }
     }
 
@@ -345,5 +376,95 @@ pub(crate) mod tests {
             Report::read(&path),
             Err(ReportError::Malformed { .. })
         ));
+    }
+
+    #[test]
+    fn planted_temporary_links_are_never_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let victim = outside.path().join("victim");
+        fs::write(&victim, "untouched").unwrap();
+        // The names the old writer used (its pid) and a spread of others.
+        let mut planted = vec![format!(".{REPORT_FILE_NAME}.tmp-{}", std::process::id())];
+        planted.extend((0..64).map(|n| format!(".{REPORT_FILE_NAME}.tmp-{n}")));
+        for name in &planted {
+            std::os::unix::fs::symlink(&victim, dir.path().join(name)).unwrap();
+        }
+        let path = dir.path().join(REPORT_FILE_NAME);
+        sample_report().write_atomic(&path).unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "untouched");
+        assert_eq!(Report::read(&path).unwrap(), sample_report());
+        for name in &planted {
+            let kept = fs::symlink_metadata(dir.path().join(name)).unwrap();
+            assert!(kept.file_type().is_symlink(), "{name} left as it was");
+        }
+    }
+
+    #[test]
+    fn a_planted_report_link_is_replaced_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let victim = outside.path().join("victim");
+        fs::write(&victim, "untouched").unwrap();
+        let path = dir.path().join(REPORT_FILE_NAME);
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        assert!(matches!(
+            Report::read(&path),
+            Err(ReportError::Read(UntrustedFileError::Symlink { .. }))
+        ));
+        sample_report().write_atomic(&path).unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "untouched");
+        assert!(fs::symlink_metadata(&path).unwrap().file_type().is_file());
+    }
+
+    #[test]
+    fn fifos_devices_and_huge_files_are_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo").join(REPORT_FILE_NAME);
+        fs::create_dir_all(fifo.parent().unwrap()).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        assert!(matches!(
+            Report::read(&fifo),
+            Err(ReportError::Read(UntrustedFileError::NotRegular { kind: "FIFO", .. }))
+        ));
+
+        let zero = dir.path().join("zero").join(REPORT_FILE_NAME);
+        fs::create_dir_all(zero.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        assert!(matches!(
+            Report::read(&zero),
+            Err(ReportError::Read(UntrustedFileError::Symlink { .. }))
+        ));
+        assert!(matches!(
+            Report::read(Path::new("/dev/zero")),
+            Err(ReportError::Read(UntrustedFileError::NotRegular { .. }))
+        ));
+
+        let sparse = dir.path().join(REPORT_FILE_NAME);
+        fs::File::create(&sparse).unwrap().set_len(4 << 30).unwrap();
+        assert!(matches!(
+            Report::read(&sparse),
+            Err(ReportError::Read(UntrustedFileError::TooLarge { .. }))
+        ));
+    }
+
+    #[test]
+    fn canonical_bytes_ignore_the_signature_and_survive_a_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(REPORT_FILE_NAME);
+        let mut report = sample_report();
+        let unsigned = report.canonical_bytes();
+        report.signature = Some("00".repeat(32));
+        assert_eq!(report.canonical_bytes(), unsigned);
+        report.write_atomic(&path).unwrap();
+        assert_eq!(Report::read(&path).unwrap().canonical_bytes(), unsigned);
+        assert!(!String::from_utf8(unsigned).unwrap().contains("signature"));
     }
 }

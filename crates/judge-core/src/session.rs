@@ -32,6 +32,11 @@ pub fn fingerprint(
     ))
 }
 
+/// `kv/1`: the grader version a fresh report of `challenge` records.
+pub fn grader_version(challenge: &dyn Challenge) -> String {
+    format!("{}/{}", challenge.id(), challenge.version())
+}
+
 fn fingerprint_of(
     challenge: &dyn Challenge,
     prompt_sha256: &str,
@@ -40,7 +45,7 @@ fn fingerprint_of(
 ) -> Fingerprint {
     Fingerprint {
         prompt_sha256: prompt_sha256.to_string(),
-        grader_version: format!("{}/{}", challenge.id(), challenge.version()),
+        grader_version: grader_version(challenge),
         submission_sha256,
         seed,
     }
@@ -109,6 +114,7 @@ fn assemble(
         totals: Totals::of(&graded.results),
         score: score(&graded.results),
         criteria: graded.results,
+        signature: None,
     }
 }
 
