@@ -321,12 +321,23 @@ mod tests {
     fn symlinked_challenge_and_model_folders_are_refused_with_the_reason() {
         use std::os::unix::fs::symlink;
         let root = tempfile::tempdir().unwrap();
-        tree(root.path(), &["victim/kv", "victim/fuse", "plagiarist/fuse"]);
+        tree(
+            root.path(),
+            &["victim/kv", "victim/fuse", "plagiarist/fuse"],
+        );
         // A challenge folder linking to another model's work, and a whole linked model.
-        symlink(root.path().join("victim/kv"), root.path().join("plagiarist/kv")).unwrap();
+        symlink(
+            root.path().join("victim/kv"),
+            root.path().join("plagiarist/kv"),
+        )
+        .unwrap();
         symlink(root.path().join("victim"), root.path().join("mirror")).unwrap();
         // Links that name no challenge are ignored like any other non-challenge entry.
-        symlink(root.path().join("victim"), root.path().join("plagiarist/notes")).unwrap();
+        symlink(
+            root.path().join("victim"),
+            root.path().join("plagiarist/notes"),
+        )
+        .unwrap();
 
         let found = discover(root.path()).unwrap();
         let labels: Vec<_> = found.submissions.iter().map(SubmissionDir::label).collect();
@@ -348,7 +359,10 @@ mod tests {
         // Naming the link itself, or a challenge folder below a linked model, is refused too.
         for path in ["plagiarist/kv", "mirror/kv", "mirror"] {
             let err = discover(&root.path().join(path)).unwrap_err();
-            assert!(matches!(err, DiscoverError::Symlink { .. }), "{path}: {err}");
+            assert!(
+                matches!(err, DiscoverError::Symlink { .. }),
+                "{path}: {err}"
+            );
             assert!(err.to_string().contains("symbolic link"), "{err}");
         }
     }

@@ -22,6 +22,9 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// The file name a report is written under, next to the submission or below `--out`.
 pub const REPORT_FILE_NAME: &str = "GRADE.json";
 
+/// The model folder `judge grade --out` files a submission under when it has no model name.
+pub const UNNAMED_MODEL_DIR: &str = "_";
+
 /// No report the judge writes comes near this; a larger GRADE.json is refused unread.
 pub const REPORT_FILE_LIMIT: u64 = 16 << 20;
 
@@ -432,7 +435,10 @@ pub(crate) mod tests {
         .unwrap();
         assert!(matches!(
             Report::read(&fifo),
-            Err(ReportError::Read(UntrustedFileError::NotRegular { kind: "FIFO", .. }))
+            Err(ReportError::Read(UntrustedFileError::NotRegular {
+                kind: "FIFO",
+                ..
+            }))
         ));
 
         let zero = dir.path().join("zero").join(REPORT_FILE_NAME);

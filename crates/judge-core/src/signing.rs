@@ -169,7 +169,10 @@ fn create(path: &Path) -> Result<(), KeyError> {
     };
     fs::create_dir_all(dir).map_err(io)?;
     let key: [u8; KEY_BYTES] = random_bytes().map_err(io)?;
-    let tmp_name = format!(".{KEY_FILE_NAME}.tmp-{}", hex(&random_bytes::<8>().map_err(io)?));
+    let tmp_name = format!(
+        ".{KEY_FILE_NAME}.tmp-{}",
+        hex(&random_bytes::<8>().map_err(io)?)
+    );
     let tmp = dir.join(&tmp_name);
     let written = (|| {
         let mut file = crate::untrusted_fs::create_new(dir, &tmp_name, 0o600)?;
@@ -223,7 +226,10 @@ pub(crate) mod tests {
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         let again = ReportKey::load_or_create(&path).unwrap();
-        assert_eq!(first.bytes, again.bytes, "an existing key is never replaced");
+        assert_eq!(
+            first.bytes, again.bytes,
+            "an existing key is never replaced"
+        );
         let leftovers: Vec<_> = fs::read_dir(path.parent().unwrap()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temporary file left behind");
         assert!(!format!("{first:?}").contains(&hex(&first.bytes)));

@@ -4,13 +4,24 @@
 //! write in progress) and follows no symbolic link at all, so it cannot leave the root or visit a
 //! report twice; a link that points at a folder or is named GRADE.json is listed as a problem so
 //! its absence from the matrix is explained.
+//!
+//! A report's model and challenge come from where it sits, and the report must agree: only
+//! `<model>/<challenge>/GRADE.json` below the root (what `judge grade ROOT` and `--out DIR`
+//! write), or `<shard>/<model>/<challenge>/GRADE.json` (a folder holding the `--out` folders of
+//! several shards). A model folder named after a challenge is refused, so a GRADE.json planted
+//! below a submission (`ROOT/attacker/kv/victim/kv/GRADE.json`, or `ROOT/attacker/kv/fuse/…`)
+//! never lands in a cell. Reports of our references sit in `reference/<challenge>/`.
+//! Every report read is checked against the judge's key; see [`FoundReport::verified`].
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use judge_core::report::REPORT_FILE_NAME;
-use judge_core::{Report, ReportError};
+use judge_core::report::{REPORT_FILE_NAME, UNNAMED_MODEL_DIR};
+use judge_core::signing::{ReportKey, Unverified};
+use judge_core::{CandidateKind, ChallengeId, Report, ReportError};
 use serde::{Deserialize, Serialize};
+
+use crate::matrix::REFERENCE_COLUMN;
 
 /// Why `judge report ROOT` has nothing to show at all.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +60,15 @@ pub enum ProblemKind {
     Stale,
     /// The stored `score` disagrees with its own criteria; the matrix uses the criteria.
     ScoreMismatch,
+    /// Not signed with this judge's key (forged, planted or edited): shown as unverified and
+    /// not counted, unless `--accept-unsigned`.
+    Unverified,
+    /// A GRADE.json where no report belongs, or whose model or challenge disagrees with its
+    /// folders. Left out.
+    Misplaced,
+    /// Criteria that are not those of the registered grader of its version (ids, kinds,
+    /// weights). Left out.
+    CriteriaMismatch,
 }
 
 impl ProblemKind {
@@ -62,6 +82,9 @@ impl ProblemKind {
             ProblemKind::Duplicate => "duplicate",
             ProblemKind::Stale => "stale",
             ProblemKind::ScoreMismatch => "score mismatch",
+            ProblemKind::Unverified => "unverified",
+            ProblemKind::Misplaced => "misplaced",
+            ProblemKind::CriteriaMismatch => "criteria mismatch",
         }
     }
 }
@@ -81,6 +104,8 @@ pub struct FoundReport {
     /// Relative to the root, `/`-separated.
     pub path: String,
     pub report: Report,
+    /// Whether its signature is this judge's: only then are its verdicts the judge's.
+    pub verified: Result<(), Unverified>,
 }
 
 /// Everything below a root: the reports that parsed and the problems met on the way.
@@ -91,10 +116,11 @@ pub struct Gathered {
     pub problems: Vec<Problem>,
 }
 
-/// Reads every GRADE.json below `root`. Only a missing root, a root that is not a folder or
-/// cannot be listed, or a tree without a single file named GRADE.json is an error; a file that
-/// does not parse is a [`Problem`].
-pub fn gather(root: &Path) -> Result<Gathered, GatherError> {
+/// Reads every GRADE.json below `root` and checks its signature with `key`. Only a missing
+/// root, a root that is not a folder or cannot be listed, or a tree without a single file named
+/// GRADE.json is an error; a file that does not parse or sits in the wrong place is a
+/// [`Problem`].
+pub fn gather(root: &Path, key: &ReportKey) -> Result<Gathered, GatherError> {
     if !root.exists() {
         return Err(GatherError::Missing(root.to_path_buf()));
     }
@@ -128,11 +154,28 @@ pub fn gather(root: &Path) -> Result<Gathered, GatherError> {
     let mut reports = Vec::new();
     for path in files {
         let relative = relative(&root, &path);
+        let folders: Vec<&str> = relative.split('/').collect();
+        let misplaced = |reason: String| Problem {
+            path: relative.clone(),
+            kind: ProblemKind::Misplaced,
+            reason,
+        };
+        let Some((model_dir, challenge)) = report_folders(&folders) else {
+            problems.push(misplaced(format!(
+                "a report is read only at <model>/<challenge>/{REPORT_FILE_NAME} below the root \
+                 (or below one shard folder), with a model folder not named after a challenge"
+            )));
+            continue;
+        };
         match Report::read(&path) {
-            Ok(report) => reports.push(FoundReport {
-                path: relative,
-                report,
-            }),
+            Ok(report) => match disagreement(model_dir, challenge, &report) {
+                Some(reason) => problems.push(misplaced(reason)),
+                None => reports.push(FoundReport {
+                    path: relative,
+                    verified: key.verify(&report),
+                    report,
+                }),
+            },
             Err(error) => problems.push(read_problem(relative, &error)),
         }
     }
@@ -140,9 +183,43 @@ pub fn gather(root: &Path) -> Result<Gathered, GatherError> {
     Ok(Gathered { reports, problems })
 }
 
+/// The model folder and challenge of a report at `folders` (the `/`-separated parts of its
+/// path below the root), when that is a place a report belongs.
+fn report_folders<'a>(folders: &[&'a str]) -> Option<(&'a str, ChallengeId)> {
+    let (shard, model, challenge) = match *folders {
+        [model, challenge, _file] => (None, model, challenge),
+        [shard, model, challenge, _file] => (Some(shard), model, challenge),
+        _ => return None,
+    };
+    let is_challenge = |name: &str| name.parse::<ChallengeId>().is_ok();
+    if is_challenge(model) || shard.is_some_and(is_challenge) {
+        return None;
+    }
+    Some((model, challenge.parse().ok()?))
+}
+
+/// Why a report does not belong where it sits (its model or challenge names other folders).
+fn disagreement(model_dir: &str, challenge: ChallengeId, report: &Report) -> Option<String> {
+    if report.challenge != challenge {
+        return Some(format!(
+            "sits in the {challenge} folder but grades {}",
+            report.challenge
+        ));
+    }
+    let expected = match report.candidate {
+        CandidateKind::Reference => REFERENCE_COLUMN,
+        CandidateKind::Submission => report.model.as_deref().unwrap_or(UNNAMED_MODEL_DIR),
+    };
+    (model_dir != expected)
+        .then(|| format!("sits in the model folder '{model_dir}' but grades '{expected}'"))
+}
+
 fn read_problem(path: String, error: &ReportError) -> Problem {
     let (kind, reason) = match error {
-        ReportError::Read { source, .. } => (ProblemKind::Unreadable, source.to_string()),
+        ReportError::Read(judge_core::untrusted_fs::UntrustedFileError::Symlink { .. }) => {
+            (ProblemKind::SymbolicLink, error.to_string())
+        }
+        ReportError::Read(source) => (ProblemKind::Unreadable, source.to_string()),
         ReportError::Malformed { source, .. } => (ProblemKind::Malformed, source.to_string()),
         ReportError::Schema { found, .. } => (
             ProblemKind::WrongSchema,

@@ -19,7 +19,7 @@ use std::fmt::Write as _;
 use judge_core::ChallengeId;
 
 use crate::grade::{Grade, percent};
-use crate::markdown::legend;
+use crate::markdown::{UNVERIFIED, accept_unsigned_notice, legend};
 use crate::matrix::{Cell, Matrix, REFERENCE_COLUMN, Total};
 
 /// Escapes text for HTML element content and quoted attribute values.
@@ -90,6 +90,10 @@ td.cell .grade { font-weight: 700; font-size: 15px; margin-left: 6px; }
 td.cell.empty { background: #e3e6ea; cursor: default; }
 td.cell.err { background: repeating-linear-gradient(45deg, #5e4b8b 0 8px, #725fa0 8px 16px) !important; }
 td.cell.stale a::after { content: " \2020"; }
+td.cell.unsigned a::after { content: " \2021"; }
+td.cell.unverified { background: repeating-linear-gradient(45deg, #8a939c 0 8px, #9aa3ac 8px 16px); }
+td.cell.unverified .pct { font-size: 12px; }
+p.warning { background: #fff4d6; border: 1px solid #d4a72c; border-radius: 6px; padding: 8px 12px; max-width: 110ch; font-weight: 600; }
 td.cell.selected, td.cell:focus { outline: 3px solid #1d232a; outline-offset: 1px; }
 tfoot td.cell { cursor: default; }
 tfoot th { padding-top: 8px; }
@@ -189,6 +193,13 @@ pub fn html(matrix: &Matrix) -> String {
         matrix.cells.len(),
         matrix.problems.len()
     );
+    if matrix.accept_unsigned {
+        let _ = writeln!(
+            out,
+            "<p class=\"warning\" id=\"accept-unsigned\">{}</p>",
+            escape_html(accept_unsigned_notice())
+        );
+    }
     matrix_table(matrix, &mut out);
     scale(matrix, &mut out);
     let _ = writeln!(out, "<p class=\"legend\">{}</p>", escape_html(&legend()));
@@ -249,6 +260,17 @@ fn matrix_table(matrix: &Matrix, out: &mut String) {
 }
 
 fn matrix_cell(cell: &Cell, out: &mut String) {
+    if !cell.counted {
+        let _ = write!(
+            out,
+            "<td class=\"cell unverified\" id=\"{id}\" data-grade=\"{UNVERIFIED}\" \
+             title=\"not signed by this judge: not counted\"><a href=\"#{criteria}\">\
+             <span class=\"pct\">{UNVERIFIED}</span></a></td>",
+            id = cell_id(&cell.model, cell.challenge),
+            criteria = criteria_id(&cell.model, cell.challenge),
+        );
+        return;
+    }
     let mut classes = String::from("cell");
     if cell.grade == Grade::Err {
         classes.push_str(" err");
@@ -256,8 +278,11 @@ fn matrix_cell(cell: &Cell, out: &mut String) {
     if cell.stale {
         classes.push_str(" stale");
     }
+    if !cell.verified {
+        classes.push_str(" unsigned");
+    }
     let title = format!(
-        "{} · {}: auto {} passed, {} failed, {} error, {} skipped; {} to review{}{}",
+        "{} · {}: auto {} passed, {} failed, {} error, {} skipped; {} to review{}{}{}",
         cell.model,
         cell.challenge,
         cell.pass,
@@ -271,6 +296,11 @@ fn matrix_cell(cell: &Cell, out: &mut String) {
             ""
         },
         if cell.stale { "; stale" } else { "" },
+        if cell.verified {
+            ""
+        } else {
+            "; not signed by this judge"
+        },
     );
     let _ = write!(
         out,
@@ -330,13 +360,18 @@ fn ranking(matrix: &Matrix, out: &mut String) {
     for total in matrix.totals.iter().filter(|t| t.rank.is_some()) {
         let _ = writeln!(
             out,
-            "<li value=\"{rank}\"><strong>{model}</strong> — {pct}% ({grade}) · {graded}/{all} challenges graded</li>",
+            "<li value=\"{rank}\"><strong>{model}</strong> — {pct}% ({grade}) · {graded}/{all} challenges graded{unverified}</li>",
             rank = total.rank.unwrap_or_default(),
             model = escape_html(&total.model),
             pct = percent(total.score),
             grade = total.grade,
             graded = total.graded,
             all = matrix.challenges.len(),
+            unverified = match (total.unverified, matrix.accept_unsigned) {
+                (0, _) => String::new(),
+                (n, true) => format!(" · {n} unverified (counted)"),
+                (n, false) => format!(" · {n} unverified (not counted)"),
+            },
         );
     }
     out.push_str("</ol>\n");
@@ -352,15 +387,18 @@ fn details(matrix: &Matrix, out: &mut String) {
             let _ = write!(
                 out,
                 "<details class=\"criteria\" id=\"{id}\" data-cell=\"{cell_id}\"><summary>{model} · {challenge}\
-                 <span class=\"score\">{pct}% {grade}{stale} · seed {seed} · {version}</span></summary>\n\
+                 <span class=\"score\">{standing}{stale} · seed {seed} · {version}</span></summary>\n\
                  <table class=\"criteria-table\"><thead><tr><th>status</th><th>kind</th><th>criterion</th>\
                  <th>evidence</th></tr></thead><tbody>\n",
                 id = criteria_id(model, row.id),
                 cell_id = cell_id(model, row.id),
                 model = escape_html(model),
                 challenge = row.id,
-                pct = percent(cell.score),
-                grade = cell.grade,
+                standing = match (cell.counted, cell.verified) {
+                    (false, _) => format!("{UNVERIFIED}: not counted"),
+                    (true, true) => format!("{}% {}", percent(cell.score), cell.grade),
+                    (true, false) => format!("{}% {} · unsigned", percent(cell.score), cell.grade),
+                },
                 stale = if cell.stale { " · stale" } else { "" },
                 seed = cell.seed,
                 version = escape_html(&cell.grader_version),

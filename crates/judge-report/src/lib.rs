@@ -3,11 +3,14 @@
 //! score and a letter grade — rendered as Markdown (for a README), JSON (for tools) or one
 //! self-contained HTML page with a heat-map.
 //!
-//! Files that cannot be used (unreadable, malformed, another schema, duplicates, stale) are
-//! listed as problems, never fatal. Because the matrix depends only on the reports' contents,
-//! never on where below the root they sit, the `--out` folders of several `--shard I/N` runs
-//! merge into the same matrix as one run over everything.
+//! Only reports signed with the judge's key are counted ([`Checks`]); a report's model and
+//! challenge come from where it sits, its criteria are checked against the registered grader.
+//! Files that cannot be used (unreadable, malformed, another schema, misplaced, unverified,
+//! duplicates, stale) are listed as problems, never fatal. The matrix does not depend on which
+//! shard folder a report sits in, so the `--out` folders of several `--shard I/N` runs merge
+//! into the same matrix as one run over everything.
 
+pub mod checks;
 pub mod gather;
 pub mod grade;
 pub mod html;
@@ -17,6 +20,7 @@ pub mod matrix;
 use std::fmt;
 use std::str::FromStr;
 
+pub use checks::{Checks, RegisteredGrader};
 pub use gather::{GatherError, Gathered, Problem, ProblemKind, gather};
 pub use grade::{GRADE_SCALE, Grade, letter_grade, percent};
 pub use html::html;

@@ -34,10 +34,24 @@ fn cut(text: &str, max_chars: usize) -> String {
     }
 }
 
-/// `87% B`, `40% ERR`, with a dagger when stale.
+/// What a cell that is not counted shows instead of a score.
+pub(crate) const UNVERIFIED: &str = "unverified";
+
+/// `87% B`, `40% ERR`, with a dagger when stale and a double dagger when counted unsigned;
+/// `unverified` when not counted.
 pub(crate) fn cell_text(cell: &Cell) -> String {
+    if !cell.counted {
+        return UNVERIFIED.to_string();
+    }
     let stale = if cell.stale { " †" } else { "" };
-    format!("{}% {}{stale}", percent(cell.score), cell.grade)
+    let unsigned = if cell.verified { "" } else { " ‡" };
+    format!("{}% {}{stale}{unsigned}", percent(cell.score), cell.grade)
+}
+
+/// What the page says when `--accept-unsigned` counted reports this judge did not sign.
+pub fn accept_unsigned_notice() -> &'static str {
+    "Unsigned reports are counted (--accept-unsigned): cells marked ‡ are not signed by this \
+     judge's key, so anyone could have written them."
 }
 
 /// The sentence under the table that says how to read it.
@@ -57,7 +71,9 @@ pub fn legend() -> String {
          self-test and manual criteria never count). Grades: {}, F below {lowest}%. \
          Totals are the mean over all 8 challenges; a challenge without a report counts as 0. \
          ERR = the judge itself failed on that cell (harness fault): re-grade it. \
-         † = stale report (older grader or prompt; see Problems).",
+         † = stale report (another grader version or prompt; see Problems). \
+         unverified = a report not signed by this judge's key (planted, forged or edited): \
+         not counted.",
         steps.join(", ")
     )
 }
@@ -65,6 +81,9 @@ pub fn legend() -> String {
 /// The whole matrix as Markdown.
 pub fn markdown(matrix: &Matrix) -> String {
     let mut out = String::from("## Grade matrix\n\n");
+    if matrix.accept_unsigned {
+        let _ = writeln!(out, "> **{}**\n", accept_unsigned_notice());
+    }
     table(matrix, &mut out);
     let _ = writeln!(out, "\n{}\n", legend());
     ranking(matrix, &mut out);
@@ -130,6 +149,14 @@ fn ranking(matrix: &Matrix, out: &mut String) {
         if total.stale > 0 {
             let _ = write!(flags, " · {} stale", total.stale);
         }
+        if total.unverified > 0 {
+            let counted = if matrix.accept_unsigned {
+                "counted"
+            } else {
+                "not counted"
+            };
+            let _ = write!(flags, " · {} unverified ({counted})", total.unverified);
+        }
         let _ = writeln!(
             out,
             "{place} **{}**{baseline} — {}% ({}) · {}/{challenges} challenges graded{flags}",
@@ -147,7 +174,7 @@ fn failing(matrix: &Matrix, out: &mut String) {
     let mut any = false;
     for model in &matrix.models {
         for row in &matrix.challenges {
-            let Some(cell) = matrix.cell(model, row.id) else {
+            let Some(cell) = matrix.cell(model, row.id).filter(|c| c.counted) else {
                 continue;
             };
             let review: Vec<String> = cell

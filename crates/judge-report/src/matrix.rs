@@ -1,19 +1,27 @@
 //! The grade matrix: rows are the challenges in the seed's order, columns the models ranked by
 //! their total, each cell one report's score and grade.
 //!
-//! Built in four steps from what [`gather`](crate::gather::gather) read:
-//! 1. **Columns.** A submission goes to its model's column; a report of our own reference goes to
+//! Built in five steps from what [`gather`](crate::gather::gather) read (model and challenge
+//! already taken from where each report sits):
+//! 1. **Trust.** A report signed with the judge's key is counted. One that is not (planted,
+//!    forged, edited) is listed as a problem and shown as `unverified`, not counted — unless
+//!    [`Checks::accept_unsigned`], and then only if its grader version is the registered one
+//!    (otherwise its criteria cannot be checked). A report of the registered grader version
+//!    whose criteria (ids, kinds, weights) are not that grader's is left out and listed.
+//! 2. **Columns.** A submission goes to its model's column; a report of our own reference goes to
 //!    the column `reference` (unranked, shown first as a baseline). A submission whose model is
 //!    itself called `reference` is left out and listed as a problem.
-//! 2. **Duplicates.** Two reports for one (model, challenge) — say one next to the submission
-//!    and one under `--out` — keep the one with the later `started_unix` (on a tie, the first by
-//!    path); the other is listed as a duplicate.
-//! 3. **Staleness.** Per challenge, the newest report (by `started_unix`) sets the current
-//!    grader version and prompt hash; a report graded with another grader version or another
-//!    prompt is stale: it stays in the matrix, marked, and is listed with the reason.
-//! 4. **Scores.** A cell's score is recomputed from its criteria (weighted auto criteria passed,
+//! 3. **Duplicates.** Two reports for one (model, challenge) — say one next to the submission
+//!    and one under `--out` — keep a counted one over one that is not, then the later
+//!    `started_unix` (on a tie, the first by path); the other is listed as a duplicate.
+//! 4. **Staleness.** The registered grader of a challenge sets its current grader version and
+//!    prompt hash (without one, the newest counted report does); a report graded with another
+//!    grader version or another prompt is stale: it stays in the matrix, marked, and is listed
+//!    with the reason. A report claiming a newer grader than the judge has makes nothing stale.
+//! 5. **Scores.** A cell's score is recomputed from its criteria (weighted auto criteria passed,
 //!    skipped ones counting as not passed); a stored `score` that disagrees is listed. A model's
-//!    total is the mean over all eight challenges, a challenge without a report counting 0.
+//!    total is the mean over all eight challenges of its counted cells, a challenge without one
+//!    counting 0.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -22,6 +30,7 @@ use judge_core::report::{Totals, score};
 use judge_core::{ChallengeId, CriterionKind, CriterionResult, Difficulty, Report, Verdict};
 use serde::{Deserialize, Serialize};
 
+use crate::checks::{Checks, criteria_mismatch};
 use crate::gather::{FoundReport, GatherError, Gathered, Problem, ProblemKind, gather};
 use crate::grade::{GRADE_SCALE, Grade, letter_grade};
 
@@ -54,6 +63,8 @@ pub struct Matrix {
     pub totals: Vec<Total>,
     /// Files left out or flagged, sorted by path.
     pub problems: Vec<Problem>,
+    /// Reports not signed by this judge were counted (`--accept-unsigned`).
+    pub accept_unsigned: bool,
 }
 
 /// One step of [`GRADE_SCALE`].
@@ -158,8 +169,13 @@ pub struct Cell {
     /// Manual criteria awaiting a reviewer.
     pub review: u32,
     pub harness_fault: bool,
-    /// Graded with an older grader or prompt than the newest report of this challenge.
+    /// Graded with another grader version or prompt than the judge's current one.
     pub stale: bool,
+    /// Signed with this judge's key.
+    pub verified: bool,
+    /// In its model's total: verified, or accepted with `--accept-unsigned`. A cell that is not
+    /// counted is shown as "unverified".
+    pub counted: bool,
     pub seed: u64,
     pub grader_version: String,
     /// The criteria behind a lost point ([`CriterionLine::is_failing`]), in report order.
@@ -178,31 +194,34 @@ pub struct Total {
     pub score: f64,
     /// [`letter_grade`] of the mean.
     pub grade: Grade,
-    /// Challenges with a report.
+    /// Challenges with a counted report.
     pub graded: u32,
     pub harness_faults: u32,
     pub stale: u32,
+    /// Cells whose report is not signed by this judge (counted only with `--accept-unsigned`).
+    pub unverified: u32,
 }
 
 impl Matrix {
     /// Gathers every GRADE.json below `root` and builds the matrix.
-    pub fn from_root(root: &Path) -> Result<Matrix, GatherError> {
-        gather(root).map(Matrix::build)
+    pub fn from_root(root: &Path, checks: &Checks) -> Result<Matrix, GatherError> {
+        gather(root, checks.key).map(|gathered| Matrix::build(gathered, checks))
     }
 
     /// Builds the matrix from gathered reports (see the module docs for the rules).
-    pub fn build(gathered: Gathered) -> Matrix {
+    pub fn build(gathered: Gathered, checks: &Checks) -> Matrix {
         let Gathered {
             reports,
             mut problems,
         } = gathered;
-        let kept = keep_newest(reports, &mut problems);
-        let stale = find_stale(&kept, &mut problems);
+        let trusted = weigh_trust(reports, checks, &mut problems);
+        let kept = keep_newest(trusted, &mut problems);
+        let stale = find_stale(&kept, checks, &mut problems);
 
         let mut by_column: BTreeMap<String, Vec<Cell>> = BTreeMap::new();
-        for ((column, _), found) in &kept {
+        for ((column, _), (found, counted)) in &kept {
             let is_stale = stale.contains(&found.path);
-            let cell = cell_of(column, found, is_stale, &mut problems);
+            let cell = cell_of(column, found, *counted, is_stale, &mut problems);
             by_column.entry(column.clone()).or_default().push(cell);
         }
 
@@ -236,6 +255,7 @@ impl Matrix {
             cells,
             totals,
             problems,
+            accept_unsigned: checks.accept_unsigned,
         }
     }
 
@@ -273,40 +293,88 @@ fn column_of(report: &Report) -> Result<String, String> {
 
 type CellKey = (String, ChallengeId);
 
-/// Step 1 and 2: one report per (column, challenge), the newest.
-fn keep_newest(
+/// A report and whether it counts.
+type Weighed = (FoundReport, bool);
+
+/// Step 1: whether each report counts; reports whose criteria are not their grader's are left
+/// out.
+fn weigh_trust(
     reports: Vec<FoundReport>,
+    checks: &Checks,
     problems: &mut Vec<Problem>,
-) -> BTreeMap<CellKey, FoundReport> {
-    let mut kept: BTreeMap<CellKey, FoundReport> = BTreeMap::new();
-    // `reports` is sorted by path, so on equal start times the first by path stays.
+) -> Vec<Weighed> {
+    let mut weighed = Vec::new();
     for found in reports {
-        let column = match column_of(&found.report) {
+        let grader = checks.grader(found.report.challenge);
+        if let Some(reason) = grader.and_then(|g| criteria_mismatch(&found.report, g)) {
+            problems.push(Problem {
+                path: found.path,
+                kind: ProblemKind::CriteriaMismatch,
+                reason: format!("{reason}; left out"),
+            });
+            continue;
+        }
+        let counted = match found.verified {
+            Ok(()) => true,
+            Err(unverified) => {
+                let checkable =
+                    grader.is_none_or(|g| g.version == found.report.fingerprint.grader_version);
+                let counted = checks.accept_unsigned && checkable;
+                let consequence = if counted {
+                    "counted because of --accept-unsigned"
+                } else if checks.accept_unsigned {
+                    "not counted even with --accept-unsigned: its grader version is not this judge's, so its criteria cannot be checked"
+                } else {
+                    "shown as unverified, not counted"
+                };
+                problems.push(Problem {
+                    path: found.path.clone(),
+                    kind: ProblemKind::Unverified,
+                    reason: format!("{unverified}; {consequence}"),
+                });
+                counted
+            }
+        };
+        weighed.push((found, counted));
+    }
+    weighed
+}
+
+/// Step 2 and 3: one report per (column, challenge): a counted one over one that is not, then
+/// the newest.
+fn keep_newest(reports: Vec<Weighed>, problems: &mut Vec<Problem>) -> BTreeMap<CellKey, Weighed> {
+    let mut kept: BTreeMap<CellKey, Weighed> = BTreeMap::new();
+    let rank = |(found, counted): &Weighed| (*counted, found.report.started_unix);
+    // `reports` is sorted by path, so on equal standing the first by path stays.
+    for weighed in reports {
+        let column = match column_of(&weighed.0.report) {
             Ok(column) => column,
             Err(reason) => {
                 problems.push(Problem {
-                    path: found.path,
+                    path: weighed.0.path,
                     kind: ProblemKind::ReservedName,
                     reason,
                 });
                 continue;
             }
         };
-        let key = (column, found.report.challenge);
+        let key = (column, weighed.0.report.challenge);
         let (winner, loser) = match kept.remove(&key) {
-            None => (found, None),
-            Some(old) if found.report.started_unix > old.report.started_unix => (found, Some(old)),
-            Some(old) => (old, Some(found)),
+            None => (weighed, None),
+            Some(old) if rank(&weighed) > rank(&old) => (weighed, Some(old)),
+            Some(old) => (old, Some(weighed)),
         };
-        if let Some(loser) = loser {
+        if let Some((loser, loser_counted)) = loser {
+            let (won, won_counted) = &winner;
+            let why = if *won_counted && !loser_counted {
+                "the counted one is used"
+            } else {
+                "the newer one is used"
+            };
             problems.push(Problem {
                 reason: format!(
-                    "{}/{} is also graded in {} (started {} vs {}); the newer one is used",
-                    key.0,
-                    key.1,
-                    winner.path,
-                    winner.report.started_unix,
-                    loser.report.started_unix
+                    "{}/{} is also graded in {} (started {} vs {}); {why}",
+                    key.0, key.1, won.path, won.report.started_unix, loser.report.started_unix,
                 ),
                 path: loser.path,
                 kind: ProblemKind::Duplicate,
@@ -317,46 +385,36 @@ fn keep_newest(
     kept
 }
 
-/// Step 3: the paths of stale reports, each listed as a problem.
-fn find_stale(kept: &BTreeMap<CellKey, FoundReport>, problems: &mut Vec<Problem>) -> Vec<String> {
+/// Step 4: the paths of stale reports, each listed as a problem.
+fn find_stale(
+    kept: &BTreeMap<CellKey, Weighed>,
+    checks: &Checks,
+    problems: &mut Vec<Problem>,
+) -> Vec<String> {
     let mut stale = Vec::new();
     for challenge in ChallengeId::ALL {
         let of_challenge: Vec<&FoundReport> = kept
             .iter()
             .filter(|((_, c), _)| *c == challenge)
-            .map(|(_, found)| found)
+            .map(|(_, (found, _))| found)
             .collect();
-        // Ties on start time fall to the larger version string, so the choice never depends
-        // on where the files were found.
-        let Some(newest) = of_challenge.iter().max_by(|a, b| {
-            let key = |f: &FoundReport| {
-                let fp = &f.report.fingerprint;
-                (
-                    f.report.started_unix,
-                    fp.grader_version.clone(),
-                    fp.prompt_sha256.clone(),
-                )
-            };
-            key(a).cmp(&key(b))
-        }) else {
+        let Some((source, version, prompt)) = current_grader(challenge, kept, checks) else {
             continue;
         };
-        let current = &newest.report.fingerprint;
         for found in &of_challenge {
             let fingerprint = &found.report.fingerprint;
             let mut reasons = Vec::new();
-            if fingerprint.grader_version != current.grader_version {
+            if fingerprint.grader_version != version {
                 reasons.push(format!(
-                    "grader version {} but the newest {challenge} report ({}) uses {}",
-                    fingerprint.grader_version, newest.path, current.grader_version
+                    "grader version {} but {source} uses {version}",
+                    fingerprint.grader_version
                 ));
             }
-            if fingerprint.prompt_sha256 != current.prompt_sha256 {
+            if fingerprint.prompt_sha256 != prompt {
                 reasons.push(format!(
-                    "prompt sha256 {} but the newest {challenge} report ({}) has {}",
+                    "prompt sha256 {} but {source} has {}",
                     short(&fingerprint.prompt_sha256),
-                    newest.path,
-                    short(&current.prompt_sha256)
+                    short(&prompt)
                 ));
             }
             if !reasons.is_empty() {
@@ -372,12 +430,54 @@ fn find_stale(kept: &BTreeMap<CellKey, FoundReport>, problems: &mut Vec<Problem>
     stale
 }
 
+/// Who sets a challenge's current grader version and prompt hash, and their values: the
+/// registered grader, or else the newest counted report (ties on start time fall to the larger
+/// version string, so the choice never depends on where the files were found).
+fn current_grader(
+    challenge: ChallengeId,
+    kept: &BTreeMap<CellKey, Weighed>,
+    checks: &Checks,
+) -> Option<(String, String, String)> {
+    if let Some(grader) = checks.grader(challenge) {
+        return Some((
+            "this judge's grader".to_string(),
+            grader.version.clone(),
+            grader.prompt_sha256.clone(),
+        ));
+    }
+    let key = |f: &FoundReport| {
+        let fp = &f.report.fingerprint;
+        (
+            f.report.started_unix,
+            fp.grader_version.clone(),
+            fp.prompt_sha256.clone(),
+        )
+    };
+    let newest = kept
+        .iter()
+        .filter(|((_, c), (_, counted))| *c == challenge && *counted)
+        .map(|(_, (found, _))| found)
+        .max_by(|a, b| key(a).cmp(&key(b)))?;
+    let fingerprint = &newest.report.fingerprint;
+    Some((
+        format!("the newest {challenge} report ({})", newest.path),
+        fingerprint.grader_version.clone(),
+        fingerprint.prompt_sha256.clone(),
+    ))
+}
+
 fn short(hash: &str) -> &str {
     hash.get(..12).unwrap_or(hash)
 }
 
-/// Step 4 for one report.
-fn cell_of(column: &str, found: &FoundReport, stale: bool, problems: &mut Vec<Problem>) -> Cell {
+/// Step 5 for one report.
+fn cell_of(
+    column: &str,
+    found: &FoundReport,
+    counted: bool,
+    stale: bool,
+    problems: &mut Vec<Problem>,
+) -> Cell {
     let report = &found.report;
     let recomputed = score(&report.criteria);
     if (recomputed - report.score).abs() > SCORE_AGREEMENT || !report.score.is_finite() {
@@ -412,6 +512,8 @@ fn cell_of(column: &str, found: &FoundReport, stale: bool, problems: &mut Vec<Pr
             .count() as u32,
         harness_fault,
         stale,
+        verified: found.verified.is_ok(),
+        counted,
         seed: report.fingerprint.seed,
         grader_version: report.fingerprint.grader_version.clone(),
         failing: criteria
@@ -427,7 +529,7 @@ fn total_of(column: &str, cells: &[Cell]) -> Total {
     // Summed in seed order so equal inputs give bit-identical totals wherever they were found.
     let sum: f64 = ChallengeId::ALL
         .iter()
-        .filter_map(|&id| cells.iter().find(|c| c.challenge == id))
+        .filter_map(|&id| cells.iter().find(|c| c.challenge == id && c.counted))
         .map(|c| c.score)
         .sum();
     let mean = sum / ChallengeId::ALL.len() as f64;
@@ -437,9 +539,10 @@ fn total_of(column: &str, cells: &[Cell]) -> Total {
         rank: None,
         score: mean,
         grade: letter_grade(mean),
-        graded: cells.len() as u32,
-        harness_faults: count(|c| c.harness_fault),
-        stale: count(|c| c.stale),
+        graded: count(|c| c.counted),
+        harness_faults: count(|c| c.counted && c.harness_fault),
+        stale: count(|c| c.counted && c.stale),
+        unverified: count(|c| !c.verified),
     }
 }
 

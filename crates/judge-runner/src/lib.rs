@@ -46,7 +46,7 @@ mod worker;
 pub use error::RunnerError;
 pub use limits::Limits;
 pub use output::CapturedOutput;
-pub use python_env::{PINNED_NUMPY, PythonEnv};
+pub use python_env::{PINNED_NUMPY, PythonEnv, managed_root};
 pub use sandbox::{
     ProcessOutcome, Sandbox, SandboxCapabilities, SandboxCommand, SandboxedProcess, describe_exit,
     probe_sandbox,

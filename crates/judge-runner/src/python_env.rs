@@ -162,8 +162,9 @@ fn managed_target() -> Result<(PathBuf, PathBuf), RunnerError> {
     Ok((base, target))
 }
 
-/// Where managed environments live (see the module documentation for why).
-fn managed_root() -> Result<PathBuf, RunnerError> {
+/// The judge's own cache folder, where managed environments live (see the module
+/// documentation for why) and the report key is kept.
+pub fn managed_root() -> Result<PathBuf, RunnerError> {
     if rustix::process::geteuid().is_root() {
         return Ok(PathBuf::from("/var/cache/judge"));
     }

@@ -133,6 +133,10 @@ pub struct RunArgs {
     /// No progress display.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Key that signs the reports [default: $JUDGE_KEY_FILE, else report.key in the judge's
+    /// cache folder, created on first use]. Share one across a cluster.
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -169,6 +173,10 @@ pub struct ReferenceArgs {
     pub all: bool,
     #[command(flatten)]
     pub run: RunArgs,
+    /// Also write each (signed) report to DIR/reference/<challenge>/GRADE.json, where
+    /// `judge report DIR` shows it as the reference column.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -183,4 +191,11 @@ pub struct ReportArgs {
     /// Write the report to FILE (atomically) and print its path, instead of printing it.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Key the reports must be signed with [default: $JUDGE_KEY_FILE, else report.key in the
+    /// judge's cache folder].
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Also count reports not signed with the key (the page says so); they may be forged.
+    #[arg(long)]
+    pub accept_unsigned: bool,
 }

@@ -1,11 +1,12 @@
 //! `judge grade PATH`: discover submissions, grade them (in parallel with `--jobs`), write each
-//! GRADE.json as soon as it is known, then print.
+//! GRADE.json as soon as it is known (signed with the judge's key), then print.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
 
 use judge_core::discover::{SubmissionDir, discover};
-use judge_core::report::REPORT_FILE_NAME;
+use judge_core::report::{REPORT_FILE_NAME, UNNAMED_MODEL_DIR};
+use judge_core::signing::ReportKey;
 use judge_core::{Report, session};
 
 use super::output::{print_reports, progress, prompt_sha256};
@@ -16,7 +17,7 @@ use crate::registry;
 fn report_path(sub: &SubmissionDir, out: Option<&PathBuf>) -> PathBuf {
     match out {
         Some(out) => out
-            .join(sub.model.as_deref().unwrap_or("_"))
+            .join(sub.model.as_deref().unwrap_or(UNNAMED_MODEL_DIR))
             .join(sub.challenge.as_str())
             .join(REPORT_FILE_NAME),
         None => sub.dir.join(REPORT_FILE_NAME),
@@ -24,7 +25,11 @@ fn report_path(sub: &SubmissionDir, out: Option<&PathBuf>) -> PathBuf {
 }
 
 pub fn run(args: GradeArgs) -> anyhow::Result<i32> {
-    let mut found = discover(&args.path)?;
+    let discovery = discover(&args.path)?;
+    for refused in &discovery.refused {
+        eprintln!("warning: '{}' {}", refused.path.display(), refused.reason);
+    }
+    let mut found = discovery.submissions;
     if let Some(shard) = args.shard {
         found = shard.select(found);
     }
@@ -43,6 +48,7 @@ pub fn run(args: GradeArgs) -> anyhow::Result<i32> {
         return Ok(judge_core::exit::USAGE_OR_ENVIRONMENT);
     }
 
+    let key = super::report_key(args.run.key.as_deref())?;
     let ctx = super::context(&args.run);
     let bar = progress(gradable.len(), args.run.quiet);
     let queue = Mutex::new(gradable.iter().enumerate());
@@ -57,7 +63,9 @@ pub fn run(args: GradeArgs) -> anyhow::Result<i32> {
                     let next = queue.lock().expect("queue lock").next();
                     let Some((index, sub)) = next else { break };
                     bar.set_message(sub.label());
-                    let report = grade_one(sub, &args, &ctx);
+                    let report = grade_one(sub, &args, &ctx, &key, &|message| {
+                        bar.suspend(|| eprintln!("{}: {message}", sub.label()))
+                    });
                     let path = report_path(sub, args.out.as_ref());
                     if let Err(e) = report.write_atomic(&path) {
                         bar.suspend(|| eprintln!("error: {}: {e}", sub.label()));
@@ -81,30 +89,59 @@ pub fn run(args: GradeArgs) -> anyhow::Result<i32> {
     Ok(judge_core::exit::for_reports(&reports))
 }
 
-/// Grades one submission, or reuses its GRADE.json when nothing it depends on changed.
-fn grade_one(sub: &SubmissionDir, args: &GradeArgs, ctx: &judge_core::GradeContext) -> Report {
+/// Grades one submission (the report signed), or reuses its GRADE.json when this judge signed
+/// it and nothing it depends on changed. `say` tells the user why an existing report is not
+/// reused when that is not simply "there is none" or "it is out of date".
+fn grade_one(
+    sub: &SubmissionDir,
+    args: &GradeArgs,
+    ctx: &judge_core::GradeContext,
+    key: &ReportKey,
+    say: &dyn Fn(&str),
+) -> Report {
     let grader = registry::grader(sub.challenge).expect("partitioned on having a grader");
     let prompt = prompt_sha256(sub.challenge);
     if !args.force
-        && let Some(existing) = up_to_date(sub, args, grader.as_ref(), &prompt, ctx.seed)
+        && let Some(existing) = up_to_date(sub, args, grader.as_ref(), &prompt, ctx.seed, key, say)
     {
         tracing::info!("{}: up to date, not re-graded", sub.label());
         return existing;
     }
     tracing::info!("{}: grading with seed {}", sub.label(), ctx.seed);
-    session::grade_submission(grader.as_ref(), sub, &prompt, ctx)
+    let mut report = session::grade_submission(grader.as_ref(), sub, &prompt, ctx);
+    key.sign(&mut report);
+    report
 }
 
-/// The existing report when it grades exactly this submission; an unreadable report or a tree
-/// that cannot be hashed simply means "grade again".
+/// The existing report when this judge signed it and it grades exactly this submission. A
+/// report that cannot be read (a link, a FIFO, a huge file), does not parse or is not signed
+/// with `key` means "grade again", said through `say`; a missing one or a tree that cannot be
+/// hashed means the same, silently.
 fn up_to_date(
     sub: &SubmissionDir,
     args: &GradeArgs,
     grader: &dyn judge_core::Challenge,
     prompt: &str,
     seed: u64,
+    key: &ReportKey,
+    say: &dyn Fn(&str),
 ) -> Option<Report> {
-    let existing = Report::read(&report_path(sub, args.out.as_ref())).ok()?;
+    let existing = match Report::read(&report_path(sub, args.out.as_ref())) {
+        Ok(existing) => existing,
+        Err(judge_core::ReportError::Read(error)) if error.is_not_found() => return None,
+        Err(error) => {
+            say(&format!(
+                "existing {REPORT_FILE_NAME} not reused ({error}); grading again"
+            ));
+            return None;
+        }
+    };
+    if let Err(unverified) = key.verify(&existing) {
+        say(&format!(
+            "existing {REPORT_FILE_NAME} is {unverified}; grading again"
+        ));
+        return None;
+    }
     let wanted = session::fingerprint(grader, prompt, Some(&sub.dir), seed).ok()?;
     session::is_up_to_date(&existing, &wanted, args.run.seed.is_some()).then_some(existing)
 }

@@ -40,6 +40,23 @@ fn context(run: &crate::cli::RunArgs) -> judge_core::GradeContext {
     }
 }
 
+/// The key reports are signed and verified with: `--key FILE`, else `$JUDGE_KEY_FILE`, else
+/// `report.key` in the judge's cache folder; created on first use.
+fn report_key(flag: Option<&std::path::Path>) -> anyhow::Result<judge_core::signing::ReportKey> {
+    use anyhow::Context as _;
+    use judge_core::signing::{KEY_ENV, KEY_FILE_NAME, ReportKey};
+    let from_env = std::env::var_os(KEY_ENV)
+        .filter(|path| !path.is_empty())
+        .map(std::path::PathBuf::from);
+    let path = match flag.map(std::path::Path::to_path_buf).or(from_env) {
+        Some(path) => path,
+        None => judge_runner::managed_root()
+            .context("finding the judge's cache folder for the report key")?
+            .join(KEY_FILE_NAME),
+    };
+    Ok(ReportKey::load_or_create(&path)?)
+}
+
 /// A fresh seed from the standard library's per-process random keys (no RNG dependency needed).
 fn random_seed() -> u64 {
     use std::hash::{BuildHasher, RandomState};

@@ -1,9 +1,12 @@
 //! `judge reference ID... | --all`: our Rust references through the graders' own criteria —
-//! proof that every criterion can be met and that the checks run.
+//! proof that every criterion can be met and that the checks run. The reports are signed like
+//! every report the judge writes, so `judge report` can show them as the reference column.
 
 use std::fmt::Write as _;
 
+use judge_core::report::REPORT_FILE_NAME;
 use judge_core::{ChallengeId, CriterionKind, Report, Verdict, session};
+use judge_report::REFERENCE_COLUMN;
 
 use super::output::{print_reports, progress, prompt_sha256};
 use crate::cli::ReferenceArgs;
@@ -31,16 +34,27 @@ pub fn run(args: ReferenceArgs) -> anyhow::Result<i32> {
         eprintln!("error: no graders exist yet");
         return Ok(judge_core::exit::USAGE_OR_ENVIRONMENT);
     }
+    let key = super::report_key(args.run.key.as_deref())?;
     let ctx = super::context(&args.run);
     let bar = progress(graders.len(), args.run.quiet);
     let mut reports: Vec<Report> = Vec::new();
+    let mut write_failed = false;
     for grader in &graders {
         bar.set_message(grader.id().to_string());
-        reports.push(session::grade_reference(
-            grader.as_ref(),
-            &prompt_sha256(grader.id()),
-            &ctx,
-        ));
+        let mut report =
+            session::grade_reference(grader.as_ref(), &prompt_sha256(grader.id()), &ctx);
+        key.sign(&mut report);
+        if let Some(out) = &args.out {
+            let path = out
+                .join(REFERENCE_COLUMN)
+                .join(grader.id().as_str())
+                .join(REPORT_FILE_NAME);
+            if let Err(e) = report.write_atomic(&path) {
+                bar.suspend(|| eprintln!("error: {}: {e}", grader.id()));
+                write_failed = true;
+            }
+        }
+        reports.push(report);
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -56,6 +70,9 @@ pub fn run(args: ReferenceArgs) -> anyhow::Result<i32> {
             .collect();
         print_reports(&detailed, false)?;
         out!("{}", summary(&reports, &missing));
+    }
+    if write_failed {
+        return Ok(judge_core::exit::USAGE_OR_ENVIRONMENT);
     }
     Ok(judge_core::exit::for_reports(&reports))
 }
