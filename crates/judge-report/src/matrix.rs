@@ -340,11 +340,12 @@ fn weigh_trust(
     weighed
 }
 
-/// Step 2 and 3: one report per (column, challenge): a counted one over one that is not, then
-/// the newest.
+/// Step 2 and 3: one report per (column, challenge): a counted one over one that is not, a
+/// verified one over one accepted unsigned, then the newest.
 fn keep_newest(reports: Vec<Weighed>, problems: &mut Vec<Problem>) -> BTreeMap<CellKey, Weighed> {
     let mut kept: BTreeMap<CellKey, Weighed> = BTreeMap::new();
-    let rank = |(found, counted): &Weighed| (*counted, found.report.started_unix);
+    let rank =
+        |(found, counted): &Weighed| (*counted, found.verified.is_ok(), found.report.started_unix);
     // `reports` is sorted by path, so on equal standing the first by path stays.
     for weighed in reports {
         let column = match column_of(&weighed.0.report) {
@@ -366,8 +367,10 @@ fn keep_newest(reports: Vec<Weighed>, problems: &mut Vec<Problem>) -> BTreeMap<C
         };
         if let Some((loser, loser_counted)) = loser {
             let (won, won_counted) = &winner;
-            let why = if *won_counted && !loser_counted {
+            let why = if *won_counted != loser_counted {
                 "the counted one is used"
+            } else if won.verified.is_ok() != loser.verified.is_ok() {
+                "the signed one is used"
             } else {
                 "the newer one is used"
             };
@@ -480,7 +483,10 @@ fn cell_of(
 ) -> Cell {
     let report = &found.report;
     let recomputed = score(&report.criteria);
-    if (recomputed - report.score).abs() > SCORE_AGREEMENT || !report.score.is_finite() {
+    let disagrees =
+        (recomputed - report.score).abs() > SCORE_AGREEMENT || !report.score.is_finite();
+    // A report that is not counted is already listed as unverified; its numbers mean nothing.
+    if counted && disagrees {
         problems.push(Problem {
             path: found.path.clone(),
             kind: ProblemKind::ScoreMismatch,

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use judge_report::{Format, Matrix};
+use judge_report::Format;
 
 const CHROMIUM_CANDIDATES: [&str; 2] = ["/usr/bin/chromium", "/usr/bin/chromium-browser"];
 const DEADLINE: Duration = Duration::from_secs(90);
@@ -94,7 +94,7 @@ fn the_matrix_renders_and_a_criterion_is_reachable_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
     let reports = dir.path().join("reports");
     support::write_scenario(&reports);
-    let matrix = Matrix::from_root(&reports).unwrap();
+    let matrix = support::matrix(&reports);
     let page = dir.path().join("report.html");
     std::fs::write(&page, Format::Html.render(&matrix)).unwrap();
     let url = format!("file://{}?open=cell-alpha-beam_search", page.display());

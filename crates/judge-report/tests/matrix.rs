@@ -5,12 +5,12 @@ mod support;
 
 use judge_core::ChallengeId::{self, *};
 use judge_report::{Format, GatherError, Grade, Matrix, ProblemKind, Status, gather};
-use support::{XSS, put, put_text, report, tally, write_scenario};
+use support::{XSS, key, matrix, put, put_text, report, tally, write_scenario};
 
 fn scenario() -> (tempfile::TempDir, Matrix) {
     let dir = tempfile::tempdir().unwrap();
     write_scenario(dir.path());
-    let matrix = Matrix::from_root(dir.path()).expect("the scenario has reports");
+    let matrix = matrix(dir.path());
     (dir, matrix)
 }
 
@@ -144,7 +144,7 @@ fn problems_are_listed_and_never_fatal() {
             ("future/kv/GRADE.json", ProblemKind::WrongSchema),
             ("linked", ProblemKind::SymbolicLink),
             ("out/alpha/fuse/GRADE.json", ProblemKind::Duplicate),
-            ("reference/kv/GRADE.json", ProblemKind::ReservedName),
+            ("x/reference/kv/GRADE.json", ProblemKind::ReservedName),
         ]
     );
     let reason = |kind| &m.problems.iter().find(|p| p.kind == kind).unwrap().reason;
@@ -173,14 +173,14 @@ fn the_newest_duplicate_wins_wherever_it_sits() {
     new.started_unix = 20;
     put(dir.path(), "a/m/kv", &new);
     put(dir.path(), "b/m/kv", &old);
-    let m = Matrix::from_root(dir.path()).unwrap();
+    let m = matrix(dir.path());
     assert!(close(m.cell("m", Kv).unwrap().score, 1.0));
     assert_eq!(m.problems.len(), 1);
     assert_eq!(m.problems[0].path, "b/m/kv/GRADE.json");
 
     put(dir.path(), "a/m/kv", &old);
     put(dir.path(), "b/m/kv", &new);
-    let m = Matrix::from_root(dir.path()).unwrap();
+    let m = matrix(dir.path());
     assert!(close(m.cell("m", Kv).unwrap().score, 1.0));
     assert_eq!(m.problems[0].path, "a/m/kv/GRADE.json");
 }
@@ -193,7 +193,7 @@ fn a_prompt_change_makes_the_older_reports_stale() {
     old.started_unix = 1;
     put(dir.path(), "a/fuse", &old);
     put(dir.path(), "b/fuse", &report(Some("b"), Fuse, tally(1, 0)));
-    let m = Matrix::from_root(dir.path()).unwrap();
+    let m = matrix(dir.path());
     assert!(m.cell("a", Fuse).unwrap().stale);
     assert!(!m.cell("b", Fuse).unwrap().stale);
     assert_eq!(m.problems.len(), 1);
@@ -204,19 +204,22 @@ fn a_prompt_change_makes_the_older_reports_stale() {
 fn a_root_without_reports_is_an_error_but_only_broken_ones_is_not() {
     let dir = tempfile::tempdir().unwrap();
     assert!(matches!(
-        gather(&dir.path().join("nope")),
+        gather(&dir.path().join("nope"), &key()),
         Err(GatherError::Missing(_))
     ));
     std::fs::create_dir_all(dir.path().join("m/kv")).unwrap();
     std::fs::write(dir.path().join("m/kv/solution.py"), "x = 1\n").unwrap();
-    assert!(matches!(gather(dir.path()), Err(GatherError::NoReports(_))));
     assert!(matches!(
-        gather(&dir.path().join("m/kv/solution.py")),
+        gather(dir.path(), &key()),
+        Err(GatherError::NoReports(_))
+    ));
+    assert!(matches!(
+        gather(&dir.path().join("m/kv/solution.py"), &key()),
         Err(GatherError::NotAFolder(_))
     ));
 
     put_text(dir.path(), "m/kv", "");
-    let m = Matrix::from_root(dir.path()).unwrap();
+    let m = matrix(dir.path());
     assert!(m.cells.is_empty() && m.models.is_empty());
     assert_eq!(m.problems.len(), 1);
     assert_eq!(m.problems[0].kind, ProblemKind::Malformed);
@@ -365,8 +368,13 @@ fn html_is_self_contained_has_stable_hooks_and_escapes_report_text() {
 fn hostile_model_names_are_escaped_and_get_safe_ids() {
     let dir = tempfile::tempdir().unwrap();
     let name = "<img onerror=x>\"m\"";
-    put(dir.path(), "x/kv", &report(Some(name), Kv, tally(1, 0)));
-    let m = Matrix::from_root(dir.path()).unwrap();
+    // A report sits in its model's folder, whatever that folder is called.
+    put(
+        dir.path(),
+        &format!("{name}/kv"),
+        &report(Some(name), Kv, tally(1, 0)),
+    );
+    let m = matrix(dir.path());
     let html = Format::Html.render(&m);
     assert!(!html.contains("<img"));
     assert!(html.contains("&lt;img onerror=x&gt;&quot;m&quot;"));
@@ -382,8 +390,9 @@ fn hostile_model_names_are_escaped_and_get_safe_ids() {
 #[test]
 fn a_report_without_a_model_goes_to_the_unnamed_column() {
     let dir = tempfile::tempdir().unwrap();
-    put(dir.path(), "kv", &report(None, Kv, tally(1, 0)));
-    let m = Matrix::from_root(dir.path()).unwrap();
+    // `judge grade --out` files it under `_`.
+    put(dir.path(), "_/kv", &report(None, Kv, tally(1, 0)));
+    let m = matrix(dir.path());
     assert_eq!(m.models, [judge_report::matrix::UNNAMED_MODEL]);
 }
 

@@ -8,7 +8,32 @@ use std::fs;
 use std::path::Path;
 
 use judge_core::report::{FileHash, Fingerprint, SubmissionInfo, Totals, score};
+use judge_core::signing::ReportKey;
 use judge_core::{CandidateKind, ChallengeId, Criterion, CriterionResult, Report, Verdict};
+use judge_report::{Checks, Matrix, RegisteredGrader};
+
+/// The key the fixtures are signed with: a file below cargo's per-target scratch folder, never
+/// the judge's real key.
+pub fn key() -> ReportKey {
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("judge-report-tests.key");
+    ReportKey::load_or_create(&path).expect("the test key is created")
+}
+
+/// The matrix of `root` as `judge report` builds it, without registered graders.
+pub fn matrix(root: &Path) -> Matrix {
+    matrix_with(root, &[], false)
+}
+
+/// The matrix of `root` checked against `graders`, counting unsigned reports when asked.
+pub fn matrix_with(root: &Path, graders: &[RegisteredGrader], accept_unsigned: bool) -> Matrix {
+    let key = key();
+    let checks = Checks {
+        key: &key,
+        graders,
+        accept_unsigned,
+    };
+    Matrix::from_root(root, &checks).expect("the tree has reports")
+}
 
 pub const XSS: &str = "<script>alert(1)</script> & \"quotes\" 'too'";
 
@@ -82,6 +107,7 @@ pub fn report(
         totals: Totals::of(&criteria),
         score: score(&criteria),
         criteria,
+        signature: None,
     }
 }
 
@@ -92,8 +118,15 @@ pub fn reference(challenge: ChallengeId) -> Report {
     report
 }
 
-/// Writes `report` to ROOT/<dir>/GRADE.json.
+/// Writes `report`, signed with [`key`], to ROOT/<dir>/GRADE.json.
 pub fn put(root: &Path, dir: &str, report: &Report) {
+    let mut signed = report.clone();
+    key().sign(&mut signed);
+    put_unsigned(root, dir, &signed);
+}
+
+/// Writes `report` as it is (a forgery has no signature, or a wrong one).
+pub fn put_unsigned(root: &Path, dir: &str, report: &Report) {
     report
         .write_atomic(&root.join(dir).join("GRADE.json"))
         .expect("fixture report is written");
@@ -123,7 +156,7 @@ use ChallengeId::*;
 /// rank 2; beta and delta 3/8 = .375 F, both rank 3.
 pub fn write_scenario(root: &Path) {
     for id in ChallengeId::ALL {
-        put(root, &format!("refs/{id}"), &reference(id));
+        put(root, &format!("reference/{id}"), &reference(id));
     }
     for id in [Backwards, Fuse, Kv, BeamSearch, FlashAttention] {
         put(
@@ -215,7 +248,7 @@ pub fn write_scenario(root: &Path) {
     put_text(root, "future/kv", r#"{"schema": 2, "challenge": "kv"}"#);
     put(
         root,
-        "reference/kv",
+        "x/reference/kv",
         &report(Some("reference"), Kv, tally(1, 0)),
     );
     // Hidden folders are skipped without a word: this would otherwise be a duplicate of alpha/kv.
