@@ -388,7 +388,7 @@ fn keep_newest(reports: Vec<Weighed>, problems: &mut Vec<Problem>) -> BTreeMap<C
     kept
 }
 
-/// Step 4: the paths of stale reports, each listed as a problem.
+/// Step 4: the paths of stale counted reports, each listed as a problem.
 fn find_stale(
     kept: &BTreeMap<CellKey, Weighed>,
     checks: &Checks,
@@ -396,9 +396,10 @@ fn find_stale(
 ) -> Vec<String> {
     let mut stale = Vec::new();
     for challenge in ChallengeId::ALL {
+        // A report that is not counted is listed as unverified already; its claims are noise.
         let of_challenge: Vec<&FoundReport> = kept
             .iter()
-            .filter(|((_, c), _)| *c == challenge)
+            .filter(|((_, c), (_, counted))| *c == challenge && *counted)
             .map(|(_, (found, _))| found)
             .collect();
         let Some((source, version, prompt)) = current_grader(challenge, kept, checks) else {
