@@ -1,14 +1,17 @@
 //! `judge grade` end to end on bundled flash_attention fixtures: discovery, exit codes,
 //! GRADE.json files, JSON output, re-use of up-to-date grades, shards, bad paths.
 
+mod support;
+
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+use support::{judge_command, text};
 
 fn judge(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_judge"))
+    judge_command()
         .args(args)
-        .env("NO_COLOR", "1")
         .output()
         .expect("the judge binary runs")
 }
@@ -29,10 +32,6 @@ fn models(root: &Path, fixtures: &[(&str, &str)]) {
             fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
         }
     }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[test]
@@ -225,7 +224,7 @@ fn killing_the_judge_kills_the_submission_it_was_running() {
         "import time\n\ndef flash_attention_fwd(Q, K, V, tile_size, causal=True):\n    while True:\n        time.sleep(0.1)\n",
     )
     .unwrap();
-    let mut judge = Command::new(env!("CARGO_BIN_EXE_judge"))
+    let mut judge = judge_command()
         .args(["grade", root.path().to_str().unwrap(), "--quiet"])
         .stdout(std::process::Stdio::null())
         .spawn()

@@ -1,18 +1,29 @@
 //! `judge reference`: the references pass their own graders, and the summary says so.
 
-use std::process::Command;
+mod support;
+
+use support::judge_command;
 
 fn judge(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_judge"))
+    judge_command()
         .args(args)
-        .env("NO_COLOR", "1")
         .output()
         .expect("the judge binary runs")
 }
 
 #[test]
 fn the_flash_attention_reference_passes_every_auto_criterion() {
-    let out = judge(&["reference", "flash_attention", "--seed", "3", "--json"]);
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().to_str().unwrap();
+    let out = judge(&[
+        "reference",
+        "flash_attention",
+        "--seed",
+        "3",
+        "--json",
+        "--out",
+        out_dir,
+    ]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -25,6 +36,16 @@ fn the_flash_attention_reference_passes_every_auto_criterion() {
     assert_eq!(report["totals"]["auto"]["fail"], 0);
     assert_eq!(report["totals"]["auto"]["error"], 0);
     assert!(report["totals"]["auto"]["pass"].as_u64().unwrap() >= 9);
+
+    // Signed like every report, written where `judge report` shows the reference column.
+    let written = dir.path().join("reference/flash_attention/GRADE.json");
+    let written = judge_core::Report::read(&written).unwrap();
+    assert_eq!(support::key().verify(&written), Ok(()));
+    let out = judge(&["report", out_dir, "--format", "json"]);
+    let matrix: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(matrix["models"], serde_json::json!(["reference"]));
+    assert_eq!(matrix["cells"][0]["verified"], true);
+    assert_eq!(matrix["problems"], serde_json::json!([]), "{matrix}");
 }
 
 #[test]
