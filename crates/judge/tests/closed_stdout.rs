@@ -1,14 +1,15 @@
 //! A reader that goes away (`judge list | head -1`) ends the judge quietly with exit 0.
 
+mod support;
+
 use std::path::Path;
-use std::process::Command;
 
 /// Runs the judge with a stdout whose reading end is already closed, so its first write
 /// fails with EPIPE, deterministically.
 fn with_closed_stdout(args: &[&str], cwd: &Path) -> std::process::Output {
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
-    Command::new(env!("CARGO_BIN_EXE_judge"))
+    support::judge_command()
         .args(args)
         .current_dir(cwd)
         .stdout(writer)

@@ -1,13 +1,14 @@
 //! `judge examples DIR`: real example folders, gradable one challenge at a time and after a copy.
 
+mod support;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn judge(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_judge"))
+    support::judge_command()
         .args(args)
         .current_dir(cwd)
-        .env("NO_COLOR", "1")
         .output()
         .expect("the judge binary runs")
 }
