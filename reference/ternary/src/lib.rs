@@ -55,4 +55,6 @@ pub mod tokenizer;
 pub mod train;
 
 pub use error::TernaryError;
-pub use train::{TrainingConfig, TrainingSummary, run_small, train};
+pub use train::{
+    TrainingConfig, TrainingSummary, WeightPrecision, run_small, train, train_with_precision,
+};

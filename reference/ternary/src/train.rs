@@ -277,10 +277,31 @@ fn progress_bar(steps: usize, visible: bool) -> ProgressBar {
     bar
 }
 
-/// Trains a model from scratch on `corpus` (bytes) and evaluates it.
+/// What the forward pass runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightPrecision {
+    /// The ternary projection of the latent weights (the reference, and what the prompt asks).
+    Ternary,
+    /// The latent f32 weights as they are: the full-precision twin, trained with the same
+    /// configuration, seed and data order, so the two perplexities measure what ternary costs.
+    FullPrecision,
+}
+
+/// Trains a ternary model from scratch on `corpus` (bytes) and evaluates it.
 pub fn train(
     corpus: &str,
     config: &TrainingConfig,
+    progress: bool,
+) -> Result<TrainingSummary, TernaryError> {
+    train_with_precision(corpus, config, WeightPrecision::Ternary, progress)
+}
+
+/// [`train`] with the forward pass at `precision`. The full-precision twin reports no ternary
+/// layers (it has none).
+pub fn train_with_precision(
+    corpus: &str,
+    config: &TrainingConfig,
+    precision: WeightPrecision,
     progress: bool,
 ) -> Result<TrainingSummary, TernaryError> {
     config.validate()?;
@@ -290,7 +311,16 @@ pub fn train(
     let group_size = config.model.group_size;
     let mut rng = StdRng::seed_from_u64(config.seed);
     let mut latent = ModelWeights::init(&config.model, &mut rng)?;
-    let mut projected = latent.project(group_size)?;
+    // The weights the forward pass runs with: Ŵ = project(W), or W itself for the twin.
+    let forward_weights = |latent: &ModelWeights, into: &mut ModelWeights| match precision {
+        WeightPrecision::Ternary => latent.project_into(group_size, into),
+        WeightPrecision::FullPrecision => {
+            into.clone_from(latent);
+            Ok(())
+        }
+    };
+    let mut projected = latent.clone();
+    forward_weights(&latent, &mut projected)?;
     let validation_before_training = evaluate(
         &model,
         &projected,
@@ -307,7 +337,7 @@ pub fn train(
     for step in 0..config.steps {
         let (inputs, targets) =
             split.training_batch(config.batch_size, config.seq_len, &mut rng)?;
-        latent.project_into(group_size, &mut projected)?;
+        forward_weights(&latent, &mut projected)?;
         let (loss, mut grads) =
             model.loss_and_gradients(&projected, inputs.view(), targets.view())?;
         if !loss.is_finite() {
@@ -329,7 +359,7 @@ pub fn train(
     bar.finish_and_clear();
     let train_seconds = train_started.elapsed().as_secs_f64();
 
-    latent.project_into(group_size, &mut projected)?;
+    forward_weights(&latent, &mut projected)?;
     let validation = evaluate(
         &model,
         &projected,
@@ -352,7 +382,10 @@ pub fn train(
             )
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let ternary_layers = verify_all_layers(&latent, group_size)?;
+    let ternary_layers = match precision {
+        WeightPrecision::Ternary => verify_all_layers(&latent, group_size)?,
+        WeightPrecision::FullPrecision => Vec::new(),
+    };
     let tenth = (config.steps / 10).max(1);
     Ok(TrainingSummary {
         loss_first_10pct: mean(loss_log[..tenth].iter().map(|r| r.loss)),

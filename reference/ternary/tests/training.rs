@@ -7,7 +7,7 @@ use ternary::artifacts::{
 };
 use ternary::model::{ModelConfig, TensorKind};
 use ternary::quant::verify_packed_against_latent;
-use ternary::train::{TrainingConfig, train};
+use ternary::train::{TrainingConfig, WeightPrecision, train, train_with_precision};
 
 /// A corpus with structure a tiny model can learn quickly: a few sentences in a fixed cycle.
 fn generated_corpus() -> String {
@@ -183,4 +183,34 @@ fn invalid_configurations_are_errors() {
         .is_err()
     );
     assert!(train("too short", &tiny_config(0), false).is_err());
+}
+
+#[test]
+fn the_full_precision_twin_shares_everything_but_the_projection() {
+    let corpus = generated_corpus();
+    let config = TrainingConfig {
+        steps: 15,
+        ..tiny_config(5)
+    };
+    let ternary = train(&corpus, &config, false).unwrap();
+    let same = train_with_precision(&corpus, &config, WeightPrecision::Ternary, false).unwrap();
+    let twin =
+        train_with_precision(&corpus, &config, WeightPrecision::FullPrecision, false).unwrap();
+    let losses =
+        |s: &ternary::TrainingSummary| s.loss_log.iter().map(|r| r.loss).collect::<Vec<_>>();
+    assert_eq!(
+        losses(&ternary),
+        losses(&same),
+        "train() is the ternary run"
+    );
+    // Same seed, so the same initial weights and data: the first step's loss differs only by
+    // the projection, and the runs part from there.
+    assert_ne!(losses(&ternary)[0], losses(&twin)[0]);
+    assert_ne!(losses(&ternary), losses(&twin));
+    assert!(twin.validation.perplexity.is_finite());
+    assert!(twin.ternary_layers.is_empty());
+    assert!(!ternary.ternary_layers.is_empty());
+    // The twin trained its f32 weights: its validation perplexity is not that of the untrained
+    // model.
+    assert!(twin.validation.perplexity < twin.validation_before_training.perplexity);
 }
