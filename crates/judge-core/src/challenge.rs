@@ -272,7 +272,7 @@ impl fmt::Display for ChallengeId {
 pub struct UnknownChallenge(pub String);
 
 /// The ids as the unknown-challenge message lists them.
-fn known_names() -> String {
+pub fn known_names() -> String {
     CHALLENGES
         .iter()
         .map(|c| c.name)

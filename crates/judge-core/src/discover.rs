@@ -36,12 +36,33 @@ pub struct Refused {
     pub reason: String,
 }
 
+/// A folder inside a model folder whose name is no challenge id (a typo such as
+/// `flash_atention`, or notes): never graded, always reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Misnamed {
+    pub path: PathBuf,
+    /// The id it most likely meant.
+    pub nearest: Option<ChallengeId>,
+}
+
+impl fmt::Display for Misnamed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "'{}' is not a challenge folder", self.path.display())?;
+        match self.nearest {
+            Some(id) => write!(f, " (did you mean {id}?)"),
+            None => write!(f, " (challenge ids: {})", crate::challenge::known_names()),
+        }
+    }
+}
+
 /// What a path names: the submissions to grade and the folders refused on the way.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Discovery {
     /// Sorted by model then by the seed's challenge order.
     pub submissions: Vec<SubmissionDir>,
     pub refused: Vec<Refused>,
+    /// Folders of a model folder that are not named after a challenge.
+    pub misnamed: Vec<Misnamed>,
 }
 
 /// Why a path names no submissions.
@@ -57,8 +78,9 @@ pub enum DiscoverError {
         source: std::io::Error,
     },
     #[error(
-        "'{}' is not a challenge folder (named after a challenge id), a model folder (holding challenge folders) or a root of model folders",
-        .0.display()
+        "'{}' is not a challenge folder (named after a challenge id: {}), a model folder (holding challenge folders) or a root of model folders",
+        .0.display(),
+        crate::challenge::known_names()
     )]
     NothingToGrade(PathBuf),
     #[error("'{}' {reason}", path.display())]
@@ -125,25 +147,39 @@ fn subfolders(
     Ok(dirs)
 }
 
-/// The challenge folders directly inside `model_dir`.
+/// The challenge folders directly inside `model_dir`, and its other folders.
 fn challenges_in(
     model_dir: &Path,
     refused: &mut Vec<Refused>,
-) -> Result<Vec<SubmissionDir>, DiscoverError> {
+) -> Result<(Vec<SubmissionDir>, Vec<Misnamed>), DiscoverError> {
     let model = model_name(model_dir);
     let is_challenge = |dir: &Path| challenge_of(dir).is_some();
-    let mut found: Vec<_> = subfolders(model_dir, is_challenge, refused)?
-        .into_iter()
-        .filter_map(|dir| {
-            challenge_of(&dir).map(|challenge| SubmissionDir {
+    let mut found = Vec::new();
+    let mut misnamed = Vec::new();
+    for dir in subfolders(model_dir, is_challenge, refused)? {
+        match challenge_of(&dir) {
+            Some(challenge) => found.push(SubmissionDir {
                 model: model.clone(),
                 challenge,
                 dir,
-            })
-        })
-        .collect();
+            }),
+            None => misnamed.push(Misnamed {
+                nearest: dir
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(ChallengeId::nearest),
+                path: dir,
+            }),
+        }
+    }
     found.sort_by_key(|s| s.challenge.seed_index());
-    Ok(found)
+    Ok((found, misnamed))
+}
+
+/// Whether the folders of `dir` make it a model folder: it holds a challenge folder, or a
+/// folder whose name is a near miss of one.
+fn is_model_folder(found: &[SubmissionDir], misnamed: &[Misnamed]) -> bool {
+    !found.is_empty() || misnamed.iter().any(|m| m.nearest.is_some())
 }
 
 /// Every submission `path` names. `path` itself must not be a symbolic link, nor, when it is a
@@ -183,27 +219,35 @@ pub fn discover(path: &Path) -> Result<Discovery, DiscoverError> {
         return Ok(Discovery {
             submissions,
             refused,
+            misnamed: Vec::new(),
         });
     }
-    let direct = challenges_in(&path, &mut refused)?;
-    if !direct.is_empty() || !refused.is_empty() {
+    let (direct, direct_misnamed) = challenges_in(&path, &mut refused)?;
+    if is_model_folder(&direct, &direct_misnamed) || !refused.is_empty() {
         return Ok(Discovery {
             submissions: direct,
             refused,
+            misnamed: direct_misnamed,
         });
     }
     // In a root, any link to a folder stands for a model folder.
     let mut submissions = Vec::new();
+    let mut misnamed = Vec::new();
     for model_dir in subfolders(&path, |_| true, &mut refused)? {
-        submissions.extend(challenges_in(&model_dir, &mut refused)?);
+        let (found, others) = challenges_in(&model_dir, &mut refused)?;
+        if is_model_folder(&found, &others) {
+            misnamed.extend(others);
+        }
+        submissions.extend(found);
     }
     refused.sort_by(|a, b| a.path.cmp(&b.path));
-    if submissions.is_empty() && refused.is_empty() {
+    if submissions.is_empty() && refused.is_empty() && misnamed.is_empty() {
         return Err(DiscoverError::NothingToGrade(path));
     }
     Ok(Discovery {
         submissions,
         refused,
+        misnamed,
     })
 }
 
@@ -253,6 +297,65 @@ impl FromStr for Shard {
 mod tests {
     use super::*;
     use std::fs;
+
+    #[test]
+    fn folders_that_are_not_challenges_are_reported_with_the_id_they_likely_meant() {
+        let root = tempfile::tempdir().unwrap();
+        for dir in [
+            "m1/backwards",
+            "m1/flash_atention",
+            "m1/notes",
+            "m2/kv",
+            "docs/images",
+        ] {
+            fs::create_dir_all(root.path().join(dir)).unwrap();
+        }
+        let model = discover(&root.path().join("m1")).unwrap();
+        assert_eq!(model.submissions.len(), 1);
+        let names: Vec<_> = model
+            .misnamed
+            .iter()
+            .map(|m| (m.path.file_name().unwrap().to_str().unwrap(), m.nearest))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("flash_atention", Some(ChallengeId::FlashAttention)),
+                ("notes", None)
+            ]
+        );
+        assert!(
+            model.misnamed[0]
+                .to_string()
+                .ends_with("(did you mean flash_attention?)")
+        );
+        assert!(
+            model.misnamed[1]
+                .to_string()
+                .contains("challenge ids: backwards, fuse")
+        );
+
+        // In a root, model folders are not misnamed challenges, and a folder of no model
+        // (docs/) says nothing about its contents.
+        let all = discover(root.path()).unwrap();
+        assert_eq!(all.submissions.len(), 2);
+        let flagged: Vec<_> = all.misnamed.iter().map(|m| m.path.clone()).collect();
+        assert_eq!(
+            flagged,
+            [
+                fs::canonicalize(root.path())
+                    .unwrap()
+                    .join("m1/flash_atention"),
+                fs::canonicalize(root.path()).unwrap().join("m1/notes")
+            ]
+        );
+
+        // Alone, a misspelt folder is still reported rather than "nothing to grade".
+        fs::create_dir_all(root.path().join("m3/beam-search")).unwrap();
+        let alone = discover(&root.path().join("m3")).unwrap();
+        assert!(alone.submissions.is_empty());
+        assert_eq!(alone.misnamed[0].nearest, Some(ChallengeId::BeamSearch));
+    }
 
     fn tree(root: &Path, dirs: &[&str]) {
         for dir in dirs {

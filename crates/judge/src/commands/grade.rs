@@ -29,6 +29,9 @@ pub fn run(args: GradeArgs) -> anyhow::Result<i32> {
     for refused in &discovery.refused {
         eprintln!("warning: '{}' {}", refused.path.display(), refused.reason);
     }
+    for misnamed in &discovery.misnamed {
+        eprintln!("warning: {misnamed}, not graded");
+    }
     let mut found = discovery.submissions;
     if let Some(shard) = args.shard {
         found = shard.select(found);
@@ -44,7 +47,11 @@ pub fn run(args: GradeArgs) -> anyhow::Result<i32> {
         );
     }
     if gradable.is_empty() {
-        eprintln!("error: nothing to grade below '{}'", args.path.display());
+        eprintln!(
+            "error: nothing to grade below '{}' (challenge folders are named after an id: {})",
+            args.path.display(),
+            judge_core::challenge::known_names()
+        );
         return Ok(judge_core::exit::USAGE_OR_ENVIRONMENT);
     }
 
