@@ -90,6 +90,33 @@ fn now_unix() -> u64 {
         .unwrap_or(0)
 }
 
+/// The report environment entry that names the machine a grade ran on (for reports in papers).
+pub const MACHINE_ENVIRONMENT_KEY: &str = "machine";
+
+/// `x86_64 linux 6.1.0, 2 CPUs, Intel(R) Xeon(R) …`: what a reader needs to place timings.
+fn machine_description() -> String {
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines().find_map(|l| {
+                l.strip_prefix("model name")?
+                    .split_once(':')
+                    .map(|(_, m)| m.trim().to_string())
+            })
+        })
+        .unwrap_or_default();
+    format!(
+        "{} {} {}, {cpus} CPUs, {model}",
+        std::env::consts::ARCH,
+        std::env::consts::OS,
+        kernel.trim()
+    )
+    .trim_end_matches([',', ' '])
+    .to_string()
+}
+
 fn assemble(
     challenge: &dyn Challenge,
     candidate: CandidateKind,
@@ -97,8 +124,12 @@ fn assemble(
     submission: Option<SubmissionInfo>,
     fingerprint: Fingerprint,
     started: (u64, Instant),
-    graded: Graded,
+    mut graded: Graded,
 ) -> Report {
+    graded
+        .environment
+        .entry(MACHINE_ENVIRONMENT_KEY.to_string())
+        .or_insert_with(machine_description);
     Report {
         schema: SCHEMA_VERSION,
         judge_version: env!("CARGO_PKG_VERSION").to_string(),

@@ -26,6 +26,11 @@ pub struct Checks<'a> {
     pub graders: &'a [RegisteredGrader],
     /// Count reports that are not signed by this judge (the page then says so).
     pub accept_unsigned: bool,
+    /// Leaderboard arithmetic (`--strict`): skipped auto criteria count as failed and a
+    /// challenge without a report counts 0 in a total of all challenges. Otherwise a cell is
+    /// scored over the criteria that ran and a total over the challenges that ran, each saying
+    /// how much that was.
+    pub strict: bool,
 }
 
 impl Checks<'_> {

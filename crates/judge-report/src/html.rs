@@ -19,7 +19,7 @@ use std::fmt::Write as _;
 use judge_core::ChallengeId;
 
 use crate::grade::{Grade, percent};
-use crate::markdown::{UNVERIFIED, accept_unsigned_notice, legend};
+use crate::markdown::{NO_ANSWER, UNVERIFIED, accept_unsigned_notice, cell_text, legend};
 use crate::matrix::{Cell, Matrix, REFERENCE_COLUMN, Total};
 
 /// Escapes text for HTML element content and quoted attribute values.
@@ -87,6 +87,9 @@ td.cell { min-width: 96px; height: 42px; text-align: center; border-radius: 6px;
   font-variant-numeric: tabular-nums; cursor: pointer; padding: 0; }
 td.cell a { color: inherit; text-decoration: none; display: block; padding: 10px 6px; }
 td.cell .grade { font-weight: 700; font-size: 15px; margin-left: 6px; }
+td.cell .reason { display: block; font-size: 11px; opacity: 0.85; }
+td.cell.not-run { background: repeating-linear-gradient(45deg, #d5d9de, #d5d9de 6px, #e6e9ec 6px, #e6e9ec 12px); color: #333; }
+td.cell.empty { color: #8a939c; font-size: 12px; }
 td.cell.empty { background: #e3e6ea; cursor: default; }
 td.cell.err { background: repeating-linear-gradient(45deg, #5e4b8b 0 8px, #725fa0 8px 16px) !important; }
 td.cell.stale a::after { content: " \2020"; }
@@ -193,6 +196,12 @@ pub fn html(matrix: &Matrix) -> String {
         matrix.cells.len(),
         matrix.problems.len()
     );
+    let counted = matrix.cells.iter().filter(|c| c.counted).count();
+    let _ = writeln!(
+        out,
+        "<p class=\"meta\" id=\"provenance\">{}</p>",
+        escape_html(&matrix.provenance.sentence(counted))
+    );
     if matrix.accept_unsigned {
         let _ = writeln!(
             out,
@@ -202,7 +211,11 @@ pub fn html(matrix: &Matrix) -> String {
     }
     matrix_table(matrix, &mut out);
     scale(matrix, &mut out);
-    let _ = writeln!(out, "<p class=\"legend\">{}</p>", escape_html(&legend()));
+    let _ = writeln!(
+        out,
+        "<p class=\"legend\">{}</p>",
+        escape_html(&legend(matrix.strict))
+    );
     details(matrix, &mut out);
     ranking(matrix, &mut out);
     problems(matrix, &mut out);
@@ -239,7 +252,8 @@ fn matrix_table(matrix: &Matrix, out: &mut String) {
                 None => {
                     let _ = write!(
                         out,
-                        "<td class=\"cell empty\" id=\"{}\" title=\"no report\"></td>",
+                        "<td class=\"cell empty\" id=\"{}\" title=\"no report\">\
+                         <span class=\"pct\">{NO_ANSWER}</span></td>",
                         cell_id(model, row.id)
                     );
                 }
@@ -268,6 +282,22 @@ fn matrix_cell(cell: &Cell, out: &mut String) {
              <span class=\"pct\">{UNVERIFIED}</span></a></td>",
             id = cell_id(&cell.model, cell.challenge),
             criteria = criteria_id(&cell.model, cell.challenge),
+        );
+        return;
+    }
+    if let Some(reason) = &cell.not_run {
+        let _ = write!(
+            out,
+            "<td class=\"cell not-run\" id=\"{id}\" data-grade=\"not run\" \
+             title=\"{title}\"><a href=\"#{criteria}\"><span class=\"pct\">not run</span>\
+             <span class=\"reason\">{short}</span></a></td>",
+            id = cell_id(&cell.model, cell.challenge),
+            title = escape_html(&format!(
+                "{} · {}: no auto criterion ran here: {reason}",
+                cell.model, cell.challenge
+            )),
+            criteria = criteria_id(&cell.model, cell.challenge),
+            short = escape_html(cell_text(cell).trim_start_matches("not run: ")),
         );
         return;
     }
@@ -306,7 +336,12 @@ fn matrix_cell(cell: &Cell, out: &mut String) {
         out,
         "<td class=\"{classes}\" id=\"{id}\" data-score=\"{score:.4}\" data-grade=\"{grade}\" \
          style=\"background:{colour}\" title=\"{title}\"><a href=\"#{criteria}\">\
-         <span class=\"pct\">{pct}%</span><span class=\"grade\">{grade}</span></a></td>",
+         <span class=\"pct\">{pct}%</span><span class=\"grade\">{grade}</span>{skipped}</a></td>",
+        skipped = if cell.skipped > 0 {
+            format!("<span class=\"reason\">{} skipped</span>", cell.skipped)
+        } else {
+            String::new()
+        },
         id = cell_id(&cell.model, cell.challenge),
         score = cell.score,
         grade = cell.grade,
@@ -322,15 +357,20 @@ fn total_cell(total: &Total, challenges: usize, out: &mut String) {
         out,
         "<td class=\"cell total\" data-score=\"{score:.4}\" data-grade=\"{grade}\" \
          style=\"background:{colour}\" title=\"{title}\"><span class=\"pct\">{pct}%</span>\
-         <span class=\"grade\">{grade}</span></td>",
+         <span class=\"grade\">{grade}</span>{over}</td>",
         score = total.score,
         grade = total.grade,
         colour = heat_colour(total.score),
         title = escape_html(&format!(
-            "{}: mean over {challenges} challenges, {} graded",
-            total.model, total.graded
+            "{}: mean over {} of {challenges} challenges, {} graded",
+            total.model, total.over, total.graded
         )),
         pct = percent(total.score),
+        over = if total.over as usize == challenges {
+            String::new()
+        } else {
+            format!("<span class=\"reason\">over {}</span>", total.over)
+        },
     );
 }
 

@@ -1,10 +1,12 @@
-//! The matrix as Markdown for a README: the table, the ranking, the failing criteria per cell
-//! (compact), then the problems.
+//! The matrix as Markdown for a README: where it came from, the table, the ranking, the failing
+//! criteria per cell (compact), the cells that need a reviewer, then the problems.
 
 use std::fmt::Write as _;
 
 use crate::grade::{GRADE_SCALE, Grade, percent};
-use crate::matrix::{Cell, Matrix, REFERENCE_COLUMN, Status};
+use judge_core::ChallengeId;
+
+use crate::matrix::{Cell, Matrix, REFERENCE_COLUMN, Status, Total};
 
 /// Evidence longer than this is cut in the Markdown (the HTML and JSON keep all of it).
 const EVIDENCE_CHARS: usize = 200;
@@ -37,15 +39,33 @@ fn cut(text: &str, max_chars: usize) -> String {
 /// What a cell that is not counted shows instead of a score.
 pub(crate) const UNVERIFIED: &str = "unverified";
 
-/// `87% B`, `40% ERR`, with a dagger when stale and a double dagger when counted unsigned;
-/// `unverified` when not counted.
+/// What a challenge without a report shows.
+pub(crate) const NO_ANSWER: &str = "no answer";
+
+/// Skip reasons longer than this are cut in a cell (the criteria keep all of it).
+const NOT_RUN_CHARS: usize = 40;
+
+/// `87% B`, `40% ERR`, `75% B (2 skipped)`, `not run: no GPU`, with a
+/// dagger when stale and a double dagger when counted unsigned; `unverified` when not counted.
 pub(crate) fn cell_text(cell: &Cell) -> String {
     if !cell.counted {
         return UNVERIFIED.to_string();
     }
     let stale = if cell.stale { " †" } else { "" };
     let unsigned = if cell.verified { "" } else { " ‡" };
-    format!("{}% {}{stale}{unsigned}", percent(cell.score), cell.grade)
+    if let Some(reason) = &cell.not_run {
+        return format!("not run: {}{stale}{unsigned}", cut(reason, NOT_RUN_CHARS));
+    }
+    let skipped = if cell.skipped > 0 {
+        format!(" ({} skipped)", cell.skipped)
+    } else {
+        String::new()
+    };
+    format!(
+        "{}% {}{skipped}{stale}{unsigned}",
+        percent(cell.score),
+        cell.grade
+    )
 }
 
 /// What the page says when `--accept-unsigned` counted reports this judge did not sign.
@@ -55,7 +75,7 @@ pub fn accept_unsigned_notice() -> &'static str {
 }
 
 /// The sentence under the table that says how to read it.
-pub fn legend() -> String {
+pub fn legend(strict: bool) -> String {
     let steps: Vec<String> = GRADE_SCALE
         .iter()
         .filter(|(grade, _)| *grade != Grade::F)
@@ -66,10 +86,23 @@ pub fn legend() -> String {
         .rev()
         .nth(1)
         .map_or(0, |(_, minimum)| percent(*minimum));
+    let arithmetic = if strict {
+        format!(
+            "Score = weighted fraction of auto criteria passed (strict: skipped ones count as not \
+             passed). Totals are the mean over all {} challenges; a challenge without a report \
+             counts as 0.",
+            ChallengeId::COUNT
+        )
+    } else {
+        "Score = weighted fraction of the auto criteria that ran that passed; (N skipped) says \
+         how many did not run here (no GPU, no corpus), and \"not run\" a cell where none did — \
+         that is no verdict on the answer. Totals are the mean over the challenges that ran, \
+         \"over N\" saying how many; \"no answer\" cells are not in it. --strict scores \
+         skips as failures and every challenge (missing = 0), for leaderboards."
+            .to_string()
+    };
     format!(
-        "Score = weighted fraction of auto criteria passed (skipped ones count as not passed; \
-         self-test and manual criteria never count). Grades: {}, F below {lowest}%. \
-         Totals are the mean over all 8 challenges; a challenge without a report counts as 0. \
+        "{arithmetic} Self-test and manual criteria never count. Grades: {}, F below {lowest}%. \
          ERR = the judge itself failed on that cell (harness fault): re-grade it. \
          † = stale report (another grader version or prompt; see Problems). \
          unverified = a report not signed by this judge's key (planted, forged or edited): \
@@ -81,15 +114,28 @@ pub fn legend() -> String {
 /// The whole matrix as Markdown.
 pub fn markdown(matrix: &Matrix) -> String {
     let mut out = String::from("## Grade matrix\n\n");
+    let counted = matrix.cells.iter().filter(|c| c.counted).count();
+    let _ = writeln!(out, "{}\n", md_text(&matrix.provenance.sentence(counted)));
     if matrix.accept_unsigned {
         let _ = writeln!(out, "> **{}**\n", accept_unsigned_notice());
     }
     table(matrix, &mut out);
-    let _ = writeln!(out, "\n{}\n", legend());
+    let _ = writeln!(out, "\n{}\n", legend(matrix.strict));
     ranking(matrix, &mut out);
     failing(matrix, &mut out);
+    needs_review(matrix, &mut out);
     problems(matrix, &mut out);
     out
+}
+
+/// `**75% B**`, and `over 6` when a total that is not strict left challenges out.
+pub(crate) fn total_text(total: &Total) -> String {
+    let over = if total.over as usize == ChallengeId::COUNT {
+        String::new()
+    } else {
+        format!(" over {}", total.over)
+    };
+    format!("{}% {}{over}", percent(total.score), total.grade)
 }
 
 fn table(matrix: &Matrix, out: &mut String) {
@@ -103,8 +149,7 @@ fn table(matrix: &Matrix, out: &mut String) {
             .map(|model| {
                 matrix
                     .cell(model, row.id)
-                    .map(cell_text)
-                    .unwrap_or_default()
+                    .map_or(NO_ANSWER.to_string(), cell_text)
             })
             .collect();
         let _ = writeln!(
@@ -118,7 +163,7 @@ fn table(matrix: &Matrix, out: &mut String) {
     let totals: Vec<String> = matrix
         .totals
         .iter()
-        .map(|t| format!("**{}% {}**", percent(t.score), t.grade))
+        .map(|t| format!("**{}**", total_text(t)))
         .collect();
     let _ = writeln!(out, "| **total** | | {} |", totals.join(" | "));
     let ranks: Vec<String> = matrix
@@ -159,61 +204,88 @@ fn ranking(matrix: &Matrix, out: &mut String) {
         }
         let _ = writeln!(
             out,
-            "{place} **{}**{baseline} — {}% ({}) · {}/{challenges} challenges graded{flags}",
+            "{place} **{}**{baseline} — {}% ({}) over {} of {challenges} challenges · \
+             {}/{challenges} graded{flags}",
             md_text(&total.model),
             percent(total.score),
             total.grade,
+            total.over,
             total.graded,
         );
     }
     out.push('\n');
 }
 
+/// Every cell with a lost point, and the criteria behind it.
 fn failing(matrix: &Matrix, out: &mut String) {
     out.push_str("### Failing criteria\n\n");
     let mut any = false;
-    for model in &matrix.models {
-        for row in &matrix.challenges {
-            let Some(cell) = matrix.cell(model, row.id).filter(|c| c.counted) else {
-                continue;
-            };
-            let review: Vec<String> = cell
-                .criteria
-                .iter()
-                .filter(|c| c.status == Status::Review)
-                .map(|c| md_text(&c.id))
-                .collect();
-            if cell.failing.is_empty() && review.is_empty() {
-                continue;
-            }
-            any = true;
+    for (model, row, cell) in counted_cells(matrix) {
+        if cell.failing.is_empty() {
+            continue;
+        }
+        any = true;
+        let _ = writeln!(
+            out,
+            "**{} · {}** — {}",
+            md_text(model),
+            row,
+            cell_text(cell)
+        );
+        for line in &cell.failing {
+            let harness = if line.harness_fault { " (harness)" } else { "" };
             let _ = writeln!(
                 out,
-                "**{} · {}** — {}",
-                md_text(model),
-                row.id,
-                cell_text(cell)
+                "- {}{harness} {} ({}): {}",
+                line.status.label(),
+                md_text(&line.id),
+                md_text(&line.title),
+                md_text(&cut(&line.evidence, EVIDENCE_CHARS))
             );
-            for line in &cell.failing {
-                let harness = if line.harness_fault { " (harness)" } else { "" };
-                let _ = writeln!(
-                    out,
-                    "- {}{harness} {} ({}): {}",
-                    line.status.label(),
-                    md_text(&line.id),
-                    md_text(&line.title),
-                    md_text(&cut(&line.evidence, EVIDENCE_CHARS))
-                );
-            }
-            if !review.is_empty() {
-                let _ = writeln!(out, "- needs review: {}", review.join(", "));
-            }
-            out.push('\n');
         }
+        out.push('\n');
     }
     if !any {
         out.push_str("None.\n\n");
     }
+}
+
+/// Every cell with manual criteria (prose the prompt asks for) that a person must read.
+fn needs_review(matrix: &Matrix, out: &mut String) {
+    out.push_str("### Needs review\n\n");
+    let mut any = false;
+    for (model, row, cell) in counted_cells(matrix) {
+        let review: Vec<String> = cell
+            .criteria
+            .iter()
+            .filter(|c| c.status == Status::Review)
+            .map(|c| md_text(&c.id))
+            .collect();
+        if review.is_empty() {
+            continue;
+        }
+        any = true;
+        let _ = writeln!(
+            out,
+            "- **{} · {}**: {}",
+            md_text(model),
+            row,
+            review.join(", ")
+        );
+    }
+    out.push_str(if any { "\n" } else { "None.\n\n" });
+}
+
+/// The counted cells, by model column then by challenge row.
+fn counted_cells(matrix: &Matrix) -> impl Iterator<Item = (&String, ChallengeId, &Cell)> {
+    matrix.models.iter().flat_map(move |model| {
+        matrix.challenges.iter().filter_map(move |row| {
+            matrix
+                .cell(model, row.id)
+                .filter(|c| c.counted)
+                .map(|cell| (model, row.id, cell))
+        })
+    })
 }
 
 fn problems(matrix: &Matrix, out: &mut String) {

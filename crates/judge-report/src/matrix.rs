@@ -19,9 +19,11 @@
 //!    grader version or another prompt is stale: it stays in the matrix, marked, and is listed
 //!    with the reason. A report claiming a newer grader than the judge has makes nothing stale.
 //! 5. **Scores.** A cell's score is recomputed from its criteria (weighted auto criteria passed,
-//!    skipped ones counting as not passed); a stored `score` that disagrees is listed. A model's
-//!    total is the mean over all eight challenges of its counted cells, a challenge without one
-//!    counting 0.
+//!    skipped ones counting as not passed); a stored `score` that disagrees is listed. With
+//!    `--strict` that is the cell's score, and a model's total is the mean over all challenges
+//!    of its counted cells, a challenge without one counting 0. Otherwise a cell shows the score
+//!    over the criteria that ran, a cell where none ran shows "not run" with the reason, and a
+//!    total is the mean over the challenges that ran, saying over how many.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -55,7 +57,7 @@ pub struct Matrix {
     pub grade_scale: Vec<GradeStep>,
     /// Column order: `reference` first when present, then the models ranked best first.
     pub models: Vec<String>,
-    /// Row order: all eight challenges in the seed's order.
+    /// Row order: every challenge in the seed's order.
     pub challenges: Vec<ChallengeRow>,
     /// Only cells that have a report, by row then by column.
     pub cells: Vec<Cell>,
@@ -65,7 +67,111 @@ pub struct Matrix {
     pub problems: Vec<Problem>,
     /// Reports not signed by this judge were counted (`--accept-unsigned`).
     pub accept_unsigned: bool,
+    /// Leaderboard arithmetic ([`Checks::strict`]).
+    pub strict: bool,
+    /// What a reader of a paper needs to reproduce the matrix.
+    pub provenance: Provenance,
 }
+
+/// Which judge made the matrix, when, and from which runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// The version of the judge that built this matrix.
+    pub judge_version: String,
+    /// Seconds since the Unix epoch when it was built.
+    pub generated_unix: u64,
+    /// Distinct judge versions, seeds and machines of the counted reports, sorted.
+    pub report_judge_versions: Vec<String>,
+    pub seeds: Vec<u64>,
+    pub machines: Vec<String>,
+}
+
+impl Provenance {
+    fn of(cells: &[Cell], reports: &[&Report]) -> Provenance {
+        let mut seeds: Vec<u64> = cells.iter().filter(|c| c.counted).map(|c| c.seed).collect();
+        seeds.sort_unstable();
+        seeds.dedup();
+        let distinct = |values: Vec<String>| {
+            let mut values = values;
+            values.sort();
+            values.dedup();
+            values
+        };
+        Provenance {
+            judge_version: env!("CARGO_PKG_VERSION").to_string(),
+            generated_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            report_judge_versions: distinct(
+                reports.iter().map(|r| r.judge_version.clone()).collect(),
+            ),
+            seeds,
+            machines: distinct(
+                reports
+                    .iter()
+                    .filter_map(|r| r.environment.get(MACHINE_KEY).cloned())
+                    .collect(),
+            ),
+        }
+    }
+}
+
+impl Provenance {
+    /// `2026-12-03 11:55 UTC`.
+    pub fn generated_utc(&self) -> String {
+        utc_minute(self.generated_unix)
+    }
+
+    /// One sentence for the top of a page.
+    pub fn sentence(&self, reports: usize) -> String {
+        let list = |values: &[String]| {
+            if values.is_empty() {
+                "unknown".to_string()
+            } else {
+                values.join("; ")
+            }
+        };
+        let seeds: Vec<String> = self.seeds.iter().map(u64::to_string).collect();
+        format!(
+            "Built by judge {} on {} from {reports} counted report(s). Graded by judge {}; \
+             seeds {}; machines: {}.",
+            self.judge_version,
+            self.generated_utc(),
+            list(&self.report_judge_versions),
+            list(&seeds),
+            list(&self.machines),
+        )
+    }
+}
+
+/// Seconds since the epoch as a UTC date and minute (the civil-from-days algorithm of Howard
+/// Hinnant, so no date crate is needed for one line).
+fn utc_minute(unix: u64) -> String {
+    let days = (unix / 86_400) as i64;
+    let minutes = (unix % 86_400) / 60;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        minutes / 60,
+        minutes % 60
+    )
+}
+
+/// The report environment entry that names the machine (written by `judge_core::session`).
+const MACHINE_KEY: &str = judge_core::session::MACHINE_ENVIRONMENT_KEY;
 
 /// One step of [`GRADE_SCALE`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -157,8 +263,15 @@ impl CriterionLine {
 pub struct Cell {
     pub model: String,
     pub challenge: ChallengeId,
-    /// Weighted fraction of auto criteria passed, in [0, 1].
+    /// The score shown: with `--strict` the weighted fraction of all auto criteria passed
+    /// (`strict_score`); otherwise the weighted fraction of those that ran. In [0, 1].
     pub score: f64,
+    /// Weighted fraction of all auto criteria passed, skipped ones counting as not passed: the
+    /// report's own score.
+    pub strict_score: f64,
+    /// Every auto criterion was skipped for the environment (no GPU, no corpus): the reasons.
+    /// Such a cell shows "not run" and no letter, and is left out of a total that is not strict.
+    pub not_run: Option<String>,
     /// [`letter_grade`] of the score, or `ERR` when the report holds a harness fault.
     pub grade: Grade,
     /// Auto criteria by verdict (the criteria the score is made of).
@@ -190,8 +303,13 @@ pub struct Total {
     pub model: String,
     /// 1 = best; equal totals share a rank. `None` for the reference column.
     pub rank: Option<u32>,
-    /// Mean cell score over all eight challenges; a challenge without a report counts 0.
+    /// Mean cell score over the `over` challenges it was computed over.
     pub score: f64,
+    /// How many challenges the mean is over: all of them with `--strict` (a challenge without a
+    /// report counting 0), else those with a counted report that ran.
+    pub over: u32,
+    /// Mean strict cell score over all challenges, a challenge without a report counting 0.
+    pub strict_score: f64,
     /// [`letter_grade`] of the mean.
     pub grade: Grade,
     /// Challenges with a counted report.
@@ -221,13 +339,25 @@ impl Matrix {
         let mut by_column: BTreeMap<String, Vec<Cell>> = BTreeMap::new();
         for ((column, _), (found, counted)) in &kept {
             let is_stale = stale.contains(&found.path);
-            let cell = cell_of(column, found, *counted, is_stale, &mut problems);
+            let cell = cell_of(
+                column,
+                found,
+                *counted,
+                is_stale,
+                checks.strict,
+                &mut problems,
+            );
             by_column.entry(column.clone()).or_default().push(cell);
         }
+        let counted_reports: Vec<&Report> = kept
+            .values()
+            .filter(|(_, counted)| *counted)
+            .map(|(found, _)| &found.report)
+            .collect();
 
         let mut totals: Vec<Total> = by_column
             .iter()
-            .map(|(column, cells)| total_of(column, cells))
+            .map(|(column, cells)| total_of(column, cells, checks.strict))
             .collect();
         rank(&mut totals);
         let models: Vec<String> = totals.iter().map(|t| t.model.clone()).collect();
@@ -235,6 +365,7 @@ impl Matrix {
         let mut cells: Vec<Cell> = by_column.into_values().flatten().collect();
         let column_index = |model: &str| models.iter().position(|m| m == model);
         cells.sort_by_key(|c| (c.challenge.seed_index(), column_index(&c.model)));
+        let provenance = Provenance::of(&cells, &counted_reports);
 
         problems.sort();
         Matrix {
@@ -256,6 +387,8 @@ impl Matrix {
             totals,
             problems,
             accept_unsigned: checks.accept_unsigned,
+            strict: checks.strict,
+            provenance,
         }
     }
 
@@ -480,10 +613,13 @@ fn cell_of(
     found: &FoundReport,
     counted: bool,
     stale: bool,
+    strict: bool,
     problems: &mut Vec<Problem>,
 ) -> Cell {
     let report = &found.report;
     let recomputed = score(&report.criteria);
+    let (ran, not_run) = score_over_what_ran(&report.criteria);
+    let shown = if strict { recomputed } else { ran };
     let disagrees =
         (recomputed - report.score).abs() > SCORE_AGREEMENT || !report.score.is_finite();
     // A report that is not counted is already listed as unverified; its numbers mean nothing.
@@ -503,11 +639,13 @@ fn cell_of(
     Cell {
         model: column.to_string(),
         challenge: report.challenge,
-        score: recomputed,
+        score: shown,
+        strict_score: recomputed,
+        not_run: not_run.filter(|_| !strict),
         grade: if harness_fault {
             Grade::Err
         } else {
-            letter_grade(recomputed)
+            letter_grade(shown)
         },
         pass: counts.auto.pass,
         fail: counts.auto.fail,
@@ -532,19 +670,49 @@ fn cell_of(
     }
 }
 
-fn total_of(column: &str, cells: &[Cell]) -> Total {
+/// The weighted fraction of the auto criteria that ran (were not skipped) that passed, and,
+/// when none ran, why (the distinct skip reasons).
+fn score_over_what_ran(results: &[CriterionResult]) -> (f64, Option<String>) {
+    let auto: Vec<_> = results
+        .iter()
+        .filter(|r| r.criterion.kind == CriterionKind::Auto)
+        .collect();
+    let ran: Vec<CriterionResult> = auto
+        .iter()
+        .filter(|r| !matches!(r.verdict, Verdict::Skipped { .. }))
+        .map(|r| (*r).clone())
+        .collect();
+    if ran.is_empty() && !auto.is_empty() {
+        let mut reasons: Vec<&str> = auto.iter().map(|r| r.verdict.detail()).collect();
+        reasons.sort_unstable();
+        reasons.dedup();
+        return (0.0, Some(reasons.join("; ")));
+    }
+    (score(&ran), None)
+}
+
+fn total_of(column: &str, cells: &[Cell], strict: bool) -> Total {
     // Summed in seed order so equal inputs give bit-identical totals wherever they were found.
-    let sum: f64 = ChallengeId::ALL
+    let counted: Vec<&Cell> = ChallengeId::ALL
         .iter()
         .filter_map(|&id| cells.iter().find(|c| c.challenge == id && c.counted))
-        .map(|c| c.score)
-        .sum();
-    let mean = sum / ChallengeId::ALL.len() as f64;
+        .collect();
+    let strict_score =
+        counted.iter().map(|c| c.strict_score).sum::<f64>() / ChallengeId::COUNT as f64;
+    let ran: Vec<&&Cell> = counted.iter().filter(|c| c.not_run.is_none()).collect();
+    let (mean, over) = if strict {
+        (strict_score, ChallengeId::COUNT)
+    } else {
+        let sum: f64 = ran.iter().map(|c| c.score).sum();
+        (sum / ran.len().max(1) as f64, ran.len())
+    };
     let count = |f: fn(&Cell) -> bool| cells.iter().filter(|c| f(c)).count() as u32;
     Total {
         model: column.to_string(),
         rank: None,
         score: mean,
+        over: over as u32,
+        strict_score,
         grade: letter_grade(mean),
         graded: count(|c| c.counted),
         harness_faults: count(|c| c.counted && c.harness_fault),
@@ -574,5 +742,17 @@ fn rank(totals: &mut [Total]) {
                 .count();
             total.rank = Some(better as u32 + 1);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_minutes_are_civil_dates() {
+        assert_eq!(utc_minute(0), "1970-01-01 00:00 UTC");
+        assert_eq!(utc_minute(951_782_400), "2000-02-29 00:00 UTC");
+        assert_eq!(utc_minute(1_796_298_900), "2026-12-03 11:55 UTC");
     }
 }

@@ -233,16 +233,16 @@ fn markdown_has_the_table_ranking_failures_and_problems() {
         "| challenge | difficulty | reference | gamma | alpha | beta | delta |",
         "| backwards | MEDIUM | 100% A | 100% A | 100% A | 100% A † | 100% A |",
         "| kv | MEDIUM | 100% A | 100% A | 66% C | 100% A | 100% A |",
-        "| flash_attention_bwd | EXTRA HARD | 100% A |  | 0% F |  |  |",
-        "| ternary_training | OPEN-ENDED RESEARCH | 100% A |  | 50% ERR |  |  |",
+        "| flash_attention_bwd | EXTRA HARD | 100% A | no answer | 0% F | no answer | no answer |",
+        "| ternary_training | OPEN-ENDED RESEARCH | 100% A | no answer | 50% ERR | no answer | no answer |",
         "| **total** | | **100% A** | **62% C** | **61% C** | **37% F** | **37% F** |",
         "| **rank** | | — | 1 | 2 | 3 | 3 |",
-        "1. **gamma** — 62% (C) · 5/8 challenges graded",
-        "3. **delta** — 37% (F) · 3/8 challenges graded",
-        "**alpha · flash_attention** — 60% C",
+        "1. **gamma** — 62% (C) over 8 of 8 challenges · 5/8 graded",
+        "3. **delta** — 37% (F) over 8 of 8 challenges · 3/8 graded",
+        "**alpha · flash_attention** — 60% C (1 skipped)",
         "- FAIL no_nxn (no_nxn title): peak 134217728 B ≥ 20% of N×N",
         "- SKIPPED gpu_speed (gpu_speed title): no GPU",
-        "- needs review: explain_rescale",
+        "- **alpha · flash_attention**: explain_rescale",
         "- ERROR (harness) perplexity (perplexity title): python missing",
         "- broken/kv/GRADE.json — malformed: key must be a string at line 1 column 2",
     ] {
@@ -255,6 +255,7 @@ fn markdown_has_the_table_ranking_failures_and_problems() {
         "## Grade matrix",
         "### Ranking",
         "### Failing criteria",
+        "### Needs review",
         "### Problems",
     ]
     .iter()
@@ -402,4 +403,83 @@ fn formats_parse_from_their_names() {
     assert_eq!("json".parse(), Ok(Format::Json));
     assert_eq!("html".parse(), Ok(Format::Html));
     assert!("pdf".parse::<Format>().is_err());
+}
+
+/// A correct answer on a machine without a GPU: its fuse cell did not run, its flash_attention
+/// cell ran all but one criterion, and two challenges have no answer.
+fn partly_run(root: &std::path::Path) {
+    let no_gpu = || judge_core::Verdict::skipped("no NVIDIA GPU (driver not found)");
+    let put_cell = |id: ChallengeId, criteria| {
+        support::put(
+            root,
+            &format!("m/{id}"),
+            &support::report(Some("m"), id, criteria),
+        );
+    };
+    put_cell(Backwards, support::tally(3, 0));
+    put_cell(
+        Fuse,
+        vec![
+            support::auto("speed", 1, no_gpu()),
+            support::auto("matches", 2, no_gpu()),
+        ],
+    );
+    let mut flash = support::tally(3, 0);
+    flash.push(support::auto("gpu_speed", 1, no_gpu()));
+    put_cell(FlashAttention, flash);
+    for id in [Kv, BeamSearch, DflashVerify] {
+        put_cell(id, support::tally(4, 0));
+    }
+}
+
+#[test]
+fn cells_that_did_not_run_say_so_and_totals_say_what_they_are_over() {
+    let dir = tempfile::tempdir().unwrap();
+    partly_run(dir.path());
+    let m = support::matrix_scored(dir.path(), &[], false, false);
+    let fuse = m.cell("m", Fuse).unwrap();
+    assert_eq!(
+        fuse.not_run.as_deref(),
+        Some("no NVIDIA GPU (driver not found)")
+    );
+    assert_eq!(fuse.strict_score, 0.0, "a skip is never a pass");
+    let flash = m.cell("m", FlashAttention).unwrap();
+    assert!(close(flash.score, 1.0) && close(flash.strict_score, 0.75));
+    let total = m.total("m").unwrap();
+    assert_eq!(
+        total.over, 5,
+        "fuse did not run; two challenges have no answer"
+    );
+    assert!(close(total.score, 1.0));
+    assert!(close(total.strict_score, 4.75 / 8.0));
+
+    let md = Format::Markdown.render(&m);
+    for line in [
+        "| fuse | MEDIUM | not run: no NVIDIA GPU (driver not found) |",
+        "| flash_attention | HARD | 100% A (1 skipped) |",
+        "| flash_attention_bwd | EXTRA HARD | no answer |",
+        "| **total** | | **100% A over 5** |",
+        "1. **m** — 100% (A) over 5 of 8 challenges · 6/8 graded",
+    ] {
+        assert!(md.lines().any(|l| l == line), "missing {line:?} in\n{md}");
+    }
+    assert!(md.contains("Totals are the mean over the challenges that ran"));
+    assert!(md.contains("Built by judge ") && md.contains("seeds 42"));
+    let html = Format::Html.render(&m);
+    assert!(html.contains("class=\"cell not-run\""), "{html}");
+    assert!(html.contains("<span class=\"pct\">no answer</span>"));
+    assert!(html.contains("id=\"provenance\""));
+
+    // --strict keeps the leaderboard arithmetic: skips fail, every challenge counts.
+    let strict = support::matrix_scored(dir.path(), &[], false, true);
+    let total = strict.total("m").unwrap();
+    assert_eq!(total.over, 8);
+    assert!(close(total.score, 4.75 / 8.0));
+    assert_eq!(strict.cell("m", Fuse).unwrap().not_run, None);
+    let md = Format::Markdown.render(&strict);
+    assert!(
+        md.lines()
+            .any(|l| l == "| fuse | MEDIUM | 0% F (2 skipped) |"),
+        "{md}"
+    );
 }

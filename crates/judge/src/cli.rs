@@ -198,4 +198,9 @@ pub struct ReportArgs {
     /// Also count reports not signed with the key (the page says so); they may be forged.
     #[arg(long)]
     pub accept_unsigned: bool,
+    /// Leaderboard arithmetic: skipped auto criteria count as failed and every challenge is in
+    /// a total, a missing one as 0. Without it, cells are scored over what ran and totals over
+    /// the challenges that ran, each saying so.
+    #[arg(long)]
+    pub strict: bool,
 }

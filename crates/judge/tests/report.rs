@@ -1,4 +1,6 @@
 //! `judge report` end to end: the real binary over a temporary folder of GRADE.json files.
+//! Totals here use `--strict` (today's leaderboard arithmetic: missing = 0 over all challenges);
+//! scoring over what ran is tested in judge-report's tests/matrix.rs.
 
 mod support;
 
@@ -36,7 +38,7 @@ fn reports(root: &Path) {
 fn markdown_goes_to_stdout_by_default_and_problems_do_not_fail_it() {
     let dir = tempfile::tempdir().unwrap();
     reports(dir.path());
-    let out = judge(&["report", "."], dir.path());
+    let out = judge(&["report", ".", "--strict"], dir.path());
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let md = String::from_utf8(out.stdout).unwrap();
     assert!(
@@ -58,7 +60,7 @@ fn markdown_goes_to_stdout_by_default_and_problems_do_not_fail_it() {
 fn json_is_the_documented_matrix() {
     let dir = tempfile::tempdir().unwrap();
     reports(dir.path());
-    let out = judge(&["report", ".", "--format", "json"], dir.path());
+    let out = judge(&["report", ".", "--format", "json", "--strict"], dir.path());
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["schema"], 1);
@@ -125,7 +127,7 @@ fn a_missing_or_empty_root_exits_2_with_a_message() {
 
 /// `judge report` over ROOT as JSON.
 fn matrix_json(root: &Path, extra: &[&str]) -> serde_json::Value {
-    let mut args = vec!["report", ".", "--format", "json"];
+    let mut args = vec!["report", ".", "--format", "json", "--strict"];
     args.extend(extra);
     let out = judge(&args, root);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -210,7 +212,7 @@ fn a_mix_of_signed_forged_and_tampered_reports_ranks_only_the_signed_ones() {
             ("forger/kv/GRADE.json".into(), "unverified".into()),
         ]
     );
-    let md = text(&judge(&["report", "."], dir.path()).stdout);
+    let md = text(&judge(&["report", ".", "--strict"], dir.path()).stdout);
     assert!(
         md.contains("| kv | MEDIUM | 0% F | unverified | unverified |"),
         "{md}"
@@ -222,7 +224,7 @@ fn a_mix_of_signed_forged_and_tampered_reports_ranks_only_the_signed_ones() {
     assert_eq!(v["accept_unsigned"], true);
     assert_eq!(total(&v, "forger")["rank"], 1);
     assert_eq!(total(&v, "forger")["score"], 2.0 / 8.0);
-    let md = text(&judge(&["report", ".", "--accept-unsigned"], dir.path()).stdout);
+    let md = text(&judge(&["report", ".", "--accept-unsigned", "--strict"], dir.path()).stdout);
     assert!(
         md.contains("Unsigned reports are counted (--accept-unsigned)"),
         "{md}"

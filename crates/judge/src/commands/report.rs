@@ -25,6 +25,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
         key: &key,
         graders: &graders,
         accept_unsigned: args.accept_unsigned,
+        strict: args.strict,
     };
     let matrix = Matrix::from_root(&args.root, &checks)?;
     if !matrix.problems.is_empty() {
