@@ -291,7 +291,8 @@ pub struct Cell {
     pub counted: bool,
     pub seed: u64,
     pub grader_version: String,
-    /// The criteria behind a lost point ([`CriterionLine::is_failing`]), in report order.
+    /// The criteria behind a lost point ([`CriterionLine::is_failing`]; a skip only with
+    /// `--strict`), in report order.
     pub failing: Vec<CriterionLine>,
     /// Every criterion of the report, in report order.
     pub criteria: Vec<CriterionLine>,
@@ -661,9 +662,10 @@ fn cell_of(
         counted,
         seed: report.fingerprint.seed,
         grader_version: report.fingerprint.grader_version.clone(),
+        // Scored over what ran, a skip lost no point: it is shown in the cell, not here.
         failing: criteria
             .iter()
-            .filter(|c| c.is_failing())
+            .filter(|c| c.is_failing() && (strict || c.status != Status::Skipped))
             .cloned()
             .collect(),
         criteria,

@@ -464,6 +464,10 @@ fn cells_that_did_not_run_say_so_and_totals_say_what_they_are_over() {
         assert!(md.lines().any(|l| l == line), "missing {line:?} in\n{md}");
     }
     assert!(md.contains("Totals are the mean over the challenges that ran"));
+    assert!(
+        !md.contains("SKIPPED gpu_speed"),
+        "a skip is no failing criterion when scored over what ran:\n{md}"
+    );
     assert!(md.contains("Built by judge ") && md.contains("seeds 42"));
     let html = Format::Html.render(&m);
     assert!(html.contains("class=\"cell not-run\""), "{html}");

@@ -224,7 +224,13 @@ fn a_mix_of_signed_forged_and_tampered_reports_ranks_only_the_signed_ones() {
     assert_eq!(v["accept_unsigned"], true);
     assert_eq!(total(&v, "forger")["rank"], 1);
     assert_eq!(total(&v, "forger")["score"], 2.0 / 8.0);
-    let md = text(&judge(&["report", ".", "--accept-unsigned", "--strict"], dir.path()).stdout);
+    let md = text(
+        &judge(
+            &["report", ".", "--accept-unsigned", "--strict"],
+            dir.path(),
+        )
+        .stdout,
+    );
     assert!(
         md.contains("Unsigned reports are counted (--accept-unsigned)"),
         "{md}"
