@@ -1,12 +1,13 @@
 //! Content hashes: what a grade depends on, so unchanged submissions are not graded twice.
 
-use std::fs;
+use std::ffi::OsStr;
 use std::io;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
 use crate::report::FileHash;
+use crate::untrusted_fs::{SUBMISSION_TREE, TreeEntry, TreeError, WalkError, walk_tree};
 
 /// Hex SHA-256 of some bytes.
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -14,9 +15,9 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// Hex SHA-256 of a file's contents, streamed: a submission may hold large artifacts.
-pub fn sha256_file(path: &Path) -> io::Result<String> {
+fn sha256_reader(mut reader: impl io::Read) -> io::Result<String> {
     let mut hasher = Sha256::new();
-    io::copy(&mut fs::File::open(path)?, &mut hasher)?;
+    io::copy(&mut reader, &mut hasher)?;
     Ok(hex(&hasher.finalize()))
 }
 
@@ -26,55 +27,50 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 }
 
 /// Files that belong to the harness or to Python's caches, never to the submission's content.
-fn is_ignored(name: &str) -> bool {
+fn is_ignored(name: &OsStr) -> bool {
+    let name = name.to_string_lossy();
     name.starts_with('.')
         || name == "__pycache__"
         || name == crate::report::REPORT_FILE_NAME
         || name.ends_with(".pyc")
 }
 
-/// Every regular file below `dir` (sorted, `/`-separated relative paths) with its hash.
-/// Symbolic links are recorded by their target text, not followed, so a link cannot make the
-/// harness read outside the submission.
-pub fn hash_tree(dir: &Path) -> io::Result<Vec<FileHash>> {
+/// Every regular file below `dir` (sorted, `/`-separated relative paths) with its hash, walked
+/// within [`SUBMISSION_TREE`]. Symbolic links are recorded by their target text, never
+/// followed, and FIFOs or device nodes are never opened, so nothing in the folder can make the
+/// judge read outside it or block. A tree that cannot be walked (too deep, too large, a folder
+/// that is itself a link) is the submission's fault and says why.
+pub fn hash_tree(dir: &Path) -> Result<Vec<FileHash>, TreeError> {
     let mut files = Vec::new();
-    walk(dir, dir, &mut files)?;
+    let result = walk_tree(
+        dir,
+        &SUBMISSION_TREE,
+        &is_ignored,
+        &mut |relative, entry| {
+            let sha256 = match entry {
+                TreeEntry::File { file, .. } => {
+                    sha256_reader(file).map_err(|source| TreeError::Unreadable {
+                        path: dir.join(relative),
+                        source,
+                    })?
+                }
+                TreeEntry::Symlink { target } => sha256_hex(target.to_string_lossy().as_bytes()),
+                TreeEntry::Folder | TreeEntry::Other { .. } => return Ok(()),
+            };
+            let path = relative
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            files.push(FileHash { path, sha256 });
+            Ok(())
+        },
+    );
+    if let Err(WalkError::Tree(e) | WalkError::Visit(e)) = result {
+        return Err(e);
+    }
     files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(files)
-}
-
-fn walk(root: &Path, dir: &Path, out: &mut Vec<FileHash>) -> io::Result<()> {
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if is_ignored(&name) {
-            continue;
-        }
-        let path = entry.path();
-        let file_type = entry.file_type()?;
-        let relative = path
-            .strip_prefix(root)
-            .expect("walk stays below root")
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-            .collect::<Vec<_>>()
-            .join("/");
-        if file_type.is_dir() {
-            walk(root, &path, out)?;
-        } else if file_type.is_symlink() {
-            let target = fs::read_link(&path)?;
-            out.push(FileHash {
-                path: relative,
-                sha256: sha256_hex(target.to_string_lossy().as_bytes()),
-            });
-        } else if file_type.is_file() {
-            out.push(FileHash {
-                path: relative,
-                sha256: sha256_file(&path)?,
-            });
-        }
-    }
-    Ok(())
 }
 
 /// One hash over a file list: changes when any file is added, removed, renamed or edited.
@@ -92,6 +88,7 @@ pub fn combined_hash(files: &[FileHash]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn sha256_of_empty_input_is_the_known_constant() {
@@ -126,5 +123,99 @@ mod tests {
             combined_hash(&hash_tree(dir.path()).unwrap()),
             combined_hash(&first)
         );
+    }
+
+    #[test]
+    fn links_fifos_and_devices_are_never_followed_or_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("secret"), "root only").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret"), dir.path().join("s")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("d")).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &dir.path().join("fifo"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        fs::write(dir.path().join("name\nwith newline"), "x").unwrap();
+        // Would block forever on the FIFO or hash the secret if either were opened.
+        let files = hash_tree(dir.path()).unwrap();
+        let paths: Vec<_> = files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["d", "name\nwith newline", "s"]);
+        let secret_link = &files[2].sha256;
+        assert_eq!(
+            *secret_link,
+            sha256_hex(outside.path().join("secret").to_string_lossy().as_bytes()),
+            "a link is hashed by its target text"
+        );
+    }
+
+    #[test]
+    fn a_tree_nested_past_path_max_is_refused_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut fd = rustix::fs::open(
+            dir.path(),
+            rustix::fs::OFlags::DIRECTORY,
+            rustix::fs::Mode::empty(),
+        )
+        .unwrap();
+        // 40 levels of 200-byte names: 8 000 bytes, past PATH_MAX; built by descriptor.
+        let name = "n".repeat(200);
+        for _ in 0..40 {
+            rustix::fs::mkdirat(&fd, name.as_str(), rustix::fs::Mode::from_raw_mode(0o755))
+                .unwrap();
+            fd = rustix::fs::openat(
+                &fd,
+                name.as_str(),
+                rustix::fs::OFlags::DIRECTORY,
+                rustix::fs::Mode::empty(),
+            )
+            .unwrap();
+        }
+        let error = hash_tree(dir.path()).unwrap_err();
+        assert!(
+            matches!(error, TreeError::OverLimit(ref why) if why.contains("path longer than")),
+            "{error}"
+        );
+        // The tempdir's own removal fails past PATH_MAX; take it down from the bottom.
+        remove_nested(dir.path(), &name, 40);
+    }
+
+    /// Removes `depth` nested folders named `name` below `root`, by descriptor.
+    fn remove_nested(root: &Path, name: &str, depth: usize) {
+        let mut fds = vec![
+            rustix::fs::open(
+                root,
+                rustix::fs::OFlags::DIRECTORY,
+                rustix::fs::Mode::empty(),
+            )
+            .unwrap(),
+        ];
+        for _ in 0..depth - 1 {
+            let next = rustix::fs::openat(
+                fds.last().unwrap(),
+                name,
+                rustix::fs::OFlags::DIRECTORY,
+                rustix::fs::Mode::empty(),
+            )
+            .unwrap();
+            fds.push(next);
+        }
+        while let Some(fd) = fds.pop() {
+            rustix::fs::unlinkat(&fd, name, rustix::fs::AtFlags::REMOVEDIR).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_submission_folder_that_is_a_symlink_is_refused() {
+        let real = tempfile::tempdir().unwrap();
+        fs::write(real.path().join("a.py"), "x = 1\n").unwrap();
+        let holder = tempfile::tempdir().unwrap();
+        let link = holder.path().join("model");
+        std::os::unix::fs::symlink(real.path(), &link).unwrap();
+        assert!(matches!(hash_tree(&link), Err(TreeError::Symlink { .. })));
     }
 }

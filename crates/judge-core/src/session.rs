@@ -7,7 +7,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::criterion::{Scorecard, Verdict};
 use crate::discover::SubmissionDir;
-use crate::fingerprint::{combined_hash, hash_tree};
+use crate::fingerprint::{combined_hash, hash_tree, sha256_hex};
 use crate::grading::{Challenge, GradeContext, Graded};
 use crate::report::{
     CandidateKind, Fingerprint, Report, SCHEMA_VERSION, SubmissionInfo, Totals, score,
@@ -19,7 +19,7 @@ pub fn fingerprint(
     prompt_sha256: &str,
     submission: Option<&Path>,
     seed: u64,
-) -> std::io::Result<Fingerprint> {
+) -> Result<Fingerprint, crate::untrusted_fs::TreeError> {
     let submission_sha256 = match submission {
         Some(dir) => combined_hash(&hash_tree(dir)?),
         None => String::new(),
@@ -157,19 +157,28 @@ pub fn grade_submission(
     ctx: &GradeContext,
 ) -> Report {
     let started = (now_unix(), Instant::now());
-    let files = hash_tree(&submission.dir);
-    let (files, hash_note) = match files {
-        Ok(files) => (files, None),
-        Err(e) => (
-            Vec::new(),
-            Some(format!("could not hash the submission: {e}")),
-        ),
+    let (files, submission_sha256, graded) = match hash_tree(&submission.dir) {
+        Ok(files) => {
+            let sha256 = combined_hash(&files);
+            let graded = guarded(challenge, || {
+                challenge.grade_submission(&submission.dir, ctx)
+            });
+            (files, sha256, graded)
+        }
+        // A folder the judge cannot walk is the submission's ERROR, not graded at all; its
+        // hash names the refusal, so it matches no walkable tree.
+        Err(e) => {
+            let reason = format!("the submission folder cannot be graded: {e}");
+            let mut card = Scorecard::new(&challenge.criteria());
+            card.decide_remaining(None, &Verdict::error(reason.clone()));
+            let graded = Graded {
+                results: card.finish(&reason),
+                ..Graded::default()
+            };
+            (Vec::new(), sha256_hex(reason.as_bytes()), graded)
+        }
     };
-    let fingerprint = fingerprint_of(challenge, prompt_sha256, combined_hash(&files), ctx.seed);
-    let mut graded = guarded(challenge, || {
-        challenge.grade_submission(&submission.dir, ctx)
-    });
-    graded.notes.extend(hash_note);
+    let fingerprint = fingerprint_of(challenge, prompt_sha256, submission_sha256, ctx.seed);
     let info = SubmissionInfo {
         path: submission.dir.display().to_string(),
         entry: graded.entry.clone(),
@@ -292,5 +301,37 @@ mod tests {
         assert!(report.has_harness_fault());
         assert!(report.criteria[0].verdict.detail().contains("boom"));
         assert_eq!(report.criteria.len(), 2);
+    }
+
+    #[test]
+    fn a_folder_the_judge_cannot_walk_is_the_submissions_error() {
+        let real = tempfile::tempdir().unwrap();
+        let holder = tempfile::tempdir().unwrap();
+        let link = holder.path().join("kv");
+        std::os::unix::fs::symlink(real.path(), &link).unwrap();
+        let mut sub = submission(real.path());
+        sub.dir = link;
+        let report = grade_submission(
+            &Scripted { panic: false },
+            &sub,
+            "p",
+            &GradeContext::with_seed(1),
+        );
+        assert!(!report.has_harness_fault());
+        assert_eq!(
+            crate::exit::for_reports([&report]),
+            crate::exit::CRITERIA_FAILED
+        );
+        assert!(report.criteria.iter().all(|r| r.verdict.label() == "ERROR"));
+        assert!(
+            report.criteria[0]
+                .verdict
+                .detail()
+                .contains("symbolic link"),
+            "{}",
+            report.criteria[0].verdict.detail()
+        );
+        assert_eq!(report.fingerprint.submission_sha256.len(), 64);
+        assert_ne!(report.fingerprint.submission_sha256, combined_hash(&[]));
     }
 }

@@ -8,20 +8,18 @@
 //!                     them for symlinks that would make the judge write elsewhere)
 //! ```
 
-use std::fs;
-use std::os::unix::fs::{PermissionsExt, chown};
+use std::ffi::OsStr;
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt, chown};
 use std::path::{Path, PathBuf};
+
+use judge_core::untrusted_fs::{SUBMISSION_TREE, TreeEntry, WalkError, copy_sparse, walk_tree};
 
 use crate::error::RunnerError;
 
 /// Folder names never copied into the sandbox.
 const SKIPPED_NAMES: [&str; 2] = [".git", "__pycache__"];
-
-/// Largest submission copied into a sandbox. Every grading copies the folder several times
-/// (worker, capped worker, each self-test), so a folder of model checkpoints could fill the
-/// disk; a submission is code plus small artifacts, and the ternary challenge's Path-B
-/// weights are well under 1 GiB.
-pub(crate) const MAX_SUBMISSION_BYTES: u64 = 2 << 30;
 
 /// Makes `dir` with `mode`, owned by `owner` (uid, gid) when given.
 pub(crate) fn make_dir(
@@ -40,92 +38,188 @@ pub(crate) fn make_dir(
 }
 
 /// Copies the submission folder `source` into `dest` (which exists), giving every copy to
-/// `owner`. Regular files and folders only: a symlink is skipped, since following it as root
-/// could carry into the sandbox a file the submission's author could never read.
+/// `owner`, within [`SUBMISSION_TREE`]: every grading copies the folder several times (worker,
+/// capped worker, each self-test), so a folder of checkpoints, 100 000 tiny files or a sparse
+/// file of terabytes must not fill the disk. Regular files and folders only, read through
+/// directory descriptors: a symlink is skipped, since following it as root could carry into
+/// the sandbox a file the submission's author could never read, and FIFOs and device nodes are
+/// skipped without being opened. Sparse files are copied hole by hole, by their allocated size.
 /// Returns the relative paths that were skipped.
 pub(crate) fn copy_submission(
     source: &Path,
     dest: &Path,
     owner: Option<(u32, u32)>,
 ) -> Result<Vec<PathBuf>, RunnerError> {
-    let size = folder_size(source)?;
-    if size > MAX_SUBMISSION_BYTES {
-        return Err(RunnerError::Submission {
-            path: source.to_path_buf(),
-            reason: format!(
-                "the folder holds {size} bytes, more than the {MAX_SUBMISSION_BYTES} a \
-                 submission may hold; it was not copied into the sandbox"
-            ),
-        });
-    }
     let mut skipped = Vec::new();
-    copy_dir(source, dest, Path::new(""), owner, &mut skipped)?;
-    Ok(skipped)
-}
-
-/// Bytes of the regular files the copy would take (symlinks and skipped folders excluded).
-fn folder_size(dir: &Path) -> Result<u64, RunnerError> {
-    let mut total = 0;
-    let entries =
-        fs::read_dir(dir).map_err(RunnerError::io(format!("reading {}", dir.display())))?;
-    for entry in entries {
-        let entry = entry.map_err(RunnerError::io(format!("reading {}", dir.display())))?;
-        if SKIPPED_NAMES.iter().any(|skip| entry.file_name() == *skip) {
-            continue;
+    let mut budget = SUBMISSION_TREE.max_allocated_bytes;
+    let skip = |name: &OsStr| SKIPPED_NAMES.iter().any(|skipped| name == *skipped);
+    let result = walk_tree(source, &SUBMISSION_TREE, &skip, &mut |relative, entry| {
+        let to = dest.join(relative);
+        match entry {
+            TreeEntry::Folder => make_dir(&to, 0o755, owner),
+            TreeEntry::File { file, stat } => {
+                budget -= copy_file(&file, stat.st_mode, &to, budget, owner)?;
+                Ok(())
+            }
+            TreeEntry::Symlink { .. } | TreeEntry::Other { .. } => {
+                skipped.push(relative.to_path_buf());
+                Ok(())
+            }
         }
-        let kind = entry.file_type().map_err(RunnerError::io(format!(
-            "inspecting {}",
-            entry.path().display()
-        )))?;
-        if kind.is_dir() {
-            total += folder_size(&entry.path())?;
-        } else if kind.is_file() {
-            total += entry.metadata().map(|m| m.len()).unwrap_or(0);
-        }
+    });
+    match result {
+        Ok(()) => Ok(skipped),
+        Err(WalkError::Tree(e)) => Err(RunnerError::Submission {
+            path: source.to_path_buf(),
+            reason: format!("{e}; it was not copied into the sandbox"),
+        }),
+        Err(WalkError::Visit(e)) => Err(e),
     }
-    Ok(total)
 }
 
-fn copy_dir(
-    source: &Path,
-    dest: &Path,
-    relative: &Path,
+/// Copies one opened submission file to `to`: the executable bits kept, set-uid/set-gid
+/// dropped, the sandbox's to edit. Returns the bytes written.
+fn copy_file(
+    from: &File,
+    mode: u32,
+    to: &Path,
+    budget: u64,
     owner: Option<(u32, u32)>,
-    skipped: &mut Vec<PathBuf>,
-) -> Result<(), RunnerError> {
-    let entries =
-        fs::read_dir(source).map_err(RunnerError::io(format!("reading {}", source.display())))?;
-    for entry in entries {
-        let entry = entry.map_err(RunnerError::io(format!("reading {}", source.display())))?;
-        let name = entry.file_name();
-        let rel = relative.join(&name);
-        if SKIPPED_NAMES.iter().any(|skip| name == *skip) {
-            continue;
-        }
-        let from = entry.path();
-        let to = dest.join(&name);
-        let kind = entry
-            .file_type()
-            .map_err(RunnerError::io(format!("inspecting {}", from.display())))?;
-        if kind.is_dir() {
-            make_dir(&to, 0o755, owner)?;
-            copy_dir(&from, &to, &rel, owner, skipped)?;
-        } else if kind.is_file() {
-            let context = || format!("copying {} into the sandbox", from.display());
-            fs::copy(&from, &to).map_err(RunnerError::io(context()))?;
-            // Keep the executable bits, drop set-uid/set-gid, make it the sandbox's to edit.
-            let mode = entry
-                .metadata()
-                .map(|m| m.permissions().mode())
-                .unwrap_or(0o644);
-            fs::set_permissions(&to, fs::Permissions::from_mode((mode & 0o755) | 0o600))
-                .map_err(RunnerError::io(context()))?;
-            if let Some((uid, gid)) = owner {
-                chown(&to, Some(uid), Some(gid)).map_err(RunnerError::io(context()))?;
+) -> Result<u64, RunnerError> {
+    let context = || format!("copying {} into the sandbox", to.display());
+    let mut copy = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .mode((mode & 0o755) | 0o600)
+        .open(to)
+        .map_err(RunnerError::io(context()))?;
+    let written = copy_sparse(from, &mut copy, budget).map_err(|e| {
+        if e.kind() == io::ErrorKind::FileTooLarge {
+            RunnerError::Submission {
+                path: to.to_path_buf(),
+                reason: format!(
+                    "{e}: the folder holds more than {} bytes of data; it was not copied into \
+                     the sandbox",
+                    SUBMISSION_TREE.max_allocated_bytes
+                ),
             }
         } else {
-            skipped.push(rel);
+            RunnerError::io(context())(e)
+        }
+    })?;
+    copy.set_permissions(fs::Permissions::from_mode((mode & 0o755) | 0o600))
+        .map_err(RunnerError::io(context()))?;
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::fchown(&copy, Some(uid), Some(gid))
+            .map_err(RunnerError::io(context()))?;
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{MetadataExt, symlink};
+
+    fn copy(source: &Path) -> (tempfile::TempDir, Result<Vec<PathBuf>, RunnerError>) {
+        let dest = tempfile::tempdir().unwrap();
+        let result = copy_submission(source, dest.path(), None);
+        (dest, result)
+    }
+
+    #[test]
+    fn links_fifos_and_odd_names_are_skipped_and_nothing_outside_is_copied() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("secret"), "root only").unwrap();
+        fs::write(dir.path().join("ok.py"), "x = 1").unwrap();
+        fs::create_dir(dir.path().join("pkg")).unwrap();
+        fs::write(dir.path().join("pkg/..hidden\nname\u{1b}[2J"), "y").unwrap();
+        symlink(outside.path().join("secret"), dir.path().join("link")).unwrap();
+        symlink(outside.path(), dir.path().join("pkg/other_model")).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &dir.path().join("results.json"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        let (dest, skipped) = copy(dir.path());
+        let mut skipped = skipped.unwrap();
+        skipped.sort();
+        assert_eq!(
+            skipped,
+            [
+                PathBuf::from("link"),
+                PathBuf::from("pkg/other_model"),
+                PathBuf::from("results.json")
+            ]
+        );
+        assert_eq!(
+            fs::read_to_string(dest.path().join("ok.py")).unwrap(),
+            "x = 1"
+        );
+        assert!(dest.path().join("pkg/..hidden\nname\u{1b}[2J").is_file());
+        for gone in ["link", "pkg/other_model", "results.json"] {
+            assert!(
+                fs::symlink_metadata(dest.path().join(gone)).is_err(),
+                "{gone}"
+            );
         }
     }
-    Ok(())
+
+    #[test]
+    fn a_sparse_file_costs_its_allocated_size_not_its_apparent_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = File::create(dir.path().join("weights.bin")).unwrap();
+        file.set_len(1900 << 20).unwrap();
+        rustix::io::pwrite(&file, b"data at the end", (1900 << 20) - 15).unwrap();
+        let (dest, skipped) = copy(dir.path());
+        assert_eq!(skipped.unwrap(), Vec::<PathBuf>::new());
+        let copied = fs::metadata(dest.path().join("weights.bin")).unwrap();
+        assert_eq!(copied.len(), 1900 << 20);
+        assert!(
+            copied.blocks() * 512 <= 1 << 20,
+            "the copy allocates {} bytes",
+            copied.blocks() * 512
+        );
+        let mut tail = [0u8; 15];
+        rustix::io::pread(
+            File::open(dest.path().join("weights.bin")).unwrap(),
+            &mut tail,
+            (1900 << 20) - 15,
+        )
+        .unwrap();
+        assert_eq!(&tail, b"data at the end");
+    }
+
+    #[test]
+    fn a_folder_of_too_many_files_or_a_linked_root_is_refused_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..=SUBMISSION_TREE.max_entries {
+            File::create(dir.path().join(format!("f{i}"))).unwrap();
+        }
+        let (dest, result) = copy(dir.path());
+        let error = result.unwrap_err();
+        assert!(
+            matches!(&error, RunnerError::Submission { reason, .. }
+                if reason.contains("more than 20000 entries")),
+            "{error}"
+        );
+        assert!(
+            fs::read_dir(dest.path()).unwrap().count() <= SUBMISSION_TREE.max_entries,
+            "refused before copying everything"
+        );
+
+        let holder = tempfile::tempdir().unwrap();
+        symlink(dir.path(), holder.path().join("model")).unwrap();
+        let (_, result) = copy(&holder.path().join("model"));
+        assert!(
+            matches!(&result, Err(RunnerError::Submission { reason, .. })
+                if reason.contains("symbolic link")),
+            "{result:?}"
+        );
+    }
 }
