@@ -15,6 +15,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use judge_core::untrusted_fs;
 use serde::Deserialize;
 use serde_json::Value as Json;
 
@@ -43,22 +44,18 @@ pub struct ArtifactSet {
     pub ternary: Result<BTreeMap<String, NpyArray>, String>,
 }
 
-/// Reads a text file of at most [`MAX_TEXT_BYTES`].
+/// Reads a text file of the submission of at most [`MAX_TEXT_BYTES`], only if it is a regular
+/// file reached without a symlink ([`untrusted_fs`]): a FIFO named `results.json` must not
+/// block the judge, nor a link make it read `/etc/shadow`.
 pub fn read_text(path: &Path) -> Result<String, String> {
     let name = path.file_name().map_or_else(
         || path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
-    let size = std::fs::metadata(path)
-        .map_err(|e| format!("{name}: {e}"))?
-        .len();
-    if size > MAX_TEXT_BYTES {
-        return Err(format!(
-            "{name}: {size} bytes exceed the limit of {MAX_TEXT_BYTES}"
-        ));
-    }
-    let bytes = std::fs::read(path).map_err(|e| format!("{name}: {e}"))?;
-    String::from_utf8(bytes).map_err(|e| format!("{name}: not UTF-8 ({e})"))
+    untrusted_fs::read_capped_string(path, MAX_TEXT_BYTES).map_err(|e| match e {
+        untrusted_fs::UntrustedFileError::Io { source, .. } => format!("{name}: {source}"),
+        refused => refused.to_string(),
+    })
 }
 
 impl ArtifactSet {

@@ -73,6 +73,7 @@ fn with_corpus(corpus: &Corpus, check: impl FnOnce(&[u8]) -> Verdict) -> Verdict
         Corpus::Found { bytes, .. } => check(bytes),
         Corpus::Missing(reason) => Verdict::skipped(reason.clone()),
         Corpus::Unreadable(reason) => Verdict::harness_error(reason.clone()),
+        Corpus::Refused(reason) => Verdict::error(reason.clone()),
     }
 }
 

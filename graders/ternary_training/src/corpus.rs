@@ -1,7 +1,11 @@
 //! Where the training corpus comes from: `--train-data` (`GradeContext::train_data`), else the
 //! submission folder's `train_data.txt` (where `judge scaffold` put it), else `./train_data.txt`.
+//! The first and last are the operator's; the submission's copy is read like any other
+//! submission file ([`judge_core::untrusted_fs`]): a link to a root-only file is never read.
 
 use std::path::{Path, PathBuf};
+
+use judge_core::untrusted_fs;
 
 /// The corpus file name of the prompt.
 pub const TRAIN_DATA_FILE: &str = "train_data.txt";
@@ -20,6 +24,9 @@ pub enum Corpus {
     Missing(String),
     /// A corpus was named but cannot be read: those criteria are a harness ERROR.
     Unreadable(String),
+    /// The submission's own corpus is not a plain file the judge will read (a symlink, a FIFO,
+    /// too large): those criteria are the submission's ERROR.
+    Refused(String),
 }
 
 impl Corpus {
@@ -30,26 +37,43 @@ impl Corpus {
         }
         match candidates.iter().find(|p| p.is_file()) {
             Some(path) => Self::read(path),
-            None => Corpus::Missing(format!(
-                "no corpus: pass --train-data FILE or put {TRAIN_DATA_FILE} in {}",
-                candidates
-                    .iter()
-                    .map(|p| match p.parent() {
-                        Some(dir) if !dir.as_os_str().is_empty() => dir.display().to_string(),
-                        _ => "the current folder".to_string(),
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" or ")
-            )),
+            None => Self::missing(candidates),
         }
+    }
+
+    /// No corpus in any of `candidates`.
+    fn missing(candidates: &[PathBuf]) -> Self {
+        Corpus::Missing(format!(
+            "no corpus: pass --train-data FILE or put {TRAIN_DATA_FILE} in {}",
+            candidates
+                .iter()
+                .map(|p| match p.parent() {
+                    Some(dir) if !dir.as_os_str().is_empty() => dir.display().to_string(),
+                    _ => "the current folder".to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ))
     }
 
     /// For a submission: `--train-data`, its folder, the working directory.
     pub fn for_submission(explicit: Option<&Path>, dir: &Path) -> Self {
-        Self::find(
-            explicit,
-            &[dir.join(TRAIN_DATA_FILE), PathBuf::from(TRAIN_DATA_FILE)],
-        )
+        if explicit.is_some() {
+            return Self::find(explicit, &[]);
+        }
+        let own = dir.join(TRAIN_DATA_FILE);
+        match untrusted_fs::read_capped(&own, MAX_CORPUS_BYTES) {
+            Ok(bytes) => Corpus::Found { path: own, bytes },
+            Err(e) if e.is_not_found() => {
+                let working = PathBuf::from(TRAIN_DATA_FILE);
+                if working.is_file() {
+                    Self::read(&working)
+                } else {
+                    Self::missing(&[own, working])
+                }
+            }
+            Err(e) => Corpus::Refused(e.to_string()),
+        }
     }
 
     /// For the reference: `--train-data`, the working directory.

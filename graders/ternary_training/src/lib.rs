@@ -159,7 +159,7 @@ impl Challenge for TernaryTrainingGrader {
                 decide_reference_run(&text, ctx, &corpus, &mut card);
             }
             Corpus::Missing(reason) => decide_ternary(&mut card, &Verdict::skipped(reason)),
-            Corpus::Unreadable(reason) => {
+            Corpus::Unreadable(reason) | Corpus::Refused(reason) => {
                 decide_ternary(&mut card, &Verdict::harness_error(reason.clone()))
             }
         }
@@ -331,17 +331,16 @@ impl PythonFiles {
             let hidden = path
                 .file_name()
                 .is_some_and(|n| n.to_string_lossy().starts_with('.'));
-            if hidden || path.is_symlink() {
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if hidden || !(meta.is_dir() || meta.is_file()) {
                 continue;
             }
-            if path.is_dir() && depth < MAX_SEARCH_DEPTH {
+            if meta.is_dir() && depth < MAX_SEARCH_DEPTH {
                 self.walk(&path, depth + 1);
             } else if path.extension().is_some_and(|e| e == "py") {
-                let small = std::fs::metadata(&path).is_ok_and(|m| m.len() <= MAX_SOURCE_BYTES);
-                if small
-                    && std::fs::read_to_string(&path)
-                        .is_ok_and(|source| binds_at_top_level(&source, ENTRY))
-                {
+                if read_source(&path).is_some_and(|source| binds_at_top_level(&source, ENTRY)) {
                     self.binds_entry = true;
                 }
                 self.files.push(path);
@@ -354,7 +353,7 @@ impl PythonFiles {
         const BLOCKED: [&str; 4] = ["torch", "jax", "tensorflow", "autograd"];
         let mut found = Vec::new();
         for path in &self.files {
-            let Ok(source) = std::fs::read_to_string(path) else {
+            let Some(source) = read_source(path) else {
                 continue;
             };
             for line in source.lines() {
@@ -371,6 +370,12 @@ impl PythonFiles {
         found.dedup();
         found
     }
+}
+
+/// A submission's `.py` file for the line scans, if it is a regular file of at most
+/// [`MAX_SOURCE_BYTES`] (a FIFO named `train.py` must not block the judge).
+fn read_source(path: &Path) -> Option<String> {
+    judge_core::untrusted_fs::read_capped_string(path, MAX_SOURCE_BYTES).ok()
 }
 
 /// Whether `source` binds `name` at module level: `def name`, `name = ...`, or an import that

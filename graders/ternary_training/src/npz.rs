@@ -10,11 +10,11 @@
 //! 'shape': (3, 4), }`, then the raw little-endian data.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
 
 use half::f16;
+use judge_core::untrusted_fs;
 use ndarray::{ArrayD, IxDyn, ShapeBuilder};
 
 /// Why a file could not be read; `Display` is one line of evidence.
@@ -24,6 +24,11 @@ pub enum NpzError {
     Io(String),
     #[error("{size} bytes exceed the limit of {limit} bytes")]
     TooLarge { size: u64, limit: u64 },
+    #[error(
+        "inflates to {size} bytes or more from an archive of {archive}; the limit is {limit} \
+         ({MAX_INFLATION} times the archive, at least {INFLATION_FLOOR})"
+    )]
+    Inflates { size: u64, archive: u64, limit: u64 },
     #[error("not a readable .npz archive: {0}")]
     Archive(String),
     #[error("entry {entry}: {reason}")]
@@ -80,17 +85,31 @@ pub struct NpzLimits {
     pub max_entries: usize,
 }
 
-/// Reads every array of the archive at `path`, by name (the `.npy` suffix removed).
+/// How many times its own size an archive may inflate to. numpy's float weights barely
+/// compress and one-byte ternary codes about fivefold; a 3 MB archive of zeros inflating to
+/// 3 GiB is a bomb.
+pub const MAX_INFLATION: u64 = 32;
+
+/// Decompressed bytes any archive may hold whatever its size, so small archives of
+/// compressible arrays (all-zero norms, tiny test models) are never refused.
+pub const INFLATION_FLOOR: u64 = 64 << 20;
+
+/// Reads every array of the archive at `path`, by name (the `.npy` suffix removed). The
+/// archive is a submission file: opened only as a regular file, never through a symlink, and
+/// decompressed within `limits.max_bytes` and [`MAX_INFLATION`] times its size, checked first
+/// against the sizes its central directory declares and then against the bytes it yields.
 pub fn read_npz(path: &Path, limits: NpzLimits) -> Result<BTreeMap<String, NpyArray>, NpzError> {
-    let io = |e: std::io::Error| NpzError::Io(format!("{}: {e}", path.display()));
-    let size = std::fs::metadata(path).map_err(io)?.len();
+    let file = untrusted_fs::open_regular(path).map_err(|e| NpzError::Io(e.to_string()))?;
+    let size = file
+        .metadata()
+        .map_err(|e| NpzError::Io(format!("{}: {e}", path.display())))?
+        .len();
     if size > limits.max_bytes {
         return Err(NpzError::TooLarge {
             size,
             limit: limits.max_bytes,
         });
     }
-    let file = File::open(path).map_err(io)?;
     let mut archive =
         zip::ZipArchive::new(BufReader::new(file)).map_err(|e| NpzError::Archive(e.to_string()))?;
     if archive.len() > limits.max_entries {
@@ -100,7 +119,21 @@ pub fn read_npz(path: &Path, limits: NpzLimits) -> Result<BTreeMap<String, NpyAr
             limits.max_entries
         )));
     }
-    let mut budget = limits.max_bytes;
+    let limit = limits
+        .max_bytes
+        .min(size.saturating_mul(MAX_INFLATION).max(INFLATION_FLOOR));
+    let inflated = |claimed: u64| NpzError::Inflates {
+        size: claimed,
+        archive: size,
+        limit,
+    };
+    let declared = (0..archive.len())
+        .filter_map(|index| archive.by_index_raw(index).ok().map(|e| e.size()))
+        .fold(0u64, u64::saturating_add);
+    if declared > limit {
+        return Err(inflated(declared));
+    }
+    let mut budget = limit;
     let mut arrays = BTreeMap::new();
     for index in 0..archive.len() {
         let mut entry = archive
@@ -117,16 +150,16 @@ pub fn read_npz(path: &Path, limits: NpzLimits) -> Result<BTreeMap<String, NpyAr
         // Read at most budget + 1 bytes whatever the directory claims: one byte more than the
         // budget proves the entry too large without holding it.
         let mut bytes = Vec::new();
+        bytes
+            .try_reserve_exact(entry.size().min(budget) as usize)
+            .map_err(|e| fail(format!("cannot hold its {} bytes: {e}", entry.size())))?;
         (&mut entry)
             .take(budget + 1)
             .read_to_end(&mut bytes)
             .map_err(|e| fail(format!("cannot decompress: {e}")))?;
         let used = bytes.len() as u64;
         if used > budget {
-            return Err(NpzError::TooLarge {
-                size: limits.max_bytes - budget + used,
-                limit: limits.max_bytes,
-            });
+            return Err(inflated(limit - budget + used));
         }
         budget -= used;
         let array = parse_npy(&bytes).map_err(fail)?;
@@ -250,24 +283,22 @@ fn build_array(header: &Header, data: &[u8]) -> Result<NpyArray, String> {
     let shape = IxDyn(&header.shape).set_f(header.fortran_order);
     let elements = match kind {
         'f' => {
-            let values: Vec<f32> = match width {
-                2 => chunks
-                    .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
-                    .collect(),
-                4 => chunks
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect(),
-                _ => chunks
-                    .map(|b| f64::from_le_bytes(b.try_into().expect("8-byte chunk")) as f32)
-                    .collect(),
-            };
+            let mut values: Vec<f32> = reserved(count)?;
+            match width {
+                2 => values.extend(chunks.map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())),
+                4 => values.extend(chunks.map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
+                _ => values.extend(
+                    chunks.map(|b| f64::from_le_bytes(b.try_into().expect("8-byte chunk")) as f32),
+                ),
+            }
             Elements::Float(standard_layout(shape, values)?)
         }
         _ => {
             let signed = kind == 'i';
-            let values = chunks
-                .map(|b| integer(b, signed))
-                .collect::<Result<Vec<i64>, String>>()?;
+            let mut values: Vec<i64> = reserved(count)?;
+            for bytes in chunks {
+                values.push(integer(bytes, signed)?);
+            }
             Elements::Int(standard_layout(shape, values)?)
         }
     };
@@ -275,6 +306,16 @@ fn build_array(header: &Header, data: &[u8]) -> Result<NpyArray, String> {
         descr: header.descr.clone(),
         elements,
     })
+}
+
+/// An empty vector with room for `count` elements, or why the judge cannot hold them: a
+/// failed allocation is the submission's verdict, never an abort of the judge.
+fn reserved<T>(count: usize) -> Result<Vec<T>, String> {
+    let mut values = Vec::new();
+    values
+        .try_reserve_exact(count)
+        .map_err(|e| format!("cannot hold {count} elements: {e}"))?;
+    Ok(values)
 }
 
 /// The array in row-major order, whatever order the file stored it in.

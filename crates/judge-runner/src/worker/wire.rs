@@ -6,11 +6,12 @@
 //! `{"float": "nan" | "inf" | "-inf"}`.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufReader, BufWriter};
+use std::io::{self, BufReader, BufWriter, Read};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use ndarray::ArrayD;
+use ndarray_npy::npy::header::Header;
 use ndarray_npy::{ReadNpyExt, ReadableElement, WriteNpyExt};
 use serde_json::{Map, Value as Json, json};
 
@@ -150,8 +151,14 @@ fn decode_tagged(mut map: Map<String, Json>, outbox: &Path) -> Result<Value, Str
     Err(format!("unknown value {}", Json::Object(map)))
 }
 
+/// Largest result array read back; the sandbox's `RLIMIT_FSIZE` (1 GiB) bounds what an honest
+/// worker can write anyway.
+const MAX_RESULT_ARRAY_BYTES: u64 = 1 << 30;
+
 /// Reads an array the worker wrote. The outbox belongs to the sandbox, so the name must be
-/// plain and the file a regular file, never a symlink into the judge's files.
+/// plain, the file a regular file (never a symlink into the judge's files), and its header
+/// must describe exactly the bytes the file holds before anything of that size is allocated:
+/// a header claiming 2^40 elements is the submission's error, not an abort of the judge.
 fn read_array(outbox: &Path, name: &str, dtype: &str) -> Result<NdArray, String> {
     let plain = name.starts_with('r')
         && name.ends_with(".npy")
@@ -165,20 +172,138 @@ fn read_array(outbox: &Path, name: &str, dtype: &str) -> Result<NdArray, String>
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(&path)
         .map_err(|e| format!("opening result array {name}: {e}"))?;
-    let regular = file.metadata().is_ok_and(|m| m.is_file());
+    let metadata = file.metadata();
     let _ = fs::remove_file(&path);
-    if !regular {
-        return Err(format!("result array {name} is not a regular file"));
+    let size = match metadata {
+        Ok(m) if m.is_file() => m.len(),
+        _ => return Err(format!("result array {name} is not a regular file")),
+    };
+    let width = match dtype {
+        "<f8" | "<i8" => 8,
+        "<f4" => 4,
+        "|b1" => 1,
+        other => return Err(format!("unsupported dtype {other:?}")),
+    };
+    let fail = |e: String| format!("reading result array {name}: {e}");
+    if size > MAX_RESULT_ARRAY_BYTES {
+        return Err(fail(format!(
+            "{size} bytes exceed the limit of {MAX_RESULT_ARRAY_BYTES}"
+        )));
     }
-    fn read<T: ReadableElement>(file: File) -> Result<ArrayD<T>, String> {
-        ArrayD::<T>::read_npy(BufReader::new(file)).map_err(|e| e.to_string())
+    let mut reader = BufReader::new(file);
+    let header = npy_header(&mut reader, size, width).map_err(fail)?;
+    let reader = io::Cursor::new(header).chain(reader);
+    fn read<T: ReadableElement>(reader: impl Read) -> Result<ArrayD<T>, String> {
+        ArrayD::<T>::read_npy(reader).map_err(|e| e.to_string())
     }
     let array = match dtype {
-        "<f8" => read(file).map(NdArray::F64),
-        "<f4" => read(file).map(NdArray::F32),
-        "<i8" => read(file).map(NdArray::I64),
-        "|b1" => read(file).map(NdArray::Bool),
-        other => Err(format!("unsupported dtype {other:?}")),
+        "<f8" => read(reader).map(NdArray::F64),
+        "<f4" => read(reader).map(NdArray::F32),
+        "<i8" => read(reader).map(NdArray::I64),
+        _ => read(reader).map(NdArray::Bool),
     };
-    array.map_err(|e| format!("reading result array {name}: {e}"))
+    array.map_err(fail)
+}
+
+/// Reads the header of an `.npy` file of `size` bytes whose elements are `width` bytes wide,
+/// and returns its bytes once it declares exactly the data that follows it.
+fn npy_header(reader: &mut impl Read, size: u64, width: u64) -> Result<Vec<u8>, String> {
+    let mut header = vec![0u8; 8];
+    reader
+        .read_exact(&mut header)
+        .map_err(|_| "truncated .npy header".to_string())?;
+    let length_bytes = match header[6] {
+        1 => 2,
+        2 | 3 => 4,
+        other => return Err(format!(".npy format version {other} is unknown")),
+    };
+    let mut length = [0u8; 4];
+    reader
+        .read_exact(&mut length[..length_bytes])
+        .map_err(|_| "truncated .npy header".to_string())?;
+    header.extend_from_slice(&length[..length_bytes]);
+    let dict_len = u64::from(u32::from_le_bytes(length));
+    let total = header.len() as u64 + dict_len;
+    if total > size {
+        return Err(format!(
+            "the header claims {dict_len} bytes, the file holds {size}"
+        ));
+    }
+    let start = header.len();
+    header.resize(total as usize, 0);
+    reader
+        .read_exact(&mut header[start..])
+        .map_err(|_| "truncated .npy header".to_string())?;
+    let parsed = Header::from_reader(&mut header.as_slice()).map_err(|e| e.to_string())?;
+    let needed = parsed
+        .shape
+        .iter()
+        .try_fold(width, |n, &d| n.checked_mul(d as u64));
+    if needed != Some(size - total) {
+        return Err(format!(
+            "the header declares shape {:?}, {} bytes of data; the file holds {}",
+            parsed.shape,
+            needed.map_or_else(|| "more than 2^64".to_string(), |n| n.to_string()),
+            size - total
+        ));
+    }
+    Ok(header)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A result file named like the worker's, with `header` then `data` bytes.
+    fn result_file(outbox: &Path, shape: &str, data_bytes: usize) -> String {
+        let mut dict = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': {shape}, }}");
+        while (10 + dict.len() + 1) % 64 != 0 {
+            dict.push(' ');
+        }
+        dict.push('\n');
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        bytes.extend((dict.len() as u16).to_le_bytes());
+        bytes.extend(dict.as_bytes());
+        bytes.resize(bytes.len() + data_bytes, 0);
+        let name = format!("r{}.npy", shape.len());
+        fs::write(outbox.join(&name), bytes).unwrap();
+        name
+    }
+
+    #[test]
+    fn a_header_claiming_more_than_the_file_holds_is_refused_before_allocating() {
+        let outbox = tempfile::tempdir().unwrap();
+        let honest = result_file(outbox.path(), "(2, 3)", 48);
+        let array = read_array(outbox.path(), &honest, "<f8").unwrap();
+        assert_eq!(array.shape(), [2, 3]);
+
+        // 2^40 elements of 8 bytes: an allocation of 8 TiB if believed.
+        let huge = result_file(outbox.path(), "(1099511627776,)", 48);
+        let error = read_array(outbox.path(), &huge, "<f8").unwrap_err();
+        assert!(error.contains("8796093022208 bytes of data"), "{error}");
+        let overflow = result_file(outbox.path(), "(4294967296, 4294967296, 16)", 8);
+        let error = read_array(outbox.path(), &overflow, "<f8").unwrap_err();
+        assert!(error.contains("more than 2^64"), "{error}");
+    }
+
+    #[test]
+    fn a_header_longer_than_the_file_or_a_fifo_is_refused() {
+        let outbox = tempfile::tempdir().unwrap();
+        let mut bytes = b"\x93NUMPY\x02\x00".to_vec();
+        bytes.extend(u32::MAX.to_le_bytes());
+        fs::write(outbox.path().join("r1.npy"), bytes).unwrap();
+        let error = read_array(outbox.path(), "r1.npy", "<f8").unwrap_err();
+        assert!(error.contains("claims 4294967295 bytes"), "{error}");
+
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &outbox.path().join("r2.npy"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        let error = read_array(outbox.path(), "r2.npy", "<f8").unwrap_err();
+        assert!(error.contains("not a regular file"), "{error}");
+    }
 }
