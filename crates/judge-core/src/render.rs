@@ -13,6 +13,29 @@ pub fn use_colour(is_tty: bool) -> bool {
     is_tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
+/// Untrusted text (evidence, file names, tracebacks, model names) made safe to print: C0 and
+/// C1 control characters (ESC starts ANSI and OSC sequences that clear the screen or write the
+/// clipboard, CR overwrites a line), DEL, and the Unicode bidirectional controls (U+202E shows
+/// what follows reversed) come out as `\u{..}` escapes. Newlines and tabs are kept when
+/// `multiline` allows them (a traceback in a table cell), escaped otherwise (a heading or a
+/// note, where a newline could forge a line of the judge's own).
+pub fn printable(text: &str, multiline: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        let bidi = matches!(
+            ch,
+            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        );
+        let kept_space = multiline && (ch == '\n' || ch == '\t');
+        if (ch.is_control() && !kept_space) || bidi || ch == '\u{2028}' || ch == '\u{2029}' {
+            let _ = write!(out, "\\u{{{:x}}}", ch as u32);
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
 /// The label a reader sees: manual criteria are "REVIEW", not "SKIPPED", so nobody mistakes an
 /// unread explanation for a skipped test.
 pub fn status_label(result: &CriterionResult) -> &'static str {
@@ -39,14 +62,14 @@ pub fn heading(report: &Report) -> String {
         CandidateKind::Submission => report
             .submission
             .as_ref()
-            .map(|s| s.path.clone())
+            .map(|s| printable(&s.path, false))
             .unwrap_or_else(|| "submission".into()),
     };
     let entry = report
         .submission
         .as_ref()
         .and_then(|s| s.entry.as_deref())
-        .map(|e| format!(" · entry {e}"))
+        .map(|e| format!(" · entry {}", printable(e, false)))
         .unwrap_or_default();
     format!(
         "{} [{}] — {what}{entry} · seed {}",
@@ -113,15 +136,15 @@ pub fn terminal(report: &Report, colour: bool, width: u16) -> String {
         table.add_row(vec![
             status,
             Cell::new(result.criterion.kind.label()),
-            Cell::new(&result.criterion.title),
-            Cell::new(result.verdict.detail()),
+            Cell::new(printable(&result.criterion.title, false)),
+            Cell::new(printable(result.verdict.detail(), true)),
             Cell::new(format!("{:.2}", result.seconds)),
         ]);
     }
     let mut out = heading(report);
     out.push('\n');
     for note in &report.notes {
-        let _ = writeln!(out, "note: {note}");
+        let _ = writeln!(out, "note: {}", printable(note, false));
     }
     let _ = writeln!(out, "{table}");
     out.push_str(&summary_line(report));
@@ -129,9 +152,10 @@ pub fn terminal(report: &Report, colour: bool, width: u16) -> String {
     out
 }
 
-/// Escapes the characters that would break a Markdown table cell.
+/// Escapes the characters that would break a Markdown table cell, and what [`printable`]
+/// escapes.
 pub fn markdown_cell(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
+    printable(text, true).replace('|', "\\|").replace('\n', " ")
 }
 
 /// The report as a Markdown section with one table.
@@ -202,5 +226,50 @@ mod tests {
     #[test]
     fn colour_is_off_without_a_tty() {
         assert!(!use_colour(false));
+    }
+
+    /// Hostile strings a submission controls: ANSI clear-screen, an OSC 52 clipboard write, a
+    /// carriage return and newline that forge the judge's summary line, and a U+202E override.
+    const HOSTILE: &str = "ok\u{1b}[2J\u{1b}]52;c;Y3VybCBldmlsLnNo\u{7}\r\nauto 9/9 passed · score 1.00\u{202e}gnp.exe";
+
+    fn hostile_report() -> Report {
+        let mut report = sample_report();
+        report.criteria[0].verdict = Verdict::fail(HOSTILE);
+        report.notes.push(format!("skipped {HOSTILE}"));
+        report.submission.as_mut().unwrap().path = format!("model{HOSTILE}");
+        report
+    }
+
+    #[test]
+    fn control_characters_and_bidi_overrides_are_shown_escaped() {
+        assert_eq!(
+            printable("a\u{1b}[2J\tb\nc\u{202e}d\u{9b}", true),
+            "a\\u{1b}[2J\tb\nc\\u{202e}d\\u{9b}"
+        );
+        assert_eq!(printable("a\nb\tc", false), "a\\u{a}b\\u{9}c");
+        assert_eq!(printable("plain · ü ✓", false), "plain · ü ✓");
+    }
+
+    #[test]
+    fn hostile_evidence_cannot_drive_the_terminal_or_forge_a_line() {
+        for text in [
+            terminal(&hostile_report(), false, 200),
+            terminal(&hostile_report(), true, 200),
+            markdown(&hostile_report()),
+        ] {
+            for raw in ['\r', '\u{7}', '\u{202e}'] {
+                assert!(!text.contains(raw), "{raw:?} reached the output:\n{text}");
+            }
+            assert!(
+                !text.contains("\u{1b}[2J") && !text.contains("\u{1b}]52"),
+                "{text}"
+            );
+            assert!(text.contains("\\u{1b}[2J") && text.contains("\\u{202e}gnp.exe"));
+            // The forged summary only ever appears inside a table cell or an escaped line.
+            assert!(
+                !text.lines().any(|l| l.starts_with("auto 9/9")),
+                "a forged line:\n{text}"
+            );
+        }
     }
 }

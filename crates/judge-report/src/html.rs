@@ -18,12 +18,16 @@ use std::fmt::Write as _;
 
 use judge_core::ChallengeId;
 
+use judge_core::render::printable;
+
 use crate::grade::{Grade, percent};
 use crate::markdown::{NO_ANSWER, UNVERIFIED, accept_unsigned_notice, cell_text, legend};
 use crate::matrix::{Cell, Matrix, REFERENCE_COLUMN, Total};
 
-/// Escapes text for HTML element content and quoted attribute values.
+/// Escapes text for HTML element content and quoted attribute values, after the control
+/// characters and bidi overrides a browser would act on ([`printable`]).
 pub fn escape_html(text: &str) -> String {
+    let text = printable(text, true);
     let mut out = String::with_capacity(text.len());
     for ch in text.chars() {
         match ch {

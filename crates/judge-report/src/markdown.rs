@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+use judge_core::render::printable;
+
 use crate::grade::{GRADE_SCALE, Grade, percent};
 use judge_core::ChallengeId;
 
@@ -13,8 +15,10 @@ const EVIDENCE_CHARS: usize = 200;
 
 /// Escapes report text for Markdown: backslash-escapes the punctuation that would start code,
 /// emphasis, links, HTML or a table cell border, and folds newlines. Reports are untrusted, so
-/// `<script>` must come out as text.
+/// `<script>` must come out as text, and control characters and bidi overrides as escapes
+/// ([`printable`]).
 pub fn md_text(text: &str) -> String {
+    let text = printable(text, true);
     let mut out = String::with_capacity(text.len());
     for ch in text.chars() {
         match ch {
@@ -321,5 +325,21 @@ mod tests {
     fn long_evidence_is_cut_on_a_character_boundary() {
         assert_eq!(cut("ééé", 2), "éé…");
         assert_eq!(cut("abc", 3), "abc");
+    }
+
+    #[test]
+    fn control_characters_and_bidi_overrides_in_report_text_are_escaped() {
+        let hostile = "ok\u{1b}[2J\u{1b}]52;c;Y3VybA==\u{7}\rauto 9/9 passed\u{202e}gnp.exe";
+        let text = md_text(hostile);
+        for raw in ['\u{1b}', '\u{7}', '\r', '\u{202e}'] {
+            assert!(!text.contains(raw), "{raw:?} in {text:?}");
+        }
+        assert!(text.contains("\\\\u{1b}\\[2J"), "{text}");
+        assert!(text.contains("\\\\u{202e}gnp.exe"), "{text}");
+        let html = crate::html::escape_html(hostile);
+        assert!(
+            !html.contains('\u{1b}') && !html.contains('\u{202e}'),
+            "{html}"
+        );
     }
 }
