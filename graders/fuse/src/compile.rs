@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use judge_core::untrusted_fs;
 use judge_runner::{Limits, Sandbox};
 
 use crate::runner::{RUNNER_SOURCE, RunnerBuild, WRAPPED_ALLOCATORS, nvidia_device_nodes};
@@ -21,6 +22,13 @@ pub const ENTRY_SYMBOL: &str = "fused_softmax_topk";
 
 /// The compile criterion's target: Hopper, what the prompt's H100-class GPUs run.
 pub const COMPILE_CHECK_ARCH: &str = "sm_90";
+
+/// Largest `.cu` file scanned for the entry point (the submission's own file: never through a
+/// link, never a FIFO).
+const MAX_SOURCE_BYTES: u64 = 16 << 20;
+
+/// Largest shared library read back from the sandbox.
+const MAX_LIBRARY_BYTES: u64 = 256 << 20;
 
 /// Name of the submission's library inside the sandbox's work folder.
 const SUBMISSION_LIBRARY: &str = "libfuse_submission.so";
@@ -34,13 +42,15 @@ pub fn entry_candidates(dir: &Path) -> Vec<PathBuf> {
             entries
                 .filter_map(Result::ok)
                 .map(|e| e.path())
-                .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "cu"))
+                .filter(|p| p.extension().is_some_and(|e| e == "cu"))
+                .filter(|p| p.symlink_metadata().is_ok_and(|m| m.is_file()))
                 .collect()
         })
         .unwrap_or_default();
     sources.sort();
     let defines_entry = |path: &PathBuf| {
-        std::fs::read_to_string(path).is_ok_and(|text| text.contains("fused_softmax_topk("))
+        untrusted_fs::read_capped_string(path, MAX_SOURCE_BYTES)
+            .is_ok_and(|text| text.contains("fused_softmax_topk("))
     };
     let preferred = |path: &PathBuf| {
         let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
@@ -183,11 +193,10 @@ fn exports_c_symbol(library: &[u8], symbol: &str) -> bool {
         .any(|w| w == needle.as_slice())
 }
 
+/// The library the sandbox built, if it is a regular file reached without a link and of a
+/// size a compiled kernel can have.
 fn read_regular_file(path: &Path) -> Option<Vec<u8>> {
-    path.symlink_metadata()
-        .is_ok_and(|m| m.is_file())
-        .then(|| std::fs::read(path).ok())
-        .flatten()
+    untrusted_fs::read_capped(path, MAX_LIBRARY_BYTES).ok()
 }
 
 /// Builds the runner and the naive baseline for `arch` with the toolkit's nvcc into `dir`,
