@@ -581,4 +581,38 @@ mod tests {
         assert!(create_new(dir.path(), "fresh", 0o644).is_ok());
         assert!(create_new(dir.path(), "fresh", 0o644).is_err(), "exclusive");
     }
+
+    #[test]
+    fn copy_sparse_keeps_holes_and_stops_at_its_budget_before_writing() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let source_path = dir.path().join("sparse");
+        let source = File::create(&source_path).unwrap();
+        source.set_len(64 << 20).unwrap();
+        rustix::io::pwrite(&source, b"head", 0).unwrap();
+        rustix::io::pwrite(&source, b"tail", (64 << 20) - 4).unwrap();
+        let source = File::open(&source_path).unwrap();
+
+        let mut copy = File::create(dir.path().join("copy")).unwrap();
+        let written = copy_sparse(&source, &mut copy, 1 << 20).unwrap();
+        assert!(written <= 1 << 20, "{written} bytes written");
+        let meta = std::fs::metadata(dir.path().join("copy")).unwrap();
+        assert_eq!(meta.len(), 64 << 20);
+        assert!(meta.blocks() * 512 <= 1 << 20);
+        let bytes = std::fs::read(dir.path().join("copy")).unwrap();
+        assert_eq!(
+            (&bytes[..4], &bytes[bytes.len() - 4..]),
+            (&b"head"[..], &b"tail"[..])
+        );
+
+        let dense = dir.path().join("dense");
+        std::fs::write(&dense, vec![1u8; 8192]).unwrap();
+        let mut small = File::create(dir.path().join("small")).unwrap();
+        let error = copy_sparse(&File::open(&dense).unwrap(), &mut small, 4096).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::FileTooLarge);
+        assert_eq!(
+            std::fs::metadata(dir.path().join("small")).unwrap().len(),
+            0
+        );
+    }
 }
