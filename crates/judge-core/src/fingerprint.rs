@@ -134,7 +134,7 @@ mod tests {
         std::os::unix::fs::symlink(outside.path(), dir.path().join("d")).unwrap();
         rustix::fs::mknodat(
             rustix::fs::CWD,
-            &dir.path().join("fifo"),
+            dir.path().join("fifo"),
             rustix::fs::FileType::Fifo,
             rustix::fs::Mode::from_raw_mode(0o644),
             0,

@@ -140,7 +140,7 @@ mod tests {
         symlink(outside.path(), dir.path().join("pkg/other_model")).unwrap();
         rustix::fs::mknodat(
             rustix::fs::CWD,
-            &dir.path().join("results.json"),
+            dir.path().join("results.json"),
             rustix::fs::FileType::Fifo,
             rustix::fs::Mode::from_raw_mode(0o644),
             0,

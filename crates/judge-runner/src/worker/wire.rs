@@ -297,7 +297,7 @@ mod tests {
 
         rustix::fs::mknodat(
             rustix::fs::CWD,
-            &outbox.path().join("r2.npy"),
+            outbox.path().join("r2.npy"),
             rustix::fs::FileType::Fifo,
             rustix::fs::Mode::from_raw_mode(0o644),
             0,
