@@ -297,11 +297,18 @@ fn an_oversized_submission_folder_is_refused_as_the_submissions_fault() {
         "def flash_attention_fwd(Q, K, V, tile_size, causal=True):\n    return Q\n",
     )
     .unwrap();
-    // Sparse: 3 GiB of length, no disk blocks.
-    fs::File::create(dir.join("checkpoint.bin"))
-        .unwrap()
-        .set_len(3 << 30)
-        .unwrap();
+    // Sparse: 3 GiB of length, no disk blocks. It costs its allocated size to copy, so the
+    // submission is graded (and fails: it returns Q).
+    let checkpoint = fs::File::create(dir.join("checkpoint.bin")).unwrap();
+    checkpoint.set_len(3 << 30).unwrap();
+    let out = judge(&["grade", dir.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let reports: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let first = &reports[0]["criteria"][0]["verdict"];
+    assert_eq!(first["status"], "fail", "{first}");
+
+    // 5 GiB of length is more than any reader of the folder may read: refused, unread.
+    checkpoint.set_len(5 << 30).unwrap();
     let out = judge(&["grade", dir.to_str().unwrap(), "--json"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let reports: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -309,7 +316,10 @@ fn an_oversized_submission_folder_is_refused_as_the_submissions_fault() {
     assert_eq!(first["status"], "error", "{first}");
     assert_eq!(first["fault"], "submission", "{first}");
     assert!(
-        first["evidence"].as_str().unwrap().contains("not copied"),
+        first["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("holds files of more than 4294967296 bytes"),
         "{first}"
     );
 }
