@@ -8,6 +8,7 @@
 //!   an exact bounded top-k ([`top_k`]); O(k) state per row, each logit read once.
 //! - [`naive`]: full softmax then sort, the independent check.
 //! - [`cases`]: random rows and one row per trap (−inf, equal logits, ±1e4, …).
+//! - [`timing`]: statistics, stopping rule, speed-of-light floor and flag of the timing protocol.
 //! - [`cuda`]: the same algorithm as a CUDA kernel (sources under `cuda/`), compiled to PTX by
 //!   NVRTC or `nvcc` and launched through `cudarc`; absent GPUs and compilers are typed errors.
 //!
@@ -23,6 +24,7 @@ pub mod naive;
 pub mod online_softmax;
 pub mod output;
 pub mod streaming;
+pub mod timing;
 pub mod top_k;
 
 pub use error::FuseError;
