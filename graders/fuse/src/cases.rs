@@ -43,17 +43,17 @@ impl Case {
     }
 }
 
-/// A shape timed against the naive baseline. The logits are generated inside the runner from
-/// `seed` ([`generated_logits`]), so hundreds of megabytes never travel through files.
+/// A shape timed against the naive baseline. Every timed repetition gets fresh logits, generated
+/// on the device from a seed the judge draws just before it ([`generated_row`]), so hundreds
+/// of megabytes never travel through files and no answer can be known ahead.
 #[derive(Debug, Clone)]
 pub struct TimedCase {
     pub name: String,
     pub rows: usize,
     pub vocab: usize,
     pub k: usize,
-    pub seed: u64,
+    /// Logits are uniform in `[-scale, scale)`.
     pub scale: f32,
-    pub iterations: usize,
 }
 
 impl TimedCase {
@@ -88,7 +88,6 @@ impl HiddenCases {
             &[1000, 50_257],
             (256, 50_257, 50),
             &[(1024, 50_257, 8), (512, 151_936, 50)],
-            10,
         )
     }
 
@@ -100,7 +99,6 @@ impl HiddenCases {
             &[1000],
             (5, 1000, 50),
             &[(3, 1000, 8)],
-            1,
         )
     }
 
@@ -110,7 +108,6 @@ impl HiddenCases {
         trap_vocabs: &[usize],
         memory: (usize, usize, usize),
         timed: &[(usize, usize, usize)],
-        iterations: usize,
     ) -> HiddenCases {
         let mut rng = rng_for(seed, "cases");
         let correctness = random_shapes
@@ -149,9 +146,7 @@ impl HiddenCases {
                 rows,
                 vocab,
                 k,
-                seed: rng.random(),
                 scale: 8.0,
-                iterations,
             })
             .collect();
         HiddenCases {
@@ -172,15 +167,15 @@ pub fn rng_for(seed: u64, label: &str) -> StdRng {
     StdRng::seed_from_u64(seed ^ salt)
 }
 
-/// The first `rows` rows of the logits the runner generates for a [`TimedCase`]: SplitMix64
-/// from `seed`, 24 random bits per value mapped to `[-scale, scale)` — the same arithmetic as
-/// `generated_logit` in `fuse_runner.cpp`.
-pub fn generated_logits(seed: u64, rows: usize, vocab: usize, scale: f32) -> Vec<f32> {
-    let mut state = seed;
-    (0..rows * vocab)
-        .map(|_| {
-            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = state;
+/// Row `row` of the `[rows, vocab]` logits the runner generates from `seed`: value i of the
+/// buffer is SplitMix64's mix of `seed + (i + 1)·golden`, 24 random bits mapped to
+/// `[-scale, scale)` — the same arithmetic as `generated_logit` in `fuse_runner.cpp`, so any row
+/// can be recomputed here without the others.
+pub fn generated_row(seed: u64, row: usize, vocab: usize, scale: f32) -> Vec<f32> {
+    let first = (row * vocab) as u64;
+    (first..first + vocab as u64)
+        .map(|i| {
+            let mut z = seed.wrapping_add((i + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
             z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
             z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
             z ^= z >> 31;
@@ -210,13 +205,13 @@ mod tests {
     }
 
     #[test]
-    fn generated_logits_are_uniform_in_the_scale_and_depend_on_the_seed() {
-        let values = generated_logits(3, 10, 1000, 8.0);
-        assert!(values.iter().all(|v| (-8.0..8.0).contains(v)));
-        let mean = values.iter().sum::<f32>() / values.len() as f32;
+    fn generated_rows_are_uniform_in_the_scale_and_depend_on_the_seed_and_row() {
+        let row = generated_row(3, 0, 10_000, 8.0);
+        assert!(row.iter().all(|v| (-8.0..8.0).contains(v)));
+        let mean = row.iter().sum::<f32>() / row.len() as f32;
         assert!(mean.abs() < 0.2, "mean {mean}");
-        assert_ne!(values[..10], generated_logits(4, 1, 10, 8.0)[..]);
-        // Sequential: the first rows of a larger draw are the smaller draw.
-        assert_eq!(generated_logits(3, 2, 1000, 8.0), values[..2000]);
+        assert_ne!(row[..10], generated_row(4, 0, 10, 8.0)[..]);
+        // Counter-based: row 1 of vocab 5000 is the second half of row 0 of vocab 10000.
+        assert_eq!(generated_row(3, 1, 5000, 8.0), row[5000..]);
     }
 }

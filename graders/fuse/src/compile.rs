@@ -199,8 +199,8 @@ fn read_regular_file(path: &Path) -> Option<Vec<u8>> {
     untrusted_fs::read_capped(path, MAX_LIBRARY_BYTES).ok()
 }
 
-/// Builds the runner and the naive baseline for `arch` with the toolkit's nvcc into `dir`,
-/// outside the sandbox: both are the judge's own code. `dir` must be judge-owned and readable by
+/// Builds the runner, the naive baseline and the reference kernel for `arch` with the toolkit's
+/// nvcc into `dir`, outside the sandbox: all three are the judge's own code. `dir` must be judge-owned and readable by
 /// the sandbox (the sandbox's root is: the build lives and goes with it).
 pub fn build_runner(toolkit: &CudaToolkit, arch: &str, dir: &Path) -> Result<RunnerBuild, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -210,18 +210,23 @@ pub fn build_runner(toolkit: &CudaToolkit, arch: &str, dir: &Path) -> Result<Run
         .link_dir(&dir.join("link"))
         .map_err(|e| e.to_string())?;
 
-    let sources = dir.join("naive");
+    let sources = dir.join("reference-sources");
     fuse::cuda::source::write_sources(&sources)
         .map_err(|e| format!("{}: {e}", sources.display()))?;
-    let naive_library = dir.join("libnaive_softmax_topk.so");
-    let mut naive = Command::new(&toolkit.nvcc);
-    naive.current_dir(&sources).args(shared_library_args(
-        arch,
-        &link_dir,
-        Path::new(fuse::cuda::HostEntry::Naive.file_name()),
-        &naive_library,
-    ));
-    run_trusted(&mut naive)?;
+    let library = |entry: fuse::cuda::HostEntry, name: &str| -> Result<PathBuf, String> {
+        let output = dir.join(name);
+        let mut command = Command::new(&toolkit.nvcc);
+        command.current_dir(&sources).args(shared_library_args(
+            arch,
+            &link_dir,
+            Path::new(entry.file_name()),
+            &output,
+        ));
+        run_trusted(&mut command)?;
+        Ok(output)
+    };
+    let naive_library = library(fuse::cuda::HostEntry::Naive, "libnaive_softmax_topk.so")?;
+    let reference_library = library(fuse::cuda::HostEntry::Fused, "libreference_softmax_topk.so")?;
 
     let runner_source = dir.join("fuse_runner.cpp");
     std::fs::write(&runner_source, RUNNER_SOURCE)
@@ -229,6 +234,9 @@ pub fn build_runner(toolkit: &CudaToolkit, arch: &str, dir: &Path) -> Result<Run
     let runner = dir.join("fuse-runner");
     let mut command = Command::new(&toolkit.nvcc);
     command
+        // `-x cu`: the runner generates the timing inputs with a kernel of its own.
+        .args(["-x", "cu"])
+        .arg(format!("-arch={arch}"))
         .args(["-O2", "-std=c++17", "-cudart", "shared"])
         .arg(format!("-L{}", link_dir.display()))
         // The __wrap_ allocation counters must be visible to the libraries it loads.
@@ -241,6 +249,7 @@ pub fn build_runner(toolkit: &CudaToolkit, arch: &str, dir: &Path) -> Result<Run
     let build = RunnerBuild {
         runner,
         naive_library,
+        reference_library,
         library_path: vec![toolkit.runtime_dir.clone()],
         read_paths: vec![
             dir.to_path_buf(),

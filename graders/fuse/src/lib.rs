@@ -11,8 +11,9 @@
 //!   C++ program the judge compiles with nvcc and starts in the sandbox with the GPU's device
 //!   nodes: the submission's code never runs in the judge process. The runner counts the
 //!   submission's runtime-API allocations (the library is linked with `--wrap` for each
-//!   allocation function), times it against the naive baseline in the same process, and writes
-//!   the outputs back; the comparisons happen here, against the reference's CPU algorithm.
+//!   allocation function) and writes the outputs back; the comparisons happen here, against the
+//!   reference's CPU algorithm. Speed is measured by the judge ([`speed`]): the submission's
+//!   process and a baseline process that never loads it answer one timed request at a time.
 //!
 //! `judge reference fuse` runs the same criteria on the reference's kernel
 //! (`reference/fuse/cuda/fused_softmax_topk_host.cu`), built and run the same way.
@@ -21,6 +22,7 @@ pub mod cases;
 pub mod checks;
 pub mod compile;
 pub mod runner;
+pub mod speed;
 pub mod toolchain;
 
 use std::path::{Path, PathBuf};
@@ -33,7 +35,8 @@ use judge_runner::Sandbox;
 
 pub use cases::HiddenCases;
 pub use compile::{COMPILE_CHECK_ARCH, CompileFailure, compile_submission, entry_candidates};
-pub use runner::{Directive, RunnerBuild, run_job};
+pub use runner::{RunnerBuild, run_job};
+pub use speed::TimingSetup;
 pub use toolchain::{CUDA_WHEELS, CudaToolkit, find_nvcc, install_cuda_toolchain};
 
 /// Criterion ids, shared by the checks and the validation tests.
@@ -148,13 +151,15 @@ fn harness_failure(criteria: &[Criterion], reason: String) -> Graded {
     }
 }
 
-/// The GPU the runtime criteria run on: its target architecture and name, or why there is none.
-fn open_gpu() -> Result<(String, String), String> {
+/// The GPU the runtime criteria run on: its target architecture, name and L2 cache size, or why
+/// there is none.
+fn open_gpu() -> Result<(String, String, u64), String> {
     match GpuSession::open(0) {
         Ok(session) => {
             let capability = session.compute_capability().map_err(|e| e.to_string())?;
             let name = session.device_name().unwrap_or_else(|_| "GPU 0".into());
-            Ok((capability.real_arch(), name))
+            let l2 = session.l2_cache_bytes().map_err(|e| e.to_string())?;
+            Ok((capability.real_arch(), name, l2))
         }
         Err(CudaError::GpuUnavailable { reason }) => Err(reason),
         Err(other) => Err(other.to_string()),
@@ -193,7 +198,7 @@ fn grade_cuda(
     graded.environment.insert(
         "gpu".into(),
         match &gpu {
-            Ok((arch, name)) => format!("{name} ({arch})"),
+            Ok((arch, name, l2)) => format!("{name} ({arch}, L2 {l2} B)"),
             Err(reason) => format!("none: {reason}"),
         },
     );
@@ -257,7 +262,7 @@ fn grade_cuda(
             Some(CriterionKind::Auto),
             &Verdict::harness_error("nvcc could not be run"),
         ),
-        (Ok((arch, _)), Some(Ok(check_build))) => {
+        (Ok((arch, _, l2)), Some(Ok(check_build))) => {
             let library = if arch == COMPILE_CHECK_ARCH {
                 Ok(check_build.library)
             } else {
@@ -280,6 +285,7 @@ fn grade_cuda(
                     &sandbox,
                     &library,
                     &HiddenCases::for_gpu(ctx.seed),
+                    &TimingSetup::for_gpu(*l2),
                 ),
                 Err(verdict) => card.decide_remaining(Some(CriterionKind::Auto), &verdict),
             }
@@ -290,17 +296,19 @@ fn grade_cuda(
 }
 
 /// Decides the runtime criteria: `library` (readable inside `sandbox`) run by `build`'s runner
-/// on `cases`, one runner process per criterion so that a crash costs only its own criterion.
-/// Public so that the plumbing can be tested with a runner built for the CPU.
+/// on `cases`, one runner process per criterion so that a crash costs only its own criterion;
+/// speed per [`speed::faster_than_naive`] with `timing`. Public so that the plumbing can be
+/// tested with a runner built for the CPU.
 pub fn decide_runtime(
     card: &mut Scorecard,
     build: &RunnerBuild,
     sandbox: &Sandbox,
     library: &Path,
     cases: &HiddenCases,
+    timing: &TimingSetup,
 ) {
-    let run = |label: &str, directives: &[Directive<'_>]| {
-        run_job(build, sandbox, library, label, directives)
+    let run = |label: &str, cases: &[&cases::Case]| {
+        run_job(build, sandbox, library, label, cases)
             .map_err(|e| Verdict::harness_error(e.to_string()))
     };
     for (id, suite) in [
@@ -308,17 +316,15 @@ pub fn decide_runtime(
         (ids::STABLE_EXTREMES, &cases.stability),
     ] {
         card.check(id, || {
-            let directives: Vec<Directive<'_>> = suite.iter().map(Directive::Check).collect();
-            run(id, &directives).map_or_else(|v| v, |out| checks::matches_reference(&out, suite))
+            let listed: Vec<&cases::Case> = suite.iter().collect();
+            run(id, &listed).map_or_else(|v| v, |out| checks::matches_reference(&out, suite))
         });
     }
     card.check(ids::NO_SOFTMAX_BUFFER, || {
-        run(ids::NO_SOFTMAX_BUFFER, &[Directive::Check(&cases.memory)])
+        run(ids::NO_SOFTMAX_BUFFER, &[&cases.memory])
             .map_or_else(|v| v, |out| checks::no_softmax_buffer(&out, &cases.memory))
     });
     card.check(ids::FASTER_THAN_NAIVE, || {
-        let directives: Vec<Directive<'_>> = cases.speed.iter().map(Directive::Time).collect();
-        run(ids::FASTER_THAN_NAIVE, &directives)
-            .map_or_else(|v| v, |out| checks::faster_than_naive(&out, &cases.speed))
+        speed::faster_than_naive(build, sandbox, library, &cases.speed, timing)
     });
 }

@@ -51,6 +51,7 @@ fn grade_runtime(runner: &support::CpuRunner, cu: &Path, name: &str) -> Vec<Crit
         &sandbox,
         &library,
         &HiddenCases::small(SEED),
+        &support::CPU_TIMING,
     );
     card.finish("not decided")
 }
@@ -243,4 +244,134 @@ fn the_emulation_rewrites_launches_and_the_runtime_include() {
         host.contains("launch_on_cpu([&] { m(); }, 2, 32);"),
         "{host}"
     );
+}
+
+/// A submission that computes the right answer but takes over the runner's timing pipes from
+/// its library's constructor — a man in the middle between the runner and the judge — and
+/// rewrites every timing reply's CUDA-event time to `forged_ms`.
+fn pipe_forger(forged_ms: &str) -> String {
+    let honest = std::fs::read_to_string(mutations::fixture("correct").kernel())
+        .expect("the correct fixture")
+        .replace("fused_softmax_topk(", "honest_softmax_topk(");
+    let forger = r#"
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <string>
+#include <vector>
+
+static int judge_requests, judge_replies, runner_requests, runner_replies;
+
+static void* forward_requests(void*) {
+    char buffer[4096];
+    for (ssize_t n; (n = read(judge_requests, buffer, sizeof buffer)) > 0;) {
+        if (write(runner_requests, buffer, n) != n) break;
+    }
+    close(runner_requests);
+    return nullptr;
+}
+
+static void* forge_replies(void*) {
+    for (;;) {
+        std::string line;
+        char c;
+        while (read(runner_replies, &c, 1) == 1 && c != '\n') line += c;
+        if (line.empty()) return nullptr;
+        std::vector<std::string> fields;
+        for (size_t at = 0; at <= line.size();) {
+            size_t space = line.find(' ', at);
+            if (space == std::string::npos) space = line.size();
+            fields.push_back(line.substr(at, space - at));
+            at = space + 1;
+        }
+        size_t payload = 0;
+        if (fields[0] == "rep" && fields.size() == 10) {
+            fields[6] = "FORGED_MS";
+            payload = std::stoul(fields[9]);
+        }
+        std::string forged;
+        for (size_t i = 0; i < fields.size(); ++i) forged += (i ? " " : "") + fields[i];
+        forged += '\n';
+        std::vector<char> bytes(payload);
+        for (size_t got = 0; got < payload;) {
+            ssize_t n = read(runner_replies, bytes.data() + got, payload - got);
+            if (n <= 0) return nullptr;
+            got += n;
+        }
+        forged.append(bytes.begin(), bytes.end());
+        if (write(judge_replies, forged.data(), forged.size()) != (ssize_t)forged.size()) return nullptr;
+    }
+}
+
+__attribute__((constructor)) static void take_over_the_timing_pipes() {
+    struct stat in, out;
+    if (fstat(3, &in) != 0 || fstat(4, &out) != 0 || !S_ISFIFO(in.st_mode) || !S_ISFIFO(out.st_mode)) {
+        return; // a check job: no timing pipes
+    }
+    int requests[2], replies[2];
+    if (pipe(requests) != 0 || pipe(replies) != 0) return;
+    judge_requests = dup(3);
+    judge_replies = dup(4);
+    dup2(requests[0], 3);
+    close(requests[0]);
+    runner_requests = requests[1];
+    dup2(replies[1], 4);
+    close(replies[1]);
+    runner_replies = replies[0];
+    pthread_t thread;
+    pthread_create(&thread, nullptr, forward_requests, nullptr);
+    pthread_create(&thread, nullptr, forge_replies, nullptr);
+}
+
+extern "C" int fused_softmax_topk(const float* logits, int rows, int vocab, int k, int* top_idx, float* top_prob,
+                                  cudaStream_t stream) {
+    return honest_softmax_topk(logits, rows, vocab, k, top_idx, top_prob, stream);
+}
+"#
+    .replace("FORGED_MS", forged_ms);
+    format!("{honest}\n{forger}")
+}
+
+#[test]
+fn forged_timing_replies_are_overruled_by_the_judges_clock_and_the_memory_bound() {
+    let Some(runner) = cpu_runner_or_skip() else {
+        return;
+    };
+    let scratch = tempfile::tempdir().expect("temp dir");
+    // A thousandth of a real emulated call: above the memory bound, so only the clock refutes it.
+    // A microsecond of a nanosecond: below what reading the logits takes at any bandwidth.
+    for (name, forged_ms, words) in [
+        (
+            "claims_a_thousandth",
+            "0.04",
+            "contradicted by the judge's clock",
+        ),
+        (
+            "claims_nothing",
+            "0.000000001",
+            "faster than the memory bound",
+        ),
+    ] {
+        let cu = scratch.path().join(format!("{name}.cu"));
+        std::fs::write(&cu, pipe_forger(forged_ms)).expect("write");
+        let results = grade_runtime(&runner, &cu, name);
+        let table = describe(&results);
+        eprintln!("{name}:\n{table}");
+        let speed = &verdict(&results, ids::FASTER_THAN_NAIVE).verdict;
+        assert!(
+            speed.detail().contains(words),
+            "{name}: the speed evidence should say {words:?}\n{table}"
+        );
+        // A claim below the memory bound is a FAIL by itself; a merely contradicted claim is
+        // replaced by the clock, and the verdict is then what the real speed earns.
+        if name == "claims_nothing" {
+            assert_eq!(speed.label(), "FAIL", "{name}\n{table}");
+        }
+        // The answers are right: the correctness criteria stand.
+        assert!(
+            verdict(&results, ids::MATCHES_REFERENCE).verdict.is_pass(),
+            "{table}"
+        );
+    }
 }

@@ -247,14 +247,8 @@ fn the_gpu_runner_builds_with_nvcc_and_starts_in_the_sandbox() {
     );
 
     let case = grader_fuse::HiddenCases::small(SEED).memory;
-    let output = grader_fuse::run_job(
-        &build,
-        &sandbox,
-        &build.naive_library,
-        "start",
-        &[grader_fuse::Directive::Check(&case)],
-    )
-    .expect("the job runs");
+    let output = grader_fuse::run_job(&build, &sandbox, &build.naive_library, "start", &[&case])
+        .expect("the job runs");
     // The naive library has no `fused_softmax_topk`: on a GPU the runner gets as far as that.
     let reason = match &output.load_failure {
         Some(load) => load.error.clone(),

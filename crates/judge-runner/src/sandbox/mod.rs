@@ -301,8 +301,9 @@ impl<'a> SandboxCommand<'a> {
         self
     }
 
-    /// The child ends of the worker's request and response pipes, to become fds 3 and 4.
-    pub(crate) fn protocol_fds(mut self, requests: OwnedFd, responses: OwnedFd) -> Self {
+    /// The child ends of a request and a response pipe, to become fds 3 and 4 (the Python
+    /// worker's protocol; the fuse grader's timing requests).
+    pub fn protocol_fds(mut self, requests: OwnedFd, responses: OwnedFd) -> Self {
         self.protocol_fds = Some((requests, responses));
         self
     }

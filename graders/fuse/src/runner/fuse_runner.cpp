@@ -1,17 +1,26 @@
-// fuse-runner: the sandboxed process that runs a fuse submission. The judge compiles it with nvcc
-// (host code only), starts it inside the judge-runner sandbox with the GPU device nodes, and reads
-// back what it wrote. The submission's code therefore runs here, never in the judge.
+// fuse-runner: the sandboxed process that runs a fuse library. The judge compiles it with nvcc
+// (`-x cu`), starts it inside the judge-runner sandbox with the GPU device nodes, and reads back
+// what it wrote. A submission's code runs here, never in the judge; and a process that loads a
+// submission loads nothing else: the naive baseline and the reference kernel are timed by a second
+// runner process that never sees the submission (see src/runner.rs).
 //
 //   fuse-runner JOB OUT_DIR
 //
 // OUT_DIR is created if missing. JOB, one directive per line (whitespace-separated, no spaces inside fields):
 //   library NAME PATH SYMBOL                   dlopen PATH, look up SYMBOL (the C entry point)
 //   check CASE LIBRARY ROWS VOCAB K LOGITS     run once on the f32 logits in file LOGITS
-//   time CASE ROWS VOCAB K SEED SCALE ITERS    time libraries "submission" and "naive", alternating,
-//                                              on logits generated from SEED (see generated_logit)
-// OUT_DIR/results.jsonl gets one JSON object per directive, flushed as soon as it is known (a crash
-// half way leaves the earlier results); OUT_DIR/CASE.idx and CASE.prob get the [rows, k] outputs
-// (i32, f32) of a check, or of the submission's last timed run.
+//   serve                                      answer timing requests on fd 3, replies on fd 4 (below)
+// OUT_DIR/results.jsonl gets one JSON object per check, flushed as soon as it is known (a crash half
+// way leaves the earlier results); OUT_DIR/CASE.idx and CASE.prob get the [rows, k] outputs (i32, f32).
+//
+// Timing requests (one line each; the judge sends the next only after the reply to the last):
+//   shape ROWS VOCAB K FLUSH_BYTES   allocate the buffers                  -> "ready"
+//   rep NONCE LIBRARY SEED SCALE     generate fresh logits on the device from SEED (generated_logit),
+//                                    flush L2 (write FLUSH_BYTES), time one call with CUDA events
+//        -> "rep NONCE STATUS STATUS_NAME SYNC SYNC_NAME MS ALLOC_CALLS ALLOC_PEAK BYTES\n" + BYTES
+//           bytes: the [rows, k] indices (i32) then probabilities (f32), or none after a fault
+//   copy NONCE                       flush L2, time a device-to-device copy of the logits -> "copy NONCE MS"
+// The times in these replies are the process's claims: the judge times each request itself too.
 // Exit codes: 0 done; 2 the runner's own part failed (no usable driver, unreadable job); 3 a
 // kernel fault left the context unusable (reported first); 4 a library did not load (reported).
 //
@@ -26,6 +35,7 @@
 
 #include <dlfcn.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -223,6 +233,7 @@ struct Problem {
     size_t output_count() const { return (size_t)rows * (size_t)k; }
 };
 
+// Allocates the buffers of a problem and uploads `host_logits` (none: left for generate_logits).
 static Problem upload(const std::vector<float>& host_logits, int rows, int vocab, int k) {
     Problem problem;
     problem.rows = rows;
@@ -234,9 +245,11 @@ static Problem upload(const std::vector<float>& host_logits, int rows, int vocab
                   "allocating top_idx");
     check_runtime(cudaMalloc((void**)&problem.top_prob, std::max<size_t>(1, problem.output_count()) * sizeof(float)),
                   "allocating top_prob");
-    check_runtime(cudaMemcpy(problem.logits, host_logits.data(), problem.logit_count() * sizeof(float),
-                             cudaMemcpyHostToDevice),
-                  "uploading the logits");
+    if (!host_logits.empty()) {
+        check_runtime(cudaMemcpy(problem.logits, host_logits.data(), problem.logit_count() * sizeof(float),
+                                 cudaMemcpyHostToDevice),
+                      "uploading the logits");
+    }
     return problem;
 }
 
@@ -309,16 +322,42 @@ static unsigned long long free_device_memory() {
 // Inputs
 // ------------------------------------------------------------------------------------------------
 
-// SplitMix64; the judge's Rust side (cases::generated_logits) computes the same numbers, so the
-// large timing inputs never travel through files.
-static float generated_logit(unsigned long long& state, float scale) {
-    state += 0x9e3779b97f4a7c15ull;
-    unsigned long long z = state;
+// SplitMix64 of a counter: value i of a generation from SEED mixes SEED + (i + 1)·golden, so the
+// judge's Rust side (cases::generated_logits) computes the same numbers row by row, and the device
+// fills the buffer in parallel; the large timing inputs never travel through files.
+#ifdef FUSE_RUNNER_ON_CPU
+#define FUSE_GENERATOR
+#else
+#define FUSE_GENERATOR __device__
+#endif
+FUSE_GENERATOR static float generated_logit(unsigned long long seed, unsigned long long index, float scale) {
+    unsigned long long z = seed + (index + 1ull) * 0x9e3779b97f4a7c15ull;
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     z ^= z >> 31;
     const float unit = (float)(z >> 40) * (1.0f / 16777216.0f); // 24 random bits in [0, 1)
     return (2.0f * unit - 1.0f) * scale;
+}
+
+#ifndef FUSE_RUNNER_ON_CPU
+__global__ void generate_logits_kernel(float* logits, size_t count, unsigned long long seed, float scale) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count; i += (size_t)gridDim.x * blockDim.x) {
+        logits[i] = generated_logit(seed, i, scale);
+    }
+}
+#endif
+
+// Fills `count` logits on the device, asynchronously on `stream`.
+static void generate_logits(float* logits, size_t count, unsigned long long seed, float scale, cudaStream_t stream) {
+#ifdef FUSE_RUNNER_ON_CPU
+    (void)stream;
+    for (size_t i = 0; i < count; ++i) {
+        logits[i] = generated_logit(seed, i, scale);
+    }
+#else
+    generate_logits_kernel<<<1024, 256, 0, stream>>>(logits, count, seed, scale);
+    check_runtime(cudaGetLastError(), "generating the logits");
+#endif
 }
 
 static std::vector<float> read_logits(const std::string& path, size_t count) {
@@ -329,14 +368,6 @@ static std::vector<float> read_logits(const std::string& path, size_t count) {
         die(path + ": expected exactly " + std::to_string(count) + " f32 logits");
     }
     return logits;
-}
-
-static double median(std::vector<double> values) {
-    if (values.empty()) {
-        return 0.0;
-    }
-    std::sort(values.begin(), values.end());
-    return values[values.size() / 2];
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -393,51 +424,100 @@ struct Runner {
         release(problem);
     }
 
-    void time(const std::string& name, int rows, int vocab, int k, unsigned long long seed, float scale,
-              int iterations) {
-        const EntryPoint submission = library("submission");
-        const EntryPoint naive = library("naive");
-        std::vector<float> host_logits((size_t)rows * (size_t)vocab);
-        unsigned long long state = seed;
-        for (float& logit : host_logits) {
-            logit = generated_logit(state, scale);
+    // The judge's timing requests, one at a time, until it closes the pipe (see the top of the file).
+    void serve() {
+        std::FILE* requests = fdopen(3, "r");
+        if (requests == nullptr) {
+            die("no request pipe on fd 3");
         }
-        Problem problem = upload(host_logits, rows, vocab, k);
-        host_logits = std::vector<float>();
-        poison_outputs(problem);
-        std::vector<double> submission_ms, naive_ms;
-        CallResult last_submission, last_naive;
-        // One untimed warm-up each (module loading, pool growth), then alternate so that clock
-        // and thermal drift fall on both alike.
-        for (int iteration = -1; iteration < iterations; ++iteration) {
-            last_naive = call(naive, problem, stream, start, stop);
-            if (last_naive.status != 0 || last_naive.sync_status != 0) {
-                die(std::string("the naive baseline failed: ") + cudaGetErrorName((cudaError_t)last_naive.status) +
-                    " / " + cudaGetErrorName((cudaError_t)last_naive.sync_status));
-            }
-            poison_outputs(problem);
-            last_submission = call(submission, problem, stream, start, stop);
-            if (last_submission.status != 0 || last_submission.sync_status != 0) {
-                break;
-            }
-            if (iteration >= 0) {
-                naive_ms.push_back(last_naive.ms);
-                submission_ms.push_back(last_submission.ms);
+        Problem problem;
+        size_t flush_bytes = 0;
+        void* flush = nullptr;
+        float* copy = nullptr;
+        char text[512];
+        while (std::fgets(text, sizeof text, requests) != nullptr) {
+            std::istringstream fields(text);
+            std::string request;
+            fields >> request;
+            if (request == "shape") {
+                int rows = 0, vocab = 0, k = 0;
+                if (!(fields >> rows >> vocab >> k >> flush_bytes) || rows <= 0 || vocab <= 0 || k <= 0) {
+                    die(std::string("bad request: ") + text);
+                }
+                if (problem.logits != nullptr) {
+                    release(problem);
+                    cudaFree(flush);
+                    cudaFree(copy);
+                    copy = nullptr;
+                }
+                problem = upload(std::vector<float>(), rows, vocab, k);
+                check_runtime(cudaMalloc(&flush, std::max<size_t>(1, flush_bytes)), "allocating the L2 flush buffer");
+                reply("ready\n");
+            } else if (request == "rep") {
+                std::string nonce, library_name;
+                unsigned long long seed = 0;
+                float scale = 0.0f;
+                if (!(fields >> nonce >> library_name >> seed >> scale) || problem.logits == nullptr) {
+                    die(std::string("bad request: ") + text);
+                }
+                const EntryPoint entry = library(library_name);
+                generate_logits(problem.logits, problem.logit_count(), seed, scale, stream);
+                poison_outputs(problem);
+                check_runtime(cudaMemsetAsync(flush, (int)(seed & 0xff), flush_bytes, stream), "flushing L2");
+                const CallResult result = call(entry, problem, stream, start, stop);
+                std::vector<char> outputs;
+                if (result.sync_status == 0) {
+                    outputs.resize(problem.output_count() * (sizeof(int) + sizeof(float)));
+                    check_runtime(cudaMemcpy(outputs.data(), problem.top_idx, problem.output_count() * sizeof(int),
+                                             cudaMemcpyDeviceToHost),
+                                  "downloading top_idx");
+                    check_runtime(cudaMemcpy(outputs.data() + problem.output_count() * sizeof(int), problem.top_prob,
+                                             problem.output_count() * sizeof(float), cudaMemcpyDeviceToHost),
+                                  "downloading top_prob");
+                }
+                std::ostringstream line;
+                line << "rep " << nonce << " " << result.status << " "
+                     << cudaGetErrorName((cudaError_t)result.status) << " " << result.sync_status << " "
+                     << cudaGetErrorName((cudaError_t)result.sync_status) << " " << result.ms << " "
+                     << result.allocations.calls << " " << result.allocations.peak << " " << outputs.size() << "\n";
+                reply(line.str() + std::string(outputs.begin(), outputs.end()));
+                stop_on_sticky_error(result);
+            } else if (request == "copy") {
+                std::string nonce;
+                if (!(fields >> nonce) || problem.logits == nullptr) {
+                    die(std::string("bad request: ") + text);
+                }
+                const size_t bytes = problem.logit_count() * sizeof(float);
+                if (copy == nullptr) {
+                    check_runtime(cudaMalloc((void**)&copy, bytes), "allocating the copy");
+                }
+                check_runtime(cudaMemsetAsync(flush, 0, flush_bytes, stream), "flushing L2");
+                check_runtime(cudaEventRecord(start, stream), "recording the start event");
+                check_runtime(cudaMemcpyAsync(copy, problem.logits, bytes, cudaMemcpyDeviceToDevice, stream),
+                              "copying the logits");
+                check_runtime(cudaEventRecord(stop, stream), "recording the stop event");
+                check_runtime(cudaStreamSynchronize(stream), "copying the logits");
+                float ms = 0.0f;
+                check_runtime(cudaEventElapsedTime(&ms, start, stop), "timing the copy");
+                std::ostringstream line;
+                line << "copy " << nonce << " " << ms << "\n";
+                reply(line.str());
+            } else {
+                die(std::string("unknown request: ") + text);
             }
         }
-        std::ostringstream line;
-        line << "{\"kind\":\"time\",\"case\":" << quoted(name) << "," << status_json("status", last_submission.status)
-             << "," << status_json("sync_status", last_submission.sync_status)
-             << ",\"submission_ms\":" << median(submission_ms) << ",\"naive_ms\":" << median(naive_ms)
-             << ",\"iterations\":" << submission_ms.size()
-             << ",\"allocations\":" << allocation_json(last_submission.allocations)
-             << ",\"naive_allocations\":" << allocation_json(last_naive.allocations) << "}";
-        if (last_submission.sync_status == 0) {
-            write_outputs(out_dir, name, problem);
+    }
+
+    // Writes all of `bytes` to fd 4; a judge that went away ends the runner.
+    static void reply(const std::string& bytes) {
+        size_t written = 0;
+        while (written < bytes.size()) {
+            const ssize_t n = write(4, bytes.data() + written, bytes.size() - written);
+            if (n <= 0) {
+                die("the judge closed the reply pipe");
+            }
+            written += (size_t)n;
         }
-        emit(line.str());
-        stop_on_sticky_error(last_submission);
-        release(problem);
     }
 };
 
@@ -481,15 +561,8 @@ int main(int argc, char** argv) {
                 die("bad directive: " + text);
             }
             runner.check(name, library, rows, vocab, k, logits);
-        } else if (directive == "time") {
-            std::string name;
-            int rows = 0, vocab = 0, k = 0, iterations = 0;
-            unsigned long long seed = 0;
-            float scale = 0.0f;
-            if (!(fields >> name >> rows >> vocab >> k >> seed >> scale >> iterations)) {
-                die("bad directive: " + text);
-            }
-            runner.time(name, rows, vocab, k, seed, scale, iterations);
+        } else if (directive == "serve") {
+            runner.serve();
         } else {
             die("unknown directive: " + directive);
         }

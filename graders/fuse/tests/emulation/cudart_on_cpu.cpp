@@ -69,6 +69,14 @@ cudaError_t cudaMemset(void* destination, int value, size_t bytes) {
     std::memset(destination, value, bytes);
     return cudaSuccess;
 }
+// The stream is synchronous here: asynchronous copies and fills are done when they return.
+cudaError_t cudaMemcpyAsync(void* destination, const void* source, size_t bytes, enum cudaMemcpyKind kind,
+                            cudaStream_t) {
+    return cudaMemcpy(destination, source, bytes, kind);
+}
+cudaError_t cudaMemsetAsync(void* destination, int value, size_t bytes, cudaStream_t) {
+    return cudaMemset(destination, value, bytes);
+}
 
 cudaError_t cudaStreamCreate(cudaStream_t* stream) {
     *stream = nullptr;

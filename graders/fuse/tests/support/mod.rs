@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use grader_fuse::RunnerBuild;
+use fuse::timing::StoppingRule;
 use grader_fuse::runner::WRAPPED_ALLOCATORS;
+use grader_fuse::{RunnerBuild, TimingSetup};
 use judge_runner::Limits;
 use tempfile::TempDir;
 
@@ -78,8 +79,8 @@ fn run(command: &mut Command) -> Result<(), String> {
     }
 }
 
-/// Builds `libcudart_on_cpu.so`, the runner (`-DFUSE_RUNNER_ON_CPU`) and the emulated naive
-/// baseline into a fresh folder the sandbox can read.
+/// Builds `libcudart_on_cpu.so`, the runner (`-DFUSE_RUNNER_ON_CPU`), the emulated naive
+/// baseline and the emulated reference kernel into a fresh folder the sandbox can read.
 pub fn cpu_runner() -> Result<CpuRunner, String> {
     cpp20_compiler()?;
     let dir = tempfile::Builder::new()
@@ -109,9 +110,16 @@ pub fn cpu_runner() -> Result<CpuRunner, String> {
         dir.path(),
         &naive_library,
     )?;
+    let reference_library = dir.path().join("libreference_softmax_topk.so");
+    emulated_library_at(
+        &reference_cuda_dir().join("fused_softmax_topk_host.cu"),
+        dir.path(),
+        &reference_library,
+    )?;
     let build = RunnerBuild {
         runner,
         naive_library,
+        reference_library,
         library_path: vec![dir.path().to_path_buf()],
         read_paths: vec![dir.path().to_path_buf()],
         devices: Vec::new(),
@@ -126,6 +134,19 @@ pub fn cpu_runner() -> Result<CpuRunner, String> {
     };
     Ok(CpuRunner { dir, build })
 }
+
+/// Timing on the emulator: a small flush and short series (CPU threads say nothing about a GPU's
+/// speed; what is tested is the protocol).
+pub const CPU_TIMING: TimingSetup = TimingSetup {
+    flush_bytes: 1 << 20,
+    rule: StoppingRule {
+        warmup: 1,
+        min_samples: 3,
+        target_relative_error: 0.01,
+        max_samples: 6,
+        time_cap: Duration::from_secs(3),
+    },
+};
 
 impl CpuRunner {
     /// Builds a submission's `.cu` as an emulated host library in this runner's folder.

@@ -59,6 +59,15 @@ impl GpuSession {
         })
     }
 
+    /// Bytes the device's L2 cache holds: a timed run is preceded by writing more than this, so
+    /// that no input is served from the cache.
+    pub fn l2_cache_bytes(&self) -> Result<u64, CudaError> {
+        let bytes = self.context.attribute(
+            cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE,
+        )?;
+        Ok(u64::try_from(bytes).unwrap_or(0))
+    }
+
     /// The device name as the driver reports it.
     pub fn device_name(&self) -> Result<String, CudaError> {
         Ok(self.context.name()?)
