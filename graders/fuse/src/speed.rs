@@ -1,23 +1,27 @@
 //! The `faster_than_naive` criterion: the timing protocol, driven by the judge.
 //!
-//! Two runner processes, two sandboxes, never one address space. The *baseline* process loads
-//! only the judge's libraries — the naive baseline and the reference kernel — and times a
-//! device-to-device copy of the logits (the bandwidth behind the speed-of-light floor). The
-//! *submission* process loads only the submission. The judge sends one request at a time to
-//! either (`runner::TimingSession`) and measures every round trip on its own clock.
+//! Two runner processes, two sandboxes, never one address space, never alive together while
+//! either is measured. The *baseline* process loads only the judge's libraries — the naive
+//! baseline and the reference kernel — and times a device-to-device copy of the logits (the
+//! bandwidth behind the speed-of-light floor). It is measured first, for every shape, before the
+//! *submission* process exists: a submission's background thread could otherwise slow the
+//! baseline down by keeping the GPU busy (the GPU time-slices between processes). The baseline
+//! process is ended, then the submission process — which loads only the submission — is started
+//! and measured. The judge sends one request at a time and measures every round trip on its own
+//! clock (`runner::TimingSession`).
 //!
 //! - The baseline's CUDA-event times are believed: no submission code runs in that process.
 //! - The submission's CUDA-event times are claims: its code shares the process with the events,
 //!   the reply pipe and everything the runner writes. Each repetition counts as the claim raised
 //!   to what the judge's clock allows — its round trip less the round-trip overhead the baseline
-//!   shows (`fuse::timing::corroborated_ms`). A claim or a corroborated time below the memory
+//!   showed (`fuse::timing::corroborated_ms`). A claim or a corroborated time below the memory
 //!   bound is impossible: FAIL.
 //! - Every repetition gets fresh logits, generated on the device from a seed the judge draws just
 //!   before the request (unpredictable: no answer can be computed ahead), the L2 cache flushed
 //!   first; its outputs come back inside the reply and are checked on rows the judge draws after
 //!   it, so a repetition that skipped work is caught whichever rows it skipped.
-//! - Repetitions alternate naive, reference, submission, so that clock drift falls on all alike,
-//!   until every series is precise (`fuse::timing::StoppingRule`) or the time cap.
+//! - Each series runs until it is precise or capped (`fuse::timing::StoppingRule`); the naive
+//!   and reference repetitions alternate, so that clock drift falls on both alike.
 
 use std::path::Path;
 use std::time::Instant;
@@ -78,27 +82,10 @@ pub fn faster_than_naive(
     cases: &[TimedCase],
     setup: &TimingSetup,
 ) -> Verdict {
-    let baseline_sandbox = match Sandbox::new(None) {
-        Ok(sandbox) => sandbox,
-        Err(e) => return Verdict::harness_error(format!("the baseline's sandbox: {e}")),
+    let baselines = match measure_baselines(build, cases, setup) {
+        Ok(baselines) => baselines,
+        Err(verdict) => return verdict,
     };
-    let baseline_libraries = [
-        TimedLibrary {
-            name: NAIVE,
-            path: &build.naive_library,
-            symbol: "naive_softmax_topk",
-        },
-        TimedLibrary {
-            name: REFERENCE,
-            path: &build.reference_library,
-            symbol: ENTRY_SYMBOL,
-        },
-    ];
-    let mut baseline =
-        match TimingSession::start(build, &baseline_sandbox, "baseline", &baseline_libraries) {
-            Ok(session) => session,
-            Err(e) => return Verdict::harness_error(format!("the baseline runner: {e}")),
-        };
     let submission_library = [TimedLibrary {
         name: SUBMISSION,
         path: library,
@@ -110,8 +97,8 @@ pub fn faster_than_naive(
     };
     let mut evidence = Vec::new();
     let mut all_fast = true;
-    for case in cases {
-        match measure(&mut baseline, &mut submission, case, setup) {
+    for (case, baseline) in cases.iter().zip(&baselines) {
+        match measure_submission(&mut submission, case, baseline, setup) {
             Ok(measured) => {
                 all_fast &= measured.speedup >= MIN_SPEEDUP;
                 evidence.push(measured.evidence);
@@ -123,6 +110,18 @@ pub fn faster_than_naive(
         all_fast,
         format!("{}; need ≥ {MIN_SPEEDUP}× each", evidence.join("; ")),
     )
+}
+
+/// What the baseline process measured for one shape.
+struct Baseline {
+    naive: Summary,
+    reference: Summary,
+    /// What a round trip costs besides the call: the median of span − event time.
+    overhead_ms: f64,
+    /// The speed-of-light floor of reading the logits, and the copy bandwidth (B/ms) behind it.
+    floor_ms: f64,
+    bandwidth: f64,
+    stop: Stop,
 }
 
 struct Measured {
@@ -140,75 +139,165 @@ fn submission_failed(description: &str, e: TimingError) -> Verdict {
     Verdict::error(format!("{description}: while timing: {e}"))
 }
 
-/// One shape: bandwidth, warm-up, alternating repetitions until the series stop, the verdict's
-/// figures.
-fn measure(
-    baseline: &mut TimingSession,
-    submission: &mut TimingSession,
+/// Every shape's baseline figures, from a process of its own in a sandbox of its own, ended
+/// before this returns.
+fn measure_baselines(
+    build: &RunnerBuild,
+    cases: &[TimedCase],
+    setup: &TimingSetup,
+) -> Result<Vec<Baseline>, Verdict> {
+    let sandbox = Sandbox::new(None)
+        .map_err(|e| Verdict::harness_error(format!("the baseline's sandbox: {e}")))?;
+    let libraries = [
+        TimedLibrary {
+            name: NAIVE,
+            path: &build.naive_library,
+            symbol: "naive_softmax_topk",
+        },
+        TimedLibrary {
+            name: REFERENCE,
+            path: &build.reference_library,
+            symbol: ENTRY_SYMBOL,
+        },
+    ];
+    let mut session =
+        TimingSession::start(build, &sandbox, "baseline", &libraries).map_err(baseline_failed)?;
+    cases
+        .iter()
+        .map(|case| measure_baseline(&mut session, case, setup))
+        .collect()
+}
+
+/// The copy bandwidth, then naive and reference repetitions in turn until both series stop.
+fn measure_baseline(
+    session: &mut TimingSession,
     case: &TimedCase,
     setup: &TimingSetup,
-) -> Result<Measured, Verdict> {
-    let description = case.description();
-    let (rows, vocab, k) = (case.rows, case.vocab, case.k);
-    let logit_bytes = (rows * vocab * 4) as u64;
-    baseline
-        .shape(rows, vocab, k, setup.flush_bytes)
+) -> Result<Baseline, Verdict> {
+    let logit_bytes = (case.rows * case.vocab * 4) as u64;
+    session
+        .shape(case.rows, case.vocab, case.k, setup.flush_bytes)
         .map_err(baseline_failed)?;
-    submission
-        .shape(rows, vocab, k, setup.flush_bytes)
-        .map_err(|e| submission_failed(&description, e))?;
-
     let rule = setup.rule;
     let mut copies = Vec::new();
-    let started = Instant::now();
     for _ in 0..rule.warmup {
-        baseline.copy().map_err(baseline_failed)?;
+        session.copy().map_err(baseline_failed)?;
     }
+    let started = Instant::now();
     while rule.stop(&copies, started.elapsed()).is_none() {
-        copies.push(baseline.copy().map_err(baseline_failed)?.claimed_ms);
+        copies.push(session.copy().map_err(baseline_failed)?.claimed_ms);
     }
     let copy = Summary::of(&copies)
         .ok_or_else(|| Verdict::harness_error("the copy could not be timed"))?;
     let bandwidth = copy_bandwidth(logit_bytes, copy.median);
-    let floor = memory_floor_ms(logit_bytes, bandwidth);
 
-    let mut series = Series::default();
+    let (mut naive, mut reference, mut overheads) = (Vec::new(), Vec::new(), Vec::new());
+    let mut rep = |library: &str| -> Result<RepReply, Verdict> {
+        let (reply, checked) = timed_rep(session, library, case).map_err(baseline_failed)?;
+        checked.map_err(|verdict| {
+            Verdict::harness_error(format!(
+                "the judge's {library} kernel is wrong: {}",
+                verdict.detail()
+            ))
+        })?;
+        Ok(reply)
+    };
     for _ in 0..rule.warmup {
-        series.round(baseline, submission, case, false)?;
+        rep(NAIVE)?;
+        rep(REFERENCE)?;
     }
     let started = Instant::now();
     let stop = loop {
-        series.round(baseline, submission, case, true)?;
+        let naive_rep = rep(NAIVE)?;
+        if naive_rep.allocation_peak < logit_bytes {
+            return Err(Verdict::harness_error(format!(
+                "allocation counting is broken: the naive baseline's {logit_bytes} B softmax buffer was counted as {} B",
+                naive_rep.allocation_peak
+            )));
+        }
+        let reference_rep = rep(REFERENCE)?;
+        for (series, reply) in [(&mut naive, &naive_rep), (&mut reference, &reference_rep)] {
+            series.push(reply.claimed_ms);
+            overheads.push(reply.span_ms - reply.claimed_ms);
+        }
         let elapsed = started.elapsed();
-        let stops = [
-            rule.stop(&series.naive, elapsed),
-            rule.stop(&series.reference, elapsed),
-            rule.stop(&series.corroborated(), elapsed),
-        ];
-        if stops.iter().all(Option::is_some) {
-            break if stops.iter().all(|s| *s == Some(Stop::Precise)) {
-                "every series within the target error"
+        if let (Some(a), Some(b)) = (rule.stop(&naive, elapsed), rule.stop(&reference, elapsed)) {
+            break if a == Stop::Precise && b == Stop::Precise {
+                Stop::Precise
             } else {
-                "stopped at the cap"
+                Stop::Capped
             };
         }
     };
-
-    let summary = |values: &[f64], what: &str| {
-        Summary::of(values)
-            .ok_or_else(|| Verdict::harness_error(format!("{description}: no {what} times")))
+    let summary = |values: &[f64]| {
+        Summary::of(values).ok_or_else(|| Verdict::harness_error("a baseline series is empty"))
     };
-    let naive = summary(&series.naive, "naive")?;
-    let reference = summary(&series.reference, "reference")?;
-    let claimed = summary(&series.claimed, "claimed")?;
-    let decided = summary(&series.corroborated(), "corroborated")?;
+    Ok(Baseline {
+        naive: summary(&naive)?,
+        reference: summary(&reference)?,
+        overhead_ms: summary(&overheads)?.median,
+        floor_ms: memory_floor_ms(logit_bytes, bandwidth),
+        bandwidth,
+        stop,
+    })
+}
+
+/// The submission's repetitions on one shape until they stop, judged against `baseline`.
+fn measure_submission(
+    session: &mut TimingSession,
+    case: &TimedCase,
+    baseline: &Baseline,
+    setup: &TimingSetup,
+) -> Result<Measured, Verdict> {
+    let description = case.description();
+    let logit_bytes = (case.rows * case.vocab * 4) as u64;
+    session
+        .shape(case.rows, case.vocab, case.k, setup.flush_bytes)
+        .map_err(|e| submission_failed(&description, e))?;
+    let rule = setup.rule;
+    let mut rep = || -> Result<RepReply, Verdict> {
+        let (reply, checked) =
+            timed_rep(session, SUBMISSION, case).map_err(|e| submission_failed(&description, e))?;
+        checked.map_err(|verdict| {
+            Verdict::fail(format!(
+                "the timed outputs are wrong, so the speed is not credited: {}",
+                verdict.detail()
+            ))
+        })?;
+        Ok(reply)
+    };
+    for _ in 0..rule.warmup {
+        rep()?;
+    }
+    let (mut claimed, mut by_clock, mut counted) = (Vec::new(), Vec::new(), Vec::new());
+    let started = Instant::now();
+    let stop = loop {
+        let reply = rep()?;
+        claimed.push(reply.claimed_ms);
+        by_clock.push(reply.span_ms - baseline.overhead_ms);
+        counted.push(corroborated_ms(
+            reply.claimed_ms,
+            reply.span_ms,
+            baseline.overhead_ms,
+        ));
+        if let Some(stop) = rule.stop(&counted, started.elapsed()) {
+            break stop;
+        }
+    };
+    let summary = |values: &[f64]| {
+        Summary::of(values)
+            .ok_or_else(|| Verdict::harness_error(format!("{description}: no times")))
+    };
+    let (claimed, by_clock, counted) =
+        (summary(&claimed)?, summary(&by_clock)?, summary(&counted)?);
+    let floor = baseline.floor_ms;
     let bound = format!(
         "the memory bound is {floor:.3e} ms (rows·V·4 = {logit_bytes} B at the copy's {:.0} GB/s)",
-        bandwidth / 1e6
+        baseline.bandwidth / 1e6
     );
     for (what, ms) in [
         ("its own claim", claimed.median),
-        ("the judge's clock", decided.median),
+        ("the judge's clock", counted.median),
     ] {
         if faster_than_memory_bound(ms, floor) {
             return Err(Verdict::fail(format!(
@@ -216,107 +305,32 @@ fn measure(
             )));
         }
     }
-    let clock = summary(&series.by_clock(), "clock")?;
-    let speedup = naive.median / decided.median.max(1e-9);
+    let naive = &baseline.naive;
+    let speedup = naive.median / counted.median.max(1e-9);
+    let stopped = |stop: Stop| match stop {
+        Stop::Precise => "within the target error",
+        Stop::Capped => "stopped at the cap",
+    };
     let mut evidence = format!(
-        "{description}: {} vs naive {} ({speedup:.2}×; per run the larger of its process's claim, median {:.4} ms, and the judge's clock, median {:.4} ms; reference kernel {:.4} ms; {bound}; {stop})",
-        decided.describe(),
+        "{description}: {} vs naive {} ({speedup:.2}×; per run the larger of its process's claim, median {:.4} ms, and the judge's clock, median {:.4} ms, {}; naive and reference timed first in a process of their own, {}; reference kernel {:.4} ms; {bound})",
+        counted.describe(),
         naive.describe(),
         claimed.median,
-        clock.median,
-        reference.median,
+        by_clock.median,
+        stopped(stop),
+        stopped(baseline.stop),
+        baseline.reference.median,
     );
-    if claimed.median * CONTRADICTED < clock.median {
+    if claimed.median * CONTRADICTED < by_clock.median {
         evidence.push_str(" — its claims are contradicted by the judge's clock, which counts");
     }
-    if suspiciously_fast(decided.median, reference.median) {
+    if suspiciously_fast(counted.median, baseline.reference.median) {
         evidence.push_str(&format!(
             " FLAGGED: {:.1}× faster than the judge's reference kernel — review it",
-            reference.median / decided.median.max(1e-9)
+            baseline.reference.median / counted.median.max(1e-9)
         ));
     }
     Ok(Measured { speedup, evidence })
-}
-
-/// The timed series of one shape: CUDA-event times of the baseline's two libraries, the
-/// submission's claims and round trips, and the baseline's round-trip overheads.
-#[derive(Default)]
-struct Series {
-    naive: Vec<f64>,
-    reference: Vec<f64>,
-    claimed: Vec<f64>,
-    spans: Vec<f64>,
-    overheads: Vec<f64>,
-}
-
-impl Series {
-    /// One repetition of each, in turn; recorded when `timed`.
-    fn round(
-        &mut self,
-        baseline: &mut TimingSession,
-        submission: &mut TimingSession,
-        case: &TimedCase,
-        timed: bool,
-    ) -> Result<(), Verdict> {
-        let description = case.description();
-        for library in [NAIVE, REFERENCE] {
-            let (reply, checked) = timed_rep(baseline, library, case).map_err(baseline_failed)?;
-            checked.map_err(|verdict| {
-                Verdict::harness_error(format!(
-                    "the judge's {library} kernel is wrong: {}",
-                    verdict.detail()
-                ))
-            })?;
-            let softmax_bytes = (case.rows * case.vocab * 4) as u64;
-            if library == NAIVE && reply.allocation_peak < softmax_bytes {
-                return Err(Verdict::harness_error(format!(
-                    "allocation counting is broken: the naive baseline's {softmax_bytes} B softmax buffer was counted as {} B",
-                    reply.allocation_peak
-                )));
-            }
-            if timed {
-                self.overheads.push(reply.span_ms - reply.claimed_ms);
-                match library {
-                    NAIVE => self.naive.push(reply.claimed_ms),
-                    _ => self.reference.push(reply.claimed_ms),
-                }
-            }
-        }
-        let (reply, checked) = timed_rep(submission, SUBMISSION, case)
-            .map_err(|e| submission_failed(&description, e))?;
-        checked.map_err(|verdict| {
-            Verdict::fail(format!(
-                "the timed outputs are wrong, so the speed is not credited: {}",
-                verdict.detail()
-            ))
-        })?;
-        if timed {
-            self.claimed.push(reply.claimed_ms);
-            self.spans.push(reply.span_ms);
-        }
-        Ok(())
-    }
-
-    /// The submission's repetitions as the judge counts them: see [`corroborated_ms`].
-    fn corroborated(&self) -> Vec<f64> {
-        let overhead = self.overhead();
-        self.claimed
-            .iter()
-            .zip(&self.spans)
-            .map(|(&claimed, &span)| corroborated_ms(claimed, span, overhead))
-            .collect()
-    }
-
-    /// The submission's repetitions by the judge's clock alone: round trip less overhead.
-    fn by_clock(&self) -> Vec<f64> {
-        let overhead = self.overhead();
-        self.spans.iter().map(|span| span - overhead).collect()
-    }
-
-    /// What a round trip costs besides the call: the baseline's median of span − event time.
-    fn overhead(&self) -> f64 {
-        Summary::of(&self.overheads).map_or(0.0, |s| s.median)
-    }
 }
 
 /// One repetition of `library` on fresh logits, and whether its call succeeded with right
