@@ -3,7 +3,8 @@
 # using x86-64 binaries built beforehand, and writes everything to one log: the fuse reference's
 # GPU tests and benchmark, then the fuse grader (judge doctor, judge reference fuse, judge grade
 # on each fixture folder of graders/fuse/tests/fixtures, and the grader's validation tests, which
-# also grade the fixtures that are mutations of `correct`).
+# also grade the fixtures that are mutations of `correct`), and the timing protocol of the
+# `faster_than_naive` criterion (graders/fuse/src/speed.rs) read back from the reports.
 #
 #   scripts/gpu-check.sh --prepare   # on the build machine (cargo): binaries -> target/gpu-check/
 #   scripts/gpu-check.sh             # on the GPU machine, from the repository root:
@@ -55,9 +56,40 @@ expect_exit() {
     [ "$got" -eq "$want" ]
 }
 
+# saving FILE COMMAND...: runs COMMAND with its stdout in FILE, prints FILE, exits as COMMAND did.
+saving() {
+    local file=$1 got=0
+    shift
+    "$@" >"$file" || got=$?
+    cat "$file"
+    return "$got"
+}
+
+# timing_protocol REPORT.json: prints the faster_than_naive verdict of a `judge --json` report and
+# succeeds when it PASSed by the judge's protocol: timed against the baseline process, the
+# submission's claims consistent with the judge's clock, above the memory bound, not FLAGGED.
+timing_protocol() {
+    python3 - "$1" <<'PY'
+import json, sys
+for report in json.load(open(sys.argv[1])):
+    for result in report["criteria"]:
+        if result["id"] == "faster_than_naive":
+            verdict = result["verdict"]
+            evidence = verdict.get("evidence") or verdict.get("reason", "")
+            print(verdict["status"].upper(), evidence)
+            honest = all(w in evidence for w in ("judge's clock", "memory bound", "process of their own"))
+            suspicious = any(w in evidence for w in ("FLAGGED", "contradicted"))
+            sys.exit(0 if verdict["status"] == "pass" and honest and not suspicious else 1)
+print("no faster_than_naive verdict")
+sys.exit(1)
+PY
+}
+
 run_checks() {
     echo "gpu-check $(date -u +%FT%TZ) on $(hostname)"
-    step gpu nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
+    # Compute mode: fuse grading runs the judge's baseline process, then the submission's, one
+    # after the other; "Exclusive_Process" is fine, "Prohibited" is not.
+    step gpu nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,compute_mode --format=csv
     step nvcc nvcc --version
 
     # The toolkit behind nvcc. cudarc loads libnvrtc by the names libnvrtc.so, .so.12, .so.11, …,
@@ -85,13 +117,15 @@ run_checks() {
         reference/fuse/cuda/fused_softmax_topk_host.cu -o /tmp/gpu-check/libfused_softmax_topk.so
     step "fuse compile checks" "$BIN/fuse-test-cuda_compile" --nocapture
     step "fuse GPU vs CPU reference" "$BIN/fuse-test-gpu" --nocapture --test-threads=1
-    step "fuse benchmark" "$BIN/fuse_bench" --library /tmp/gpu-check/libfused_softmax_topk.so
+    # Every series until its RSE is below 1 % or 2 s; L2 flushed before every run; the library
+    # (the same kernel through the submission interface) must not be FLAGGED.
+    step "fuse benchmark" "$BIN/fuse_bench" --seconds 2 --library /tmp/gpu-check/libfused_softmax_topk.so
     # Out-of-bounds accesses (the unaligned head / float4 body / tail split) and shared-memory
     # races, on 16 rows.
     if [ "${GPU_CHECK_SANITIZE:-1}" != 0 ]; then
         for tool in memcheck racecheck; do
             step "fuse $tool" timeout 180 compute-sanitizer --tool "$tool" --error-exitcode 1 \
-                "$BIN/fuse_bench" --rows 16 --iterations 1
+                "$BIN/fuse_bench" --rows 16 --seconds 0.01
         done
     fi
 
@@ -102,7 +136,9 @@ run_checks() {
     # the validation step below grades them.
     # Informative: doctor exits 2 when Python submissions cannot be graded (no managed Python).
     "$BIN/judge" doctor || echo "(judge doctor exited $?)"
-    step "judge reference fuse" "$BIN/judge" reference fuse
+    step "judge reference fuse" saving /tmp/gpu-check/reference.json \
+        "$BIN/judge" reference fuse --json --quiet
+    step "timing protocol: judge reference fuse" timing_protocol /tmp/gpu-check/reference.json
     local fixtures=/tmp/gpu-check/fuse-fixtures fixture name
     rm -rf "$fixtures"
     for fixture in graders/fuse/tests/fixtures/*/; do
@@ -110,7 +146,9 @@ run_checks() {
         mkdir -p "$fixtures/$name/fuse"
         cp "$fixture"* "$fixtures/$name/fuse/"
         if [ "$name" = correct ]; then
-            step "judge grade fuse/$name (exit 0)" "$BIN/judge" grade "$fixtures/$name/fuse"
+            step "judge grade fuse/$name (exit 0)" saving /tmp/gpu-check/correct.json \
+                "$BIN/judge" grade --json --quiet "$fixtures/$name/fuse"
+            step "timing protocol: fuse/$name" timing_protocol /tmp/gpu-check/correct.json
         else
             step "judge grade fuse/$name (exit 1)" expect_exit 1 "$BIN/judge" grade "$fixtures/$name/fuse"
         fi

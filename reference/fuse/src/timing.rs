@@ -104,13 +104,14 @@ pub enum Stop {
 }
 
 impl StoppingRule {
-    /// The rule kernel leaderboards use: stop at 1% relative standard error, at most 10 s.
+    /// The kernel leaderboards' rule: stop at 1% relative standard error; at most 500 runs or
+    /// 5 s per series (a grading times up to three series per shape).
     pub const GPU: StoppingRule = StoppingRule {
         warmup: 3,
         min_samples: 10,
         target_relative_error: 0.01,
         max_samples: 500,
-        time_cap: Duration::from_secs(10),
+        time_cap: Duration::from_secs(5),
     };
 
     /// Whether to stop after `samples` timed runs that took `elapsed` in all (None: go on).
