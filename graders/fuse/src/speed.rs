@@ -14,8 +14,8 @@
 //! - The submission's CUDA-event times are claims: its code shares the process with the events,
 //!   the reply pipe and everything the runner writes. Each repetition counts as the claim raised
 //!   to what the judge's clock allows — its round trip less the round-trip overhead the baseline
-//!   showed (`fuse::timing::corroborated_ms`). A claim or a corroborated time below the memory
-//!   bound is impossible: FAIL.
+//!   showed (`fuse::timing::corroborated_ms`). A claim or a round trip less overhead below the
+//!   memory bound is impossible: FAIL.
 //! - Every repetition gets fresh logits, generated on the device from a seed the judge draws just
 //!   before the request (unpredictable: no answer can be computed ahead), the L2 cache flushed
 //!   first; its outputs come back inside the reply and are checked on rows the judge draws after
@@ -74,8 +74,58 @@ const NAIVE: &str = "naive";
 const REFERENCE: &str = "reference";
 const SUBMISSION: &str = "submission";
 
-/// Decides `faster_than_naive` for `library` (readable inside `sandbox`) on `cases`.
+/// Decides `faster_than_naive` for `library` (readable inside `sandbox`) on `cases`, holding
+/// the machine's GPU timing lock.
 pub fn faster_than_naive(
+    build: &RunnerBuild,
+    sandbox: &Sandbox,
+    library: &Path,
+    cases: &[TimedCase],
+    setup: &TimingSetup,
+) -> Verdict {
+    let lock = GpuTimingLock::acquire();
+    let verdict = timed(build, sandbox, library, cases, setup);
+    match (&lock, verdict) {
+        (Ok(_), verdict) => verdict,
+        (Err(why), Verdict::Pass { evidence }) => Verdict::pass(format!(
+            "{evidence} (timed without the GPU timing lock: {why})"
+        )),
+        (Err(why), Verdict::Fail { evidence }) => Verdict::fail(format!(
+            "{evidence} (timed without the GPU timing lock: {why})"
+        )),
+        (Err(_), verdict) => verdict,
+    }
+}
+
+/// An exclusive lock on a file every fuse grading of this machine takes while it times, so
+/// that parallel gradings (`judge grade --jobs N`) do not time each other's GPU load.
+struct GpuTimingLock(std::fs::File);
+
+impl GpuTimingLock {
+    /// Waits for the lock. Failing to open the lock file is not fatal: the evidence says so.
+    fn acquire() -> Result<GpuTimingLock, String> {
+        let path = std::env::temp_dir().join("judge-fuse-gpu-timing.lock");
+        // Another user's judge may have created it: reading is enough to lock it.
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .or_else(|_| std::fs::File::open(&path))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        file.lock()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(GpuTimingLock(file))
+    }
+}
+
+impl Drop for GpuTimingLock {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
+fn timed(
     build: &RunnerBuild,
     sandbox: &Sandbox,
     library: &Path,
@@ -295,9 +345,11 @@ fn measure_submission(
         "the memory bound is {floor:.3e} ms (rows·V·4 = {logit_bytes} B at the copy's {:.0} GB/s)",
         baseline.bandwidth / 1e6
     );
+    // The clock's figure can be below the floor too: a library that skips reading the inputs
+    // (computing them from the seed instead) finishes a round trip sooner than the baseline's.
     for (what, ms) in [
         ("its own claim", claimed.median),
-        ("the judge's clock", counted.median),
+        ("the judge's clock", by_clock.median),
     ] {
         if faster_than_memory_bound(ms, floor) {
             return Err(Verdict::fail(format!(
@@ -372,4 +424,30 @@ fn check_rep(reply: &RepReply, seed: u64, case: &TimedCase) -> Result<(), Verdic
         compare_top_k(&format!("{description}, row {row}"), &want, &got)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    #[test]
+    fn a_second_timing_waits_for_the_first_to_release_the_gpu_lock() {
+        let first = GpuTimingLock::acquire().expect("the lock file opens");
+        let second_has_it = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = second_has_it.clone();
+        let second = std::thread::spawn(move || {
+            let lock = GpuTimingLock::acquire().expect("the lock file opens");
+            flag.store(true, Ordering::SeqCst);
+            drop(lock);
+        });
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(
+            !second_has_it.load(Ordering::SeqCst),
+            "both held the lock at once"
+        );
+        drop(first);
+        second.join().expect("the second timing ends");
+        assert!(second_has_it.load(Ordering::SeqCst));
+    }
 }
