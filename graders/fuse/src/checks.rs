@@ -12,7 +12,7 @@ pub const ABS_TOL: f32 = 1e-6;
 pub const REL_TOL: f32 = 1e-4;
 
 /// "Far below rows × vocab × 4 bytes": device memory the submission allocates during a call
-/// may reach at most this fraction of one softmax matrix.
+/// may reach at most this fraction of one softmax matrix (`memory`).
 pub const MEMORY_FRACTION: u64 = 8;
 
 /// The reference's answer for a case.
@@ -143,36 +143,8 @@ pub(crate) fn compare_top_k(
     }
 }
 
-/// The memory criterion: device memory allocated during the call stays below
-/// rows·vocab·4 / [`MEMORY_FRACTION`]. The outputs must look like a top-k (distinct indices in
-/// range, finite non-increasing probabilities summing to at most 1) — a kernel that did not do
-/// the work has no memory use to speak of — but exactness is the other criteria's business.
-pub fn no_softmax_buffer(output: &JobOutput, case: &Case) -> Verdict {
-    let (record, actual) = match completed(output, case) {
-        Ok(done) => done,
-        Err(verdict) => return verdict,
-    };
-    if let Err(problem) = looks_like_top_k(actual, case.vocab) {
-        return Verdict::fail(format!(
-            "{}: the outputs are not a top-k ({problem}), so the memory use says nothing",
-            case.description
-        ));
-    }
-    let softmax_bytes = (case.rows * case.vocab * 4) as u64;
-    let limit = softmax_bytes / MEMORY_FRACTION;
-    let counted = record.allocations;
-    let retained = record.free_before.saturating_sub(record.free_after);
-    Verdict::check(
-        counted.peak < limit,
-        format!(
-            "{}: peak {} B allocated during the call ({} allocation calls, largest {} B) vs limit {limit} B = 1/{MEMORY_FRACTION} of the {softmax_bytes} B softmax; free device memory fell by {retained} B",
-            case.description, counted.peak, counted.calls, counted.largest
-        ),
-    )
-}
-
 /// Distinct indices in `0..vocab`, finite probabilities in [0, 1], non-increasing, sum ≤ 1.
-fn looks_like_top_k(top: &TopK, vocab: usize) -> Result<(), String> {
+pub(crate) fn looks_like_top_k(top: &TopK, vocab: usize) -> Result<(), String> {
     for row in 0..top.rows {
         let (indices, probs) = top.row(row);
         if let Some(bad) = indices.iter().find(|&&i| i < 0 || i as usize >= vocab) {

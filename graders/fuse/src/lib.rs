@@ -21,6 +21,8 @@
 pub mod cases;
 pub mod checks;
 pub mod compile;
+pub mod gpu_lock;
+pub mod memory;
 pub mod runner;
 pub mod speed;
 pub mod toolchain;
@@ -35,6 +37,7 @@ use judge_runner::Sandbox;
 
 pub use cases::HiddenCases;
 pub use compile::{COMPILE_CHECK_ARCH, CompileFailure, compile_submission, entry_candidates};
+pub use memory::DeviceMemory;
 pub use runner::{RunnerBuild, run_job};
 pub use speed::TimingSetup;
 pub use toolchain::{CUDA_WHEELS, CudaToolkit, find_nvcc, install_cuda_toolchain};
@@ -151,15 +154,15 @@ fn harness_failure(criteria: &[Criterion], reason: String) -> Graded {
     }
 }
 
-/// The GPU the runtime criteria run on: its target architecture, name and L2 cache size, or why
-/// there is none.
-fn open_gpu() -> Result<(String, String, u64), String> {
+/// The GPU the runtime criteria run on: its target architecture, name, L2 cache size and the
+/// judge's own session on it (for the device-memory hold), or why there is none.
+fn open_gpu() -> Result<(String, String, u64, GpuSession), String> {
     match GpuSession::open(0) {
         Ok(session) => {
             let capability = session.compute_capability().map_err(|e| e.to_string())?;
             let name = session.device_name().unwrap_or_else(|_| "GPU 0".into());
             let l2 = session.l2_cache_bytes().map_err(|e| e.to_string())?;
-            Ok((capability.real_arch(), name, l2))
+            Ok((capability.real_arch(), name, l2, session))
         }
         Err(CudaError::GpuUnavailable { reason }) => Err(reason),
         Err(other) => Err(other.to_string()),
@@ -198,7 +201,7 @@ fn grade_cuda(
     graded.environment.insert(
         "gpu".into(),
         match &gpu {
-            Ok((arch, name, l2)) => format!("{name} ({arch}, L2 {l2} B)"),
+            Ok((arch, name, l2, _)) => format!("{name} ({arch}, L2 {l2} B)"),
             Err(reason) => format!("none: {reason}"),
         },
     );
@@ -262,7 +265,7 @@ fn grade_cuda(
             Some(CriterionKind::Auto),
             &Verdict::harness_error("nvcc could not be run"),
         ),
-        (Ok((arch, _, l2)), Some(Ok(check_build))) => {
+        (Ok((arch, _, l2, session)), Some(Ok(check_build))) => {
             let library = if arch == COMPILE_CHECK_ARCH {
                 Ok(check_build.library)
             } else {
@@ -286,6 +289,7 @@ fn grade_cuda(
                     &library,
                     &HiddenCases::for_gpu(ctx.seed),
                     &TimingSetup::for_gpu(*l2),
+                    Some(session),
                 ),
                 Err(verdict) => card.decide_remaining(Some(CriterionKind::Auto), &verdict),
             }
@@ -297,8 +301,10 @@ fn grade_cuda(
 
 /// Decides the runtime criteria: `library` (readable inside `sandbox`) run by `build`'s runner
 /// on `cases`, one runner process per criterion so that a crash costs only its own criterion;
-/// speed per [`speed::faster_than_naive`] with `timing`. Public so that the plumbing can be
-/// tested with a runner built for the CPU.
+/// speed per [`speed::faster_than_naive`] with `timing`, memory per
+/// [`memory::no_softmax_buffer`] with the judge's `device` (None: counters only). One grading
+/// at a time per machine ([`gpu_lock`]). Public so that the plumbing can be tested with a
+/// runner built for the CPU.
 pub fn decide_runtime(
     card: &mut Scorecard,
     build: &RunnerBuild,
@@ -306,7 +312,9 @@ pub fn decide_runtime(
     library: &Path,
     cases: &HiddenCases,
     timing: &TimingSetup,
+    device: Option<&dyn DeviceMemory>,
 ) {
+    let lock = gpu_lock::GpuLock::acquire();
     let run = |label: &str, cases: &[&cases::Case]| {
         run_job(build, sandbox, library, label, cases)
             .map_err(|e| Verdict::harness_error(e.to_string()))
@@ -321,10 +329,11 @@ pub fn decide_runtime(
         });
     }
     card.check(ids::NO_SOFTMAX_BUFFER, || {
-        run(ids::NO_SOFTMAX_BUFFER, &[&cases.memory])
-            .map_or_else(|v| v, |out| checks::no_softmax_buffer(&out, &cases.memory))
+        let verdict = memory::no_softmax_buffer(build, sandbox, library, &cases.memory, device);
+        gpu_lock::noted(verdict, &lock)
     });
     card.check(ids::FASTER_THAN_NAIVE, || {
-        speed::faster_than_naive(build, sandbox, library, &cases.speed, timing)
+        let verdict = speed::faster_than_naive(build, sandbox, library, &cases.speed, timing);
+        gpu_lock::noted(verdict, &lock)
     });
 }

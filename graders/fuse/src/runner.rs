@@ -223,6 +223,9 @@ fn runner_command<'s>(
         .arg(job_file)
         .arg(out_dir)
         .env("LD_LIBRARY_PATH", library_path.to_string_lossy())
+        // Kernels load at their first launch: a library's device code and static arrays
+        // arrive during its call, under the device-memory hold (`memory`).
+        .env("CUDA_MODULE_LOADING", "LAZY")
         .limits(build.limits.clone());
     for path in &build.read_paths {
         command = command.read_path(path);

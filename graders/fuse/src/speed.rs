@@ -74,58 +74,8 @@ const NAIVE: &str = "naive";
 const REFERENCE: &str = "reference";
 const SUBMISSION: &str = "submission";
 
-/// Decides `faster_than_naive` for `library` (readable inside `sandbox`) on `cases`, holding
-/// the machine's GPU timing lock.
+/// Decides `faster_than_naive` for `library` (readable inside `sandbox`) on `cases`.
 pub fn faster_than_naive(
-    build: &RunnerBuild,
-    sandbox: &Sandbox,
-    library: &Path,
-    cases: &[TimedCase],
-    setup: &TimingSetup,
-) -> Verdict {
-    let lock = GpuTimingLock::acquire();
-    let verdict = timed(build, sandbox, library, cases, setup);
-    match (&lock, verdict) {
-        (Ok(_), verdict) => verdict,
-        (Err(why), Verdict::Pass { evidence }) => Verdict::pass(format!(
-            "{evidence} (timed without the GPU timing lock: {why})"
-        )),
-        (Err(why), Verdict::Fail { evidence }) => Verdict::fail(format!(
-            "{evidence} (timed without the GPU timing lock: {why})"
-        )),
-        (Err(_), verdict) => verdict,
-    }
-}
-
-/// An exclusive lock on a file every fuse grading of this machine takes while it times, so
-/// that parallel gradings (`judge grade --jobs N`) do not time each other's GPU load.
-struct GpuTimingLock(std::fs::File);
-
-impl GpuTimingLock {
-    /// Waits for the lock. Failing to open the lock file is not fatal: the evidence says so.
-    fn acquire() -> Result<GpuTimingLock, String> {
-        let path = std::env::temp_dir().join("judge-fuse-gpu-timing.lock");
-        // Another user's judge may have created it: reading is enough to lock it.
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .or_else(|_| std::fs::File::open(&path))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        file.lock()
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(GpuTimingLock(file))
-    }
-}
-
-impl Drop for GpuTimingLock {
-    fn drop(&mut self) {
-        let _ = self.0.unlock();
-    }
-}
-
-fn timed(
     build: &RunnerBuild,
     sandbox: &Sandbox,
     library: &Path,
@@ -424,30 +374,4 @@ fn check_rep(reply: &RepReply, seed: u64, case: &TimedCase) -> Result<(), Verdic
         compare_top_k(&format!("{description}, row {row}"), &want, &got)?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::{AtomicBool, Ordering};
-
-    #[test]
-    fn a_second_timing_waits_for_the_first_to_release_the_gpu_lock() {
-        let first = GpuTimingLock::acquire().expect("the lock file opens");
-        let second_has_it = std::sync::Arc::new(AtomicBool::new(false));
-        let flag = second_has_it.clone();
-        let second = std::thread::spawn(move || {
-            let lock = GpuTimingLock::acquire().expect("the lock file opens");
-            flag.store(true, Ordering::SeqCst);
-            drop(lock);
-        });
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        assert!(
-            !second_has_it.load(Ordering::SeqCst),
-            "both held the lock at once"
-        );
-        drop(first);
-        second.join().expect("the second timing ends");
-        assert!(second_has_it.load(Ordering::SeqCst));
-    }
 }

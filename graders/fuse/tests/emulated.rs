@@ -52,6 +52,7 @@ fn grade_runtime(runner: &support::CpuRunner, cu: &Path, name: &str) -> Vec<Crit
         &library,
         &HiddenCases::small(SEED),
         &support::CPU_TIMING,
+        None,
     );
     card.finish("not decided")
 }
@@ -374,4 +375,90 @@ fn forged_timing_replies_are_overruled_by_the_judges_clock_and_the_memory_bound(
             "{table}"
         );
     }
+}
+
+/// The judge's view of device memory, scripted: the free-memory figures it reports in turn,
+/// and the holds it was asked for (released when the guard drops).
+struct ScriptedDevice {
+    free: std::cell::RefCell<std::collections::VecDeque<u64>>,
+    holds: std::cell::RefCell<Vec<u64>>,
+    released: std::rc::Rc<std::cell::Cell<bool>>,
+}
+
+struct Release(std::rc::Rc<std::cell::Cell<bool>>);
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        self.0.set(true);
+    }
+}
+
+impl grader_fuse::DeviceMemory for ScriptedDevice {
+    fn free_bytes(&self) -> Result<u64, String> {
+        self.free
+            .borrow_mut()
+            .pop_front()
+            .ok_or_else(|| "asked more often than scripted".to_string())
+    }
+
+    fn hold_all_but(&self, leave: u64) -> Result<Box<dyn std::any::Any>, String> {
+        self.holds.borrow_mut().push(leave);
+        Ok(Box::new(Release(self.released.clone())))
+    }
+}
+
+#[test]
+fn device_memory_is_held_during_the_call_and_a_buffer_grabbed_at_load_fails() {
+    use grader_fuse::memory::{CODE_AND_STACK_MARGIN, no_softmax_buffer};
+    let Some(runner) = cpu_runner_or_skip() else {
+        return;
+    };
+    let library = runner
+        .emulated_library(&mutations::fixture("correct").kernel(), "memory_correct")
+        .expect("builds");
+    let case = HiddenCases::small(SEED).memory;
+    let allowance = (case.rows * case.vocab * 4 / 8) as u64;
+    // Free memory: before the twin, after its shape, before the submission, after its shape,
+    // and once the judge holds the rest.
+    let script = |submission_holds: u64| ScriptedDevice {
+        free: std::cell::RefCell::new(
+            [
+                1_000_000,
+                900_000,
+                1_000_000,
+                1_000_000 - submission_holds,
+                4096,
+            ]
+            .into(),
+        ),
+        holds: std::cell::RefCell::new(Vec::new()),
+        released: std::rc::Rc::new(std::cell::Cell::new(false)),
+    };
+
+    let honest = script(100_000);
+    let sandbox = Sandbox::new(None).expect("a sandbox");
+    let verdict = no_softmax_buffer(&runner.build, &sandbox, &library, &case, Some(&honest));
+    assert!(verdict.is_pass(), "{}", verdict.detail());
+    assert!(
+        verdict
+            .detail()
+            .contains("4096 B of device memory were free")
+            && verdict.detail().contains("the judge held the rest"),
+        "{}",
+        verdict.detail()
+    );
+    assert_eq!(*honest.holds.borrow(), [allowance + CODE_AND_STACK_MARGIN]);
+    assert!(honest.released.get(), "the hold outlived the criterion");
+
+    // Its process holds a softmax-sized buffer more than the twin before the first call.
+    let grabber = script(100_000 + allowance * 8);
+    let sandbox = Sandbox::new(None).expect("a sandbox");
+    let verdict = no_softmax_buffer(&runner.build, &sandbox, &library, &case, Some(&grabber));
+    assert_eq!(verdict.label(), "FAIL", "{}", verdict.detail());
+    assert!(
+        verdict.detail().contains("grabbed when the library loaded"),
+        "{}",
+        verdict.detail()
+    );
+    assert!(grabber.holds.borrow().is_empty());
 }

@@ -68,6 +68,37 @@ impl GpuSession {
         Ok(u64::try_from(bytes).unwrap_or(0))
     }
 
+    /// Free device memory as the driver reports it (for every process on the device).
+    pub fn free_memory(&self) -> Result<u64, CudaError> {
+        Ok(self.context.mem_get_info()?.0 as u64)
+    }
+
+    /// Allocates device memory until at most `leave` bytes are free (to within one 2 MiB
+    /// page per chunk), and holds it until the reservation is dropped: whatever runs on the
+    /// device meanwhile, in any process, cannot allocate more than what is left.
+    pub fn reserve_all_but(&self, leave: u64) -> Result<Reservation, CudaError> {
+        const PAGE: u64 = 2 << 20;
+        let mut reservation = Reservation {
+            context: self.context.clone(),
+            blocks: Vec::new(),
+        };
+        let mut chunk: u64 = 4 << 30;
+        loop {
+            let want = self.free_memory()?.saturating_sub(leave);
+            if want < PAGE {
+                return Ok(reservation);
+            }
+            chunk = chunk.min(want / PAGE * PAGE).max(PAGE);
+            self.context.bind_to_thread()?;
+            // SAFETY: plain device allocation in a bound context; freed by the reservation.
+            match unsafe { cudarc::driver::result::malloc_sync(chunk as usize) } {
+                Ok(block) => reservation.blocks.push(block),
+                Err(_) if chunk > PAGE => chunk /= 2,
+                Err(_) => return Ok(reservation),
+            }
+        }
+    }
+
     /// The device name as the driver reports it.
     pub fn device_name(&self) -> Result<String, CudaError> {
         Ok(self.context.name()?)
@@ -79,6 +110,23 @@ impl GpuSession {
 
     pub fn stream(&self) -> &Arc<CudaStream> {
         &self.stream
+    }
+}
+
+/// Device memory held by [`GpuSession::reserve_all_but`], freed on drop.
+pub struct Reservation {
+    context: Arc<CudaContext>,
+    blocks: Vec<cudarc::driver::sys::CUdeviceptr>,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if self.context.bind_to_thread().is_ok() {
+            for block in self.blocks.drain(..) {
+                // SAFETY: each block came from malloc_sync in this context and is freed once.
+                let _ = unsafe { cudarc::driver::result::free_sync(block) };
+            }
+        }
     }
 }
 

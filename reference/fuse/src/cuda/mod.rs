@@ -43,7 +43,7 @@ pub use compiler::{
     ComputeCapability, PtxCompiler, build_shared_library, compile_shared_library, find_nvcc,
     nvrtc_available,
 };
-pub use device::{FuseKernels, GpuSession, Shape};
+pub use device::{FuseKernels, GpuSession, Reservation, Shape};
 pub use shared_library::SharedLibraryKernel;
 pub use source::{BLOCK_THREADS, HostEntry, KernelUnit, MAX_K};
 
