@@ -4,7 +4,8 @@
 # GPU tests and benchmark, then the fuse grader (judge doctor, judge reference fuse, judge grade
 # on each fixture folder of graders/fuse/tests/fixtures, and the grader's validation tests, which
 # also grade the fixtures that are mutations of `correct`), and the timing protocol of the
-# `faster_than_naive` criterion (graders/fuse/src/speed.rs) read back from the reports.
+# `faster_than_naive` criterion (graders/fuse/src/speed.rs) and the device-memory hold of
+# `no_softmax_buffer` (graders/fuse/src/memory.rs), read back from the reports.
 #
 #   scripts/gpu-check.sh --prepare   # on the build machine (cargo): binaries -> target/gpu-check/
 #   scripts/gpu-check.sh             # on the GPU machine, from the repository root:
@@ -85,6 +86,23 @@ sys.exit(1)
 PY
 }
 
+# memory_hold REPORT.json: prints the no_softmax_buffer verdict and succeeds when it PASSed with
+# the judge holding the device's memory during the call (graders/fuse/src/memory.rs).
+memory_hold() {
+    python3 - "$1" <<'PY'
+import json, sys
+for report in json.load(open(sys.argv[1])):
+    for result in report["criteria"]:
+        if result["id"] == "no_softmax_buffer":
+            verdict = result["verdict"]
+            evidence = verdict.get("evidence") or verdict.get("reason", "")
+            print(verdict["status"].upper(), evidence)
+            sys.exit(0 if verdict["status"] == "pass" and "the judge held the rest" in evidence else 1)
+print("no no_softmax_buffer verdict")
+sys.exit(1)
+PY
+}
+
 run_checks() {
     echo "gpu-check $(date -u +%FT%TZ) on $(hostname)"
     # Compute mode: fuse grading runs the judge's baseline process, then the submission's, one
@@ -139,6 +157,7 @@ run_checks() {
     step "judge reference fuse" saving /tmp/gpu-check/reference.json \
         "$BIN/judge" reference fuse --json --quiet
     step "timing protocol: judge reference fuse" timing_protocol /tmp/gpu-check/reference.json
+    step "memory hold: judge reference fuse" memory_hold /tmp/gpu-check/reference.json
     local fixtures=/tmp/gpu-check/fuse-fixtures fixture name
     rm -rf "$fixtures"
     for fixture in graders/fuse/tests/fixtures/*/; do
@@ -149,6 +168,7 @@ run_checks() {
             step "judge grade fuse/$name (exit 0)" saving /tmp/gpu-check/correct.json \
                 "$BIN/judge" grade --json --quiet "$fixtures/$name/fuse"
             step "timing protocol: fuse/$name" timing_protocol /tmp/gpu-check/correct.json
+            step "memory hold: fuse/$name" memory_hold /tmp/gpu-check/correct.json
         else
             step "judge grade fuse/$name (exit 1)" expect_exit 1 "$BIN/judge" grade "$fixtures/$name/fuse"
         fi
