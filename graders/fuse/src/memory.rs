@@ -19,6 +19,7 @@
 
 use std::any::Any;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use fuse::cuda::GpuSession;
 use judge_core::Verdict;
@@ -104,17 +105,23 @@ fn measure(
             shaped(&mut twin).map_err(twin_failed)?;
             let held = before.saturating_sub(free(device)?);
             drop(twin);
-            Some(held)
+            Some((held, before))
         }
         None => None,
     };
+    // The driver frees a dead process's memory as it tears down: wait for the twin's to come
+    // back, or the submission's own holding would be measured short.
+    let before = match (device, twin_held) {
+        (Some(device), Some((_, level))) => Some(settled(device, level)?),
+        _ => None,
+    };
+    let twin_held = twin_held.map(|(held, _)| held);
 
     let submission = [TimedLibrary {
         name: "submission",
         path: library,
         symbol: ENTRY_SYMBOL,
     }];
-    let before = device.map(free).transpose()?;
     let mut session = TimingSession::start(build, sandbox, "memory", &submission)
         .map_err(|e| Verdict::harness_error(format!("the submission's runner: {e}")))?;
     let failed = |e: TimingError| Verdict::error(format!("{description}: {e}"));
@@ -181,6 +188,24 @@ fn measure(
     };
     Ok(Verdict::check(reply.allocation_peak < allowance, evidence))
 }
+
+/// Free device memory once it is back to within [`SETTLED`] of `level`, or after a few
+/// seconds (then the figure as it is: a submission measured short is given the benefit).
+fn settled(device: &dyn DeviceMemory, level: u64) -> Result<u64, Verdict> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let free = device
+            .free_bytes()
+            .map_err(|e| Verdict::harness_error(format!("free device memory: {e}")))?;
+        if free + SETTLED >= level || Instant::now() >= deadline {
+            return Ok(free);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Free device memory this close to its level before the twin counts as back.
+const SETTLED: u64 = 64 << 20;
 
 fn twin_failed(e: TimingError) -> Verdict {
     Verdict::harness_error(format!("the judge's twin runner: {e}"))
