@@ -90,18 +90,6 @@ pub fn nvidia_device_nodes() -> Vec<PathBuf> {
     nodes
 }
 
-/// Device allocations made through the runtime API during one call of a library.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-pub struct Allocations {
-    pub calls: u64,
-    /// Bytes requested in all.
-    pub bytes: u64,
-    /// The largest single request.
-    pub largest: u64,
-    /// Most bytes outstanding at once.
-    pub peak: u64,
-}
-
 /// The runner's account of one `check` directive.
 #[derive(Debug, Clone, Deserialize)]
 pub struct CheckRecord {
@@ -112,9 +100,6 @@ pub struct CheckRecord {
     /// What synchronising the stream after it reported (a fault inside the kernel).
     pub sync_status: i32,
     pub sync_status_name: String,
-    pub allocations: Allocations,
-    pub free_before: u64,
-    pub free_after: u64,
 }
 
 /// A library the runner could not load (no such symbol, missing dependency).
