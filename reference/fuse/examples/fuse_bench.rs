@@ -123,7 +123,7 @@ fn measure(
         .context()
         .new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))?;
     let mut times = Vec::new();
-    let began = Instant::now();
+    let mut began = Instant::now();
     for run in 0.. {
         let shift = run % SHIFTS;
         let window = shift * vocab..shift * vocab + buffers.logits.len();
@@ -136,9 +136,11 @@ fn measure(
         if let Err(wrong) = check(shift, stream, buffers)? {
             return Ok(Err(format!("run {run}: {wrong}")));
         }
-        if run >= rule.warmup {
-            times.push(ms);
+        if run < rule.warmup {
+            began = Instant::now();
+            continue;
         }
+        times.push(ms);
         if rule.stop(&times, began.elapsed()).is_some() {
             break;
         }
