@@ -11,6 +11,7 @@ pub mod grading;
 pub mod heap;
 pub mod render;
 pub mod report;
+pub mod review;
 pub mod seed;
 pub mod session;
 pub mod signing;

@@ -149,6 +149,10 @@ pub struct Report {
     pub criteria: Vec<CriterionResult>,
     pub totals: Totals,
     pub score: f64,
+    /// Model reviews of manual criteria (`judge review`), one per criterion reviewed; shown
+    /// apart, never counted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reviews: Vec<crate::review::Review>,
     /// HMAC-SHA256 (hex) of [`Report::canonical_bytes`] under the judge's key
     /// ([`crate::signing`]); absent until signed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -330,6 +334,7 @@ pub(crate) mod tests {
             totals: Totals::of(&criteria),
             score: score(&criteria),
             criteria,
+            reviews: Vec::new(),
             signature: None,
         }
     }

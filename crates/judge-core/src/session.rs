@@ -145,6 +145,7 @@ fn assemble(
         totals: Totals::of(&graded.results),
         score: score(&graded.results),
         criteria: graded.results,
+        reviews: Vec::new(),
         signature: None,
     }
 }

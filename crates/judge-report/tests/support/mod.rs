@@ -119,6 +119,7 @@ pub fn report(
         totals: Totals::of(&criteria),
         score: score(&criteria),
         criteria,
+        reviews: Vec::new(),
         signature: None,
     }
 }

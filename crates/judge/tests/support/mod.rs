@@ -92,6 +92,7 @@ pub fn report(model: &str, id: ChallengeId, pass: bool) -> Report {
         totals: Totals::of(&criteria),
         score: score(&criteria),
         criteria,
+        reviews: Vec::new(),
         signature: None,
     }
 }
