@@ -16,6 +16,8 @@ pub mod grade;
 pub mod html;
 pub mod markdown;
 pub mod matrix;
+pub mod passk;
+pub mod reviews;
 
 use std::fmt;
 use std::str::FromStr;
@@ -26,6 +28,7 @@ pub use grade::{GRADE_SCALE, Grade, letter_grade, percent};
 pub use html::html;
 pub use markdown::markdown;
 pub use matrix::{Cell, CriterionLine, MATRIX_SCHEMA, Matrix, REFERENCE_COLUMN, Status, Total};
+pub use passk::{PassAtK, pass_at_k};
 
 /// An output format of `judge report`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -37,10 +40,19 @@ pub enum Format {
 }
 
 impl Format {
-    /// The matrix in this format.
+    /// The matrix in this format. The Markdown adds the pass@k table when a model has several
+    /// samples, and the reviews of manual criteria when there are any.
     pub fn render(self, matrix: &Matrix) -> String {
         match self {
-            Format::Markdown => markdown(matrix),
+            Format::Markdown => {
+                let mut text = markdown(matrix);
+                let samples = PassAtK::of(matrix);
+                if samples.has_samples() {
+                    text.push_str(&samples.markdown());
+                }
+                text.push_str(&reviews::markdown(matrix));
+                text
+            }
             Format::Json => {
                 let mut json = matrix.to_json();
                 json.push('\n');

@@ -296,6 +296,9 @@ pub struct Cell {
     pub failing: Vec<CriterionLine>,
     /// Every criterion of the report, in report order.
     pub criteria: Vec<CriterionLine>,
+    /// Model reviews of its manual criteria (`judge review`): shown apart, never counted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reviews: Vec<judge_core::review::Review>,
 }
 
 /// A model's (or the reference's) total.
@@ -669,6 +672,7 @@ fn cell_of(
             .cloned()
             .collect(),
         criteria,
+        reviews: report.reviews.clone(),
     }
 }
 
