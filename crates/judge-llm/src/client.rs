@@ -37,18 +37,19 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// The wait before try `failed + 1` after `failed` failures: exponential back-off with
-    /// jitter (`unit` in [0, 1) picks a point in the upper half of the window, so waits grow
-    /// even when unlucky), never shorter than `retry_after`, never longer than `max_delay`.
+    /// The wait before try `failed + 1` after `failed` failures. A `Retry-After` from the
+    /// server is what it asks (the server knows when it will have capacity); without one,
+    /// exponential back-off with jitter (`unit` in [0, 1) picks a point in the upper half of the
+    /// window, so waits grow even when unlucky). Never longer than `max_delay`.
     pub fn delay(&self, failed: u32, retry_after: Option<Duration>, unit: f64) -> Duration {
+        if let Some(asked) = retry_after {
+            return asked.min(self.max_delay);
+        }
         let window = self
             .base_delay
             .saturating_mul(1u32 << failed.saturating_sub(1).min(16))
             .min(self.max_delay);
-        let jittered = window.mul_f64(0.5 + 0.5 * unit.clamp(0.0, 1.0));
-        jittered
-            .max(retry_after.unwrap_or_default())
-            .min(self.max_delay)
+        window.mul_f64(0.5 + 0.5 * unit.clamp(0.0, 1.0))
     }
 }
 
@@ -298,7 +299,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn back_off_doubles_stays_in_its_window_and_honours_retry_after() {
+    fn back_off_doubles_stays_in_its_window_and_retry_after_replaces_it() {
         let policy = RetryPolicy {
             attempts: 6,
             base_delay: Duration::from_secs(1),
@@ -318,6 +319,7 @@ mod tests {
             policy.delay(1, Some(Duration::from_secs(99)), 0.0),
             Duration::from_secs(10)
         );
+        assert_eq!(policy.delay(4, Some(Duration::ZERO), 1.0), Duration::ZERO);
         for _ in 0..100 {
             let unit = jitter_unit();
             assert!((0.0..1.0).contains(&unit));

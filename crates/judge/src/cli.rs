@@ -29,6 +29,10 @@ pub enum Command {
     List(ListArgs),
     /// Grade submissions in the sandbox against hidden, seeded tests.
     Grade(GradeArgs),
+    /// Ask a model (an OpenAI-compatible endpoint) to answer the challenges, then grade it.
+    Run(ModelRunArgs),
+    /// Ask a model to review the manual criteria of existing reports (kept apart from the score).
+    Review(ReviewArgs),
     /// Run our own Rust reference implementations through the same criteria.
     Reference(ReferenceArgs),
     /// Gather every GRADE.json below a folder into a grade matrix (Markdown, JSON or HTML).
@@ -203,4 +207,101 @@ pub struct ReportArgs {
     /// the challenges that ran, each saying so.
     #[arg(long)]
     pub strict: bool,
+}
+
+/// How to reach an OpenAI-compatible `/v1/chat/completions` endpoint.
+#[derive(Debug, clap::Args)]
+pub struct EndpointArgs {
+    /// The server: `http://localhost:8000/v1` (vLLM), `http://localhost:8080` (llama.cpp),
+    /// `https://api.openai.com/v1`, … (`/v1/chat/completions` is added when missing).
+    #[arg(long, value_name = "URL")]
+    pub endpoint: String,
+    /// Read the API key from this environment variable (never from the command line; it is
+    /// sent as a bearer token and written nowhere).
+    #[arg(long, value_name = "VAR")]
+    pub api_key_env: Option<String>,
+    /// Seconds one request may take, connection to last byte.
+    #[arg(long, value_name = "SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub timeout: u64,
+    /// Tries per request (HTTP 429, 5xx, resets and timeouts are retried with back-off).
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub tries: u32,
+    /// Longest reply, in tokens [default: the server's].
+    #[arg(long, value_name = "N")]
+    pub max_tokens: Option<u32>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ModelRunArgs {
+    /// Name of the model folder (scaffolded when missing, reused when it exists).
+    #[arg(
+        short = 'n',
+        long = "name",
+        value_name = "MODEL",
+        allow_hyphen_values = true
+    )]
+    pub model: String,
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+    /// The model id the server knows [default: MODEL].
+    #[arg(long, value_name = "ID")]
+    pub model_id: Option<String>,
+    /// Folder that receives MODEL/ (and MODEL@2/, … with --samples) [default: the current folder].
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Only these challenges (comma-separated ids).
+    #[arg(long, value_delimiter = ',', value_name = "ID,...")]
+    pub only: Option<Vec<ChallengeId>>,
+    /// Independent answers per challenge: sample 1 in MODEL/, sample k in MODEL@k/.
+    #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub samples: u32,
+    /// Sampling temperature [default: the server's].
+    #[arg(long, value_name = "T")]
+    pub temperature: Option<f64>,
+    /// Requests in flight at once (each answer is graded by the worker that fetched it).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=256))]
+    pub concurrency: usize,
+    /// A system message sent before every prompt.
+    #[arg(long, value_name = "FILE")]
+    pub system: Option<PathBuf>,
+    /// Ask again for samples that already have a transcript.json.
+    #[arg(long)]
+    pub force: bool,
+    /// Seed for the hidden cases [default: random, recorded in the report].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Wall-clock limit for grading one answer, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub grade_timeout: u64,
+    /// Address-space limit for submission processes, in GiB.
+    #[arg(long, value_name = "GIB", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub memory_gib: u64,
+    /// Corpus for ternary_training (copied into its folders, as `judge scaffold` does).
+    #[arg(long, value_name = "FILE")]
+    pub train_data: Option<PathBuf>,
+    /// No progress display.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Key the reports are signed with [default: $JUDGE_KEY_FILE, else report.key in the
+    /// judge's cache folder].
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReviewArgs {
+    /// A challenge folder, a model folder or a root of model folders, graded already.
+    pub path: PathBuf,
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+    /// The reviewing model's id, as the server knows it.
+    #[arg(short = 'm', long, value_name = "ID")]
+    pub model_id: String,
+    /// Review again criteria that already have a review.
+    #[arg(long)]
+    pub force: bool,
+    /// Key the reports are signed with [default: $JUDGE_KEY_FILE, else report.key in the
+    /// judge's cache folder].
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
 }

@@ -99,7 +99,7 @@ pub fn run(args: GradeArgs) -> anyhow::Result<i32> {
 /// Grades one submission (the report signed), or reuses its GRADE.json when this judge signed
 /// it and nothing it depends on changed. `say` tells the user why an existing report is not
 /// reused when that is not simply "there is none" or "it is out of date".
-fn grade_one(
+pub(super) fn grade_one(
     sub: &SubmissionDir,
     args: &GradeArgs,
     ctx: &judge_core::GradeContext,

@@ -8,6 +8,8 @@ mod list;
 mod output;
 mod reference;
 mod report;
+mod review;
+mod run;
 mod scaffold;
 mod setup;
 
@@ -18,6 +20,8 @@ pub fn run(command: Command) -> anyhow::Result<i32> {
         Command::Scaffold(args) => scaffold::run(args),
         Command::List(args) => list::run(args),
         Command::Grade(args) => grade::run(args),
+        Command::Run(args) => run::run(args),
+        Command::Review(args) => review::run(args),
         Command::Reference(args) => reference::run(args),
         Command::Setup(args) => setup::run(args),
         Command::Doctor(args) => doctor::run(args),

@@ -12,15 +12,7 @@ use crate::registry;
 
 pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
     let key = super::report_key(args.key.as_deref())?;
-    let graders: Vec<RegisteredGrader> = registry::graders()
-        .iter()
-        .map(|grader| RegisteredGrader {
-            challenge: grader.id(),
-            version: session::grader_version(grader.as_ref()),
-            prompt_sha256: prompt_sha256(grader.id()),
-            criteria: grader.criteria(),
-        })
-        .collect();
+    let graders = registered_graders();
     let checks = Checks {
         key: &key,
         graders: &graders,
@@ -44,4 +36,17 @@ pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
         None => out!("{text}"),
     }
     Ok(judge_core::exit::SUCCESS)
+}
+
+/// The graders this binary has, as the matrix checks reports against them.
+pub(super) fn registered_graders() -> Vec<RegisteredGrader> {
+    registry::graders()
+        .iter()
+        .map(|grader| RegisteredGrader {
+            challenge: grader.id(),
+            version: session::grader_version(grader.as_ref()),
+            prompt_sha256: prompt_sha256(grader.id()),
+            criteria: grader.criteria(),
+        })
+        .collect()
 }
