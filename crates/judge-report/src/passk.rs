@@ -5,7 +5,9 @@
 //! new, and a later run with more samples keeps the earlier ones. Here the columns `M`, `M@2`,
 //! … of the matrix are grouped back into M. A sample passes when none of its auto criteria
 //! failed or errored (the rule of exit code 0); pass@k is the unbiased estimator of the HumanEval
-//! paper, 1 − C(n−c, k)/C(n, k), for n samples of which c passed.
+//! paper, 1 − C(n−c, k)/C(n, k), for n samples of which c passed. A sample whose report has a
+//! harness fault (the endpoint gave no reply, the judge failed) says nothing about the model and
+//! is left out of n.
 
 use std::collections::BTreeMap;
 
@@ -81,14 +83,18 @@ pub struct PassAtK {
 
 /// Whether a sample counts as passed.
 fn passed(cell: &Cell) -> bool {
-    cell.fail == 0 && cell.error == 0 && !cell.harness_fault
+    cell.fail == 0 && cell.error == 0
 }
 
 impl PassAtK {
     /// Groups the matrix's columns into models and their samples (the reference is left out).
     pub fn of(matrix: &Matrix) -> PassAtK {
         let mut groups: BTreeMap<(String, usize), (ChallengeId, Vec<&Cell>)> = BTreeMap::new();
-        for cell in matrix.cells.iter().filter(|c| c.model != REFERENCE_COLUMN) {
+        let samples = matrix
+            .cells
+            .iter()
+            .filter(|c| c.model != REFERENCE_COLUMN && !c.harness_fault);
+        for cell in samples {
             let (model, _) = sample_of(&cell.model);
             groups
                 .entry((model.to_string(), cell.challenge.seed_index()))
@@ -133,7 +139,8 @@ impl PassAtK {
         let mut out = String::from("\n## Samples: mean score and pass@k\n\n");
         out.push_str(
             "A sample passes when none of its auto criteria failed or errored; pass@k is \
-             1 − C(n−c, k)/C(n, k) for n samples of which c passed (— when n < k).\n\n",
+             1 − C(n−c, k)/C(n, k) for n samples of which c passed (— when n < k). Samples \
+             with a harness fault (ERR) are left out.\n\n",
         );
         out.push_str("| model | challenge | samples | passed | mean score |");
         for k in &self.ks {

@@ -18,6 +18,10 @@ fn four_samples_two_passing_give_pass_at_1_one_half_and_pass_at_2_five_sixths() 
             &report(Some(folder), Backwards, criteria),
         );
     }
+    // A fifth sample the judge failed on is no evidence about the model: left out of n.
+    let mut faulty = report(Some("m@5"), Backwards, tally(1, 0));
+    faulty.criteria[0].verdict = judge_core::Verdict::harness_error("the endpoint gave no reply");
+    put(dir.path(), "m@5/backwards", &faulty);
     // Another model with one sample: pass@2 is not defined for it.
     put(
         dir.path(),
