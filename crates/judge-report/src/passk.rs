@@ -7,7 +7,7 @@
 //! failed or errored (the rule of exit code 0); pass@k is the unbiased estimator of the HumanEval
 //! paper, 1 − C(n−c, k)/C(n, k), for n samples of which c passed. A sample whose report has a
 //! harness fault (the endpoint gave no reply, the judge failed) says nothing about the model and
-//! is left out of n.
+//! is left out of n, as is one the matrix does not count (not signed by this judge).
 
 use std::collections::BTreeMap;
 
@@ -93,7 +93,7 @@ impl PassAtK {
         let samples = matrix
             .cells
             .iter()
-            .filter(|c| c.model != REFERENCE_COLUMN && !c.harness_fault);
+            .filter(|c| c.counted && c.model != REFERENCE_COLUMN && !c.harness_fault);
         for cell in samples {
             let (model, _) = sample_of(&cell.model);
             groups

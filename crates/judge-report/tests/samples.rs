@@ -4,7 +4,7 @@ mod support;
 
 use judge_core::ChallengeId::*;
 use judge_core::review::{Review, ReviewVerdict};
-use judge_report::{Format, Matrix, PassAtK};
+use judge_report::{Format, PassAtK};
 use support::{XSS, manual, put, report, tally};
 
 #[test]
@@ -29,7 +29,7 @@ fn four_samples_two_passing_give_pass_at_1_one_half_and_pass_at_2_five_sixths() 
         &report(Some("solo"), Backwards, tally(2, 0)),
     );
 
-    let matrix = Matrix::from_root(dir.path()).unwrap();
+    let matrix = support::matrix(dir.path());
     let table = PassAtK::of(&matrix);
     assert!(table.has_samples());
     assert_eq!(table.ks, [1, 2]);
@@ -58,7 +58,7 @@ fn four_samples_two_passing_give_pass_at_1_one_half_and_pass_at_2_five_sixths() 
 fn one_sample_each_adds_no_pass_at_k_table() {
     let dir = tempfile::tempdir().unwrap();
     put(dir.path(), "a/kv", &report(Some("a"), Kv, tally(1, 0)));
-    let md = Format::Markdown.render(&Matrix::from_root(dir.path()).unwrap());
+    let md = Format::Markdown.render(&support::matrix(dir.path()));
     assert!(!md.contains("pass@"), "{md}");
 }
 
@@ -78,7 +78,7 @@ fn reviews_are_listed_apart_with_their_reviewer_and_leave_the_score_alone() {
         reviewed_unix: 0,
     });
     put(dir.path(), "a/flash_attention", &graded);
-    let matrix = Matrix::from_root(dir.path()).unwrap();
+    let matrix = support::matrix(dir.path());
     let cell = matrix.cell("a", FlashAttention).unwrap();
     assert_eq!(cell.score, 0.5);
     assert_eq!(cell.review, 1, "the criterion still awaits a human: REVIEW");
