@@ -85,7 +85,7 @@ pub fn run(args: ReviewArgs) -> anyhow::Result<i32> {
                 criterion.id,
                 review.reviewer,
                 review.verdict.label(),
-                one_line(&review.reasons)
+                judge_core::render::printable(&review.reasons, false)
             );
             report.reviews.retain(|r| r.criterion != criterion.id);
             report.reviews.push(review);
@@ -196,14 +196,4 @@ fn reviewed_files(sub: &SubmissionDir, report: &Report) -> Vec<ReviewedFile> {
         });
     }
     files
-}
-
-/// Untrusted text on one terminal line: control characters and bidi overrides become spaces.
-fn one_line(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-            if c.is_control() || bidi { ' ' } else { c }
-        })
-        .collect()
 }
