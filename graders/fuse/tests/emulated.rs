@@ -88,7 +88,10 @@ fn cpu_runner_or_skip() -> Option<support::CpuRunner> {
     match support::cpu_runner() {
         Ok(runner) => Some(runner),
         Err(reason) => {
-            eprintln!("skipped: cannot build the CPU runner: {reason}");
+            grader_testkit::skip_unless_required(
+                "g++",
+                &format!("cannot build the CPU runner: {reason}"),
+            );
             None
         }
     }

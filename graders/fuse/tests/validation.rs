@@ -121,7 +121,10 @@ fn assert_runtime_skipped_for_no_gpu(report: &Report) {
 fn the_compile_criterion_passes_every_fixture_but_the_two_that_do_not_build() {
     let nvcc = find_nvcc();
     if nvcc.is_none() {
-        eprintln!("skipped the compile assertions: no nvcc (`judge setup --cuda` installs one)");
+        grader_testkit::skip_unless_required(
+            "nvcc",
+            "the compile assertions are skipped (`judge setup --cuda` installs one)",
+        );
     }
     let gpu = gpu_present();
     for (name, _) in &FIXTURES {
@@ -174,7 +177,7 @@ fn the_reference_compiles_and_on_a_gpu_passes_everything() {
             describe(&report)
         ),
         None => {
-            eprintln!("skipped the compile assertion: no nvcc");
+            grader_testkit::skip_unless_required("nvcc", "the compile assertion is skipped");
             assert_eq!(status(&report, ids::COMPILES), "SKIPPED");
         }
     }
@@ -222,7 +225,7 @@ fn a_submission_without_a_cu_file_is_an_error_naming_the_entry_point() {
 #[test]
 fn the_gpu_runner_builds_with_nvcc_and_starts_in_the_sandbox() {
     let Some(nvcc) = find_nvcc() else {
-        eprintln!("skipped: no nvcc");
+        grader_testkit::skip_unless_required("nvcc", "the GPU runner is not built");
         return;
     };
     let toolkit = grader_fuse::CudaToolkit::from_nvcc(&nvcc).expect("a toolkit layout");
