@@ -196,6 +196,45 @@ pub fn grade_submission(
     )
 }
 
+/// The report of a submission whose grading could not finish (the judge's grading process for
+/// it crashed or ran out of time): every criterion gets `verdict`. The folder is not hashed
+/// again, since reading it may be what went wrong.
+pub fn ungraded_submission(
+    challenge: &dyn Challenge,
+    submission: &SubmissionDir,
+    prompt_sha256: &str,
+    ctx: &GradeContext,
+    started: (u64, Instant),
+    verdict: &Verdict,
+) -> Report {
+    let fingerprint = fingerprint_of(challenge, prompt_sha256, String::new(), ctx.seed);
+    let mut card = Scorecard::new(&challenge.criteria());
+    card.decide_remaining(None, verdict);
+    let graded = Graded {
+        results: card.finish("unused"),
+        ..Graded::default()
+    };
+    let info = SubmissionInfo {
+        path: submission.dir.display().to_string(),
+        entry: None,
+        files: Vec::new(),
+    };
+    assemble(
+        challenge,
+        CandidateKind::Submission,
+        submission.model.clone(),
+        Some(info),
+        fingerprint,
+        started,
+        graded,
+    )
+}
+
+/// Seconds since the Unix epoch and the instant grading started, as the report records them.
+pub fn start_clock() -> (u64, Instant) {
+    (now_unix(), Instant::now())
+}
+
 /// Grades our own Rust reference through the same criteria.
 pub fn grade_reference(
     challenge: &dyn Challenge,

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use judge_core::ChallengeId;
 use judge_core::discover::Shard;
+use serde::{Deserialize, Serialize};
 
 /// Grades LLM solutions to ML-systems challenges against hidden, seeded tests.
 ///
@@ -47,6 +48,10 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the man page (roff), e.g. `judge man > judge.1 && man ./judge.1`.
     Man,
+    /// Internal: grade the one submission described on stdin (`judge grade` runs each
+    /// submission in such a child process).
+    #[command(name = "grade-cell", hide = true)]
+    GradeCell,
 }
 
 #[derive(Debug, clap::Args)]
@@ -117,7 +122,7 @@ pub struct ListArgs {
 }
 
 /// Options shared by everything that runs criteria.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args, Serialize, Deserialize)]
 pub struct RunArgs {
     /// Seed for the hidden cases [default: random, recorded in the report].
     #[arg(long)]
@@ -143,7 +148,8 @@ pub struct RunArgs {
     pub key: Option<PathBuf>,
 }
 
-#[derive(Debug, clap::Args)]
+/// Serialisable: `judge grade` hands them to each grade-cell child on its stdin.
+#[derive(Debug, Clone, clap::Args, Serialize, Deserialize)]
 pub struct GradeArgs {
     /// A challenge folder (MODEL/<challenge>), a model folder, or a root of model folders.
     pub path: PathBuf,
@@ -157,6 +163,7 @@ pub struct GradeArgs {
     pub jobs: usize,
     /// Grade only shard I of N (0-based), e.g. `--shard $SLURM_ARRAY_TASK_ID/$N`.
     #[arg(long, value_name = "I/N")]
+    #[serde(skip)]
     pub shard: Option<Shard>,
     /// Re-grade even when an up-to-date GRADE.json exists.
     #[arg(long)]

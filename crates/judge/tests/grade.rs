@@ -190,23 +190,41 @@ fn processes_mentioning(needle: &str) -> Vec<String> {
         .collect()
 }
 
-/// The worker script path of the sandbox a process started, found through its children.
-fn worker_script_of(parent: u32) -> Option<String> {
-    fs::read_dir("/proc").ok()?.find_map(|entry| {
-        let path = entry.ok()?.path();
-        let stat = fs::read_to_string(path.join("stat")).ok()?;
-        // Fields after the parenthesised command: state, then the parent pid.
-        let ppid: u32 = stat
-            .rsplit_once(')')?
-            .1
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()?;
-        if ppid != parent {
+/// The parent pid of each live process.
+fn parents() -> Vec<(u32, u32)> {
+    fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = fs::read_to_string(entry.path().join("stat")).ok()?;
+            // Fields after the parenthesised command: state, then the parent pid.
+            let ppid = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            Some((pid, ppid))
+        })
+        .collect()
+}
+
+/// The worker script path of the sandbox a process started (through the grade-cell child
+/// it runs each submission in), found among its grandchildren.
+fn worker_script_of(judge: u32) -> Option<String> {
+    let parents = parents();
+    let cells: Vec<u32> = parents
+        .iter()
+        .filter(|(_, ppid)| *ppid == judge)
+        .map(|(pid, _)| *pid)
+        .collect();
+    parents.iter().find_map(|(pid, ppid)| {
+        if !cells.contains(ppid) {
             return None;
         }
-        let cmdline = text(&fs::read(path.join("cmdline")).ok()?).replace('\0', " ");
+        let cmdline = text(&fs::read(format!("/proc/{pid}/cmdline")).ok()?).replace('\0', " ");
         cmdline
             .split_whitespace()
             .find(|w| w.ends_with("worker.py"))

@@ -70,9 +70,7 @@ pub fn run(args: GradeArgs) -> anyhow::Result<i32> {
                     let next = queue.lock().expect("queue lock").next();
                     let Some((index, sub)) = next else { break };
                     bar.set_message(sub.label());
-                    let report = grade_one(sub, &args, &ctx, &key, &|message| {
-                        bar.suspend(|| eprintln!("{}: {message}", sub.label()))
-                    });
+                    let report = super::cell::grade_in_child(sub, &args, &ctx, &key);
                     let path = report_path(sub, args.out.as_ref());
                     if let Err(e) = report.write_atomic(&path) {
                         bar.suspend(|| eprintln!("error: {}: {e}", sub.label()));

@@ -1,5 +1,6 @@
 //! One module per subcommand; each returns the process exit code.
 
+mod cell;
 mod docs;
 mod doctor;
 mod examples;
@@ -29,6 +30,7 @@ pub fn run(command: Command) -> anyhow::Result<i32> {
         Command::Examples(args) => examples::run(args),
         Command::Completions(args) => docs::completions(args),
         Command::Man => docs::man(),
+        Command::GradeCell => cell::serve(),
     }
 }
 
