@@ -1,11 +1,12 @@
-//! What the child does to itself between `fork` and `exec`: its own session, the protocol
-//! pipes on fds 3 and 4, resource limits, and the Landlock ruleset.
+//! What the child does to itself between `fork` and `exec`: its own session, its budget
+//! (cgroups), its own view of the file system, the protocol pipes on fds 3 and 4, resource
+//! limits, and the Landlock ruleset.
 //!
 //! Everything that allocates or opens paths happens in the parent ([`Confinement::new`]);
 //! [`Confinement::apply`] runs in the forked child and makes only plain system calls.
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 
 use landlock::{
@@ -14,6 +15,8 @@ use landlock::{
 };
 use rustix::process::{Resource, Rlimit};
 
+use super::budget;
+use super::view::RootView;
 use crate::error::RunnerError;
 use crate::limits::Limits;
 
@@ -32,13 +35,19 @@ pub(crate) struct FileAccess {
     pub devices: Vec<PathBuf>,
     /// Write access to procfs, which `unshare --map-current-user` needs to write its uid map.
     pub write_proc: bool,
+    /// The sandbox mounts a /proc of its own: its rule can only be added once it exists.
+    pub fresh_proc: bool,
 }
 
 pub(crate) struct Confinement {
     /// The child ends of the request and response pipes, to become fds 3 and 4.
     protocol_fds: Option<(OwnedFd, OwnedFd)>,
     rlimits: Vec<(Resource, u64)>,
-    landlock: Option<RulesetCreated>,
+    /// The Landlock ruleset, and the rights on the fresh /proc still to be added to it.
+    landlock: Option<(OwnedFd, Option<u64>)>,
+    /// `cgroup.procs` of the sandbox's budget, kept open by the judge.
+    budget: Vec<RawFd>,
+    view: Option<RootView>,
 }
 
 impl Confinement {
@@ -47,6 +56,8 @@ impl Confinement {
         enforce_process_limit: bool,
         protocol_fds: Option<(OwnedFd, OwnedFd)>,
         access: Option<&FileAccess>,
+        budget: Vec<RawFd>,
+        view: Option<RootView>,
     ) -> Result<Confinement, RunnerError> {
         let mut rlimits = vec![
             (Resource::As, limits.memory_bytes),
@@ -68,13 +79,22 @@ impl Confinement {
             .transpose()
             .map_err(RunnerError::io("duplicating the protocol pipes"))?;
         let landlock = access
-            .map(landlock_ruleset)
+            .map(|access| -> Result<_, Box<dyn std::error::Error>> {
+                let ruleset: Option<OwnedFd> = landlock_ruleset(access)?.into();
+                let proc_rights = access
+                    .fresh_proc
+                    .then(|| AccessFs::from_read(LANDLOCK_ABI).bits());
+                Ok(ruleset.map(|fd| (fd, proc_rights)))
+            })
             .transpose()
-            .map_err(|e| RunnerError::Sandbox(format!("building the Landlock ruleset: {e}")))?;
+            .map_err(|e| RunnerError::Sandbox(format!("building the Landlock ruleset: {e}")))?
+            .flatten();
         Ok(Confinement {
             protocol_fds,
             rlimits,
             landlock,
+            budget,
+            view,
         })
     }
 
@@ -88,6 +108,11 @@ impl Confinement {
         if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } != 0 {
             return Err(io::Error::last_os_error());
         }
+        budget::join(&self.budget)?;
+        // Before Landlock, which forbids mounting.
+        if let Some(view) = &self.view {
+            view.enter()?;
+        }
         for &(resource, limit) in &self.rlimits {
             let limit = (limit != u64::MAX).then_some(limit);
             rustix::process::setrlimit(
@@ -98,11 +123,11 @@ impl Confinement {
                 },
             )?;
         }
-        if let Some(ruleset) = self.landlock.take() {
-            // std reports only an errno from here; the failing system call left it set.
-            ruleset
-                .restrict_self()
-                .map_err(|_| io::Error::last_os_error())?;
+        if let Some((ruleset, proc_rights)) = &self.landlock {
+            if let Some(rights) = proc_rights {
+                allow_beneath(ruleset, c"/proc", *rights)?;
+            }
+            restrict_self(ruleset)?;
         }
         // After Landlock: its ruleset fd may well be number 3 or 4.
         if let Some((requests, responses)) = &self.protocol_fds {
@@ -130,6 +155,53 @@ impl Confinement {
         }
         Ok(())
     }
+}
+
+/// `landlock_add_rule` for the folder `path` (opened here, in the child's own view).
+fn allow_beneath(ruleset: &OwnedFd, path: &std::ffi::CStr, rights: u64) -> io::Result<()> {
+    /// `struct landlock_path_beneath_attr` of the kernel's uapi.
+    #[repr(C, packed)]
+    struct PathBeneathAttr {
+        allowed_access: u64,
+        parent_fd: i32,
+    }
+    const LANDLOCK_RULE_PATH_BENEATH: libc::c_long = 1;
+    let dir = rustix::fs::open(
+        path,
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?;
+    let attr = PathBeneathAttr {
+        allowed_access: rights,
+        parent_fd: dir.as_raw_fd(),
+    };
+    // SAFETY: the attribute lives across the call; the kernel only reads it.
+    let added = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_add_rule,
+            ruleset.as_raw_fd(),
+            LANDLOCK_RULE_PATH_BENEATH,
+            &attr as *const PathBeneathAttr,
+            0,
+        )
+    };
+    if added != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Enforces the ruleset on the child (and, through exec, on everything it becomes).
+fn restrict_self(ruleset: &OwnedFd) -> io::Result<()> {
+    // SAFETY: prctl and landlock_restrict_self with integer arguments only.
+    unsafe {
+        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+            || libc::syscall(libc::SYS_landlock_restrict_self, ruleset.as_raw_fd(), 0) != 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 fn landlock_ruleset(access: &FileAccess) -> Result<RulesetCreated, Box<dyn std::error::Error>> {

@@ -26,10 +26,12 @@
 //! Compiled programs that use a GPU need [`SandboxCommand::device`] for the device nodes and
 //! `Limits::memory_bytes = u64::MAX` (CUDA reserves far more address space than it uses).
 
+mod budget;
 mod confine;
 mod probe;
 mod process;
 mod scratch;
+mod view;
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
@@ -50,11 +52,13 @@ pub use process::{SandboxedProcess, describe_exit};
 use crate::error::RunnerError;
 use crate::limits::Limits;
 use crate::output::{CapturedOutput, StreamCapture};
+use budget::Budget;
 use confine::{Confinement, FileAccess};
 use probe::sandbox_plan;
+use view::{RootView, STANDARD_DEVICES, Visible};
 
 /// System folders a sandboxed program may read and execute from.
-const SYSTEM_READ_DIRS: [&str; 12] = [
+pub(crate) const SYSTEM_READ_DIRS: [&str; 12] = [
     "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt", "/proc",
     "/sys", "/dev",
 ];
@@ -77,6 +81,9 @@ fn next_sandbox_uid() -> u32 {
 #[derive(Debug)]
 pub struct Sandbox {
     root: TempDir,
+    /// Empty folder the sandbox's own root is mounted on (in its mount namespace only), when
+    /// it gets one; beside `root`, so that binding `root` in does not take it along.
+    view_mount: Option<TempDir>,
     work: PathBuf,
     inbox: PathBuf,
     outbox: PathBuf,
@@ -95,10 +102,14 @@ impl Sandbox {
         });
         let parent = scratch_parent(owner.is_some());
         sweep_stale_scratch(&parent);
-        let root = tempfile::Builder::new()
-            .prefix(&format!("{SCRATCH_PREFIX}{}-", std::process::id()))
-            .tempdir_in(&parent)
-            .map_err(RunnerError::io("creating the scratch folder"))?;
+        let scratch_folder = || {
+            tempfile::Builder::new()
+                .prefix(&format!("{SCRATCH_PREFIX}{}-", std::process::id()))
+                .tempdir_in(&parent)
+                .map_err(RunnerError::io("creating the scratch folder"))
+        };
+        let root = scratch_folder()?;
+        let view_mount = plan.own_view.then(scratch_folder).transpose()?;
         fs::set_permissions(root.path(), fs::Permissions::from_mode(0o755))
             .map_err(RunnerError::io("opening the scratch folder to the sandbox"))?;
         let work = root.path().join("work");
@@ -119,6 +130,7 @@ impl Sandbox {
         }
         Ok(Sandbox {
             root,
+            view_mount,
             work,
             inbox,
             outbox,
@@ -334,24 +346,50 @@ impl<'a> SandboxCommand<'a> {
         argv.push(self.program.clone());
         argv.extend(self.args.iter().cloned());
 
-        let access = plan.landlock_abi.map(|_| {
-            let mut read: Vec<PathBuf> = SYSTEM_READ_DIRS.iter().map(PathBuf::from).collect();
-            read.extend(self.read_paths.iter().cloned());
-            read.push(sandbox.root_dir().to_path_buf());
-            let mut devices = vec![PathBuf::from("/dev/null")];
-            devices.extend(self.device_paths.iter().cloned());
-            FileAccess {
-                read,
-                write: vec![sandbox.work.clone(), sandbox.outbox.clone()],
-                devices,
-                write_proc: plan.namespaces.as_ref().is_some_and(|ns| ns.user_namespace),
-            }
+        let mut read: Vec<PathBuf> = SYSTEM_READ_DIRS.iter().map(PathBuf::from).collect();
+        read.extend(self.read_paths.iter().cloned());
+        read.push(sandbox.root_dir().to_path_buf());
+        let write = vec![sandbox.work.clone(), sandbox.outbox.clone()];
+        let mut devices: Vec<PathBuf> = STANDARD_DEVICES.iter().map(PathBuf::from).collect();
+        devices.extend(self.device_paths.iter().cloned());
+        let view = sandbox.view_mount.as_ref().map(|mount| {
+            let visible = Visible {
+                paths: &read,
+                writable: &write,
+                devices: &devices,
+            };
+            RootView::new(mount.path(), &visible, &sandbox.work)
         });
+        let fresh_proc = view.is_some();
+        let access = plan.landlock_abi.map(|_| FileAccess {
+            read: read
+                .iter()
+                .filter(|dir| !(fresh_proc && dir.as_path() == Path::new("/proc")))
+                .cloned()
+                .collect(),
+            write: write.clone(),
+            devices: devices.clone(),
+            write_proc: plan.namespaces.as_ref().is_some_and(|ns| ns.user_namespace),
+            fresh_proc,
+        });
+        let budget = match plan.budgets {
+            Some(hierarchy) => Some(
+                Budget::new(
+                    hierarchy,
+                    self.limits.memory_bytes,
+                    self.limits.max_processes,
+                )
+                .map_err(RunnerError::io("making the sandbox's cgroups"))?,
+            ),
+            None => None,
+        };
         let mut confinement = Confinement::new(
             &self.limits,
             sandbox.owner.is_some(),
             self.protocol_fds,
             access.as_ref(),
+            budget.as_ref().map(Budget::procs).unwrap_or_default(),
+            view,
         )?;
 
         let mut command = Command::new(&argv[0]);
@@ -382,6 +420,7 @@ impl<'a> SandboxCommand<'a> {
             stderr,
             self.limits.total_timeout,
             sandbox.sandbox_uid(),
+            budget,
         ))
     }
 
@@ -389,17 +428,26 @@ impl<'a> SandboxCommand<'a> {
     /// kills whatever it left behind.
     pub fn run(self) -> Result<ProcessOutcome, RunnerError> {
         let total_timeout = self.limits.total_timeout;
+        let memory_budget = self.limits.memory_bytes;
         let mut process = self.spawn()?;
         let finished = process.wait_until(process.deadline());
         let seconds = process.elapsed().as_secs_f64();
         let status = process.kill();
         process.wait_output_closed(Duration::from_secs(2));
         let timed_out = finished.is_none();
+        let budget_note = if process.memory_budget_exhausted() {
+            format!(
+                ", after the sandbox reached its memory budget of {} bytes",
+                memory_budget
+            )
+        } else {
+            String::new()
+        };
         Ok(ProcessOutcome {
             status: if timed_out {
                 format!("timed out after {:.1} s", total_timeout.as_secs_f64())
             } else {
-                describe_exit(status)
+                describe_exit(status) + &budget_note
             },
             exit_code: if timed_out { None } else { status.code() },
             success: !timed_out && status.success(),

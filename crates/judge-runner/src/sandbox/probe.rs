@@ -1,10 +1,15 @@
 //! What the sandbox can do on this machine, found out once per judge process by trying it.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
+
+use super::SYSTEM_READ_DIRS;
+use super::budget::{self, Budget, Hierarchy};
+use super::view::{RootView, Visible};
 
 /// What the sandbox can do on this machine (for `judge doctor` and the report).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,6 +30,16 @@ pub struct SandboxCapabilities {
     /// reads to system and Python folders, TCP is denied, and (ABI ≥ 6) signals to processes
     /// outside the sandbox are refused.
     pub landlock_abi: Option<i32>,
+    /// Submissions run in a mount namespace whose root holds only the folders they may use
+    /// and a /proc of their own: no host process, no judge command line, no host Unix socket
+    /// is visible (needs root).
+    #[serde(default)]
+    pub own_root: bool,
+    /// Each sandbox has one memory budget (`--memory-gib`) and one process budget for all its
+    /// processes together, in cgroups of its own (needs root and the memory and pids
+    /// controllers).
+    #[serde(default)]
+    pub cgroup_budgets: bool,
     /// What is missing and what that means, one sentence each.
     pub notes: Vec<String>,
 }
@@ -37,6 +52,10 @@ pub(crate) struct SandboxPlan {
     /// `setpriv`, when the judge is root and can drop the child to an own uid.
     pub setpriv: Option<PathBuf>,
     pub landlock_abi: Option<i32>,
+    /// Whether each sandbox gets its own root and /proc (module `view`).
+    pub own_view: bool,
+    /// Where sandbox cgroups go, when they work here.
+    pub budgets: Option<&'static Hierarchy>,
     pub capabilities: SandboxCapabilities,
 }
 
@@ -128,21 +147,35 @@ fn probe() -> SandboxPlan {
 
     let landlock_abi = landlock_abi();
     let bwrap = bwrap_version();
-    match (&landlock_abi, &bwrap) {
-        (Some(_), Some(version)) => notes.push(format!(
-            "{version} is installed but not needed: Landlock already confines writes to the \
-             scratch directory and reads to system and Python folders"
-        )),
-        (Some(_), None) => notes.push(
-            "bubblewrap is not installed: the file system is not remounted read-only; Landlock \
-             confines writes to the scratch directory instead"
-                .to_string(),
-        ),
-        (None, _) => notes.push(
+    if landlock_abi.is_none() {
+        notes.push(
             "Landlock is unavailable: submissions may read and write wherever their uid may"
                 .to_string(),
-        ),
+        );
     }
+    let own_view = is_root && own_view_works();
+    if !own_view {
+        notes.push(
+            "no mount namespace of its own (needs root): submissions see the host's /proc \
+             (every process and its command line) and may connect to host Unix sockets that \
+             their uid may open"
+                .to_string(),
+        );
+    }
+    let budgets = budget::hierarchy().filter(|hierarchy| budget_works(hierarchy));
+    if budgets.is_none() {
+        notes.push(
+            "no cgroup budget (needs root and the memory and pids cgroup controllers): memory \
+             and process limits hold per process only, so a forking submission may use more \
+             than --memory-gib in all"
+                .to_string(),
+        );
+    }
+    notes.push(
+        "scratch disk is bounded per file (RLIMIT_FSIZE), not per sandbox: there is no \
+         size-limited scratch file system"
+            .to_string(),
+    );
     if landlock_abi.is_some_and(|abi| abi < 6) {
         notes.push(
             "Landlock ABI < 6: signals to outside processes are kept out only by the PID \
@@ -158,14 +191,56 @@ fn probe() -> SandboxPlan {
         drops_privileges: setpriv.is_some(),
         process_limit: setpriv.is_some(),
         landlock_abi,
+        own_root: own_view,
+        cgroup_budgets: budgets.is_some(),
         notes,
     };
     SandboxPlan {
         namespaces,
         setpriv,
         landlock_abi,
+        own_view,
+        budgets,
         capabilities,
     }
+}
+
+/// Runs `/bin/true` with `prepare` between fork and exec.
+fn runs_prepared(prepare: impl FnMut() -> std::io::Result<()> + Send + Sync + 'static) -> bool {
+    let mut command = Command::new("/bin/true");
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: callers pass closures that make plain system calls only.
+    unsafe {
+        command.pre_exec(prepare);
+    }
+    command.status().is_ok_and(|status| status.success())
+}
+
+/// Whether a child can enter a root of its own built from the system folders.
+fn own_view_works() -> bool {
+    let Ok(mount) = tempfile::tempdir() else {
+        return false;
+    };
+    let paths: Vec<PathBuf> = SYSTEM_READ_DIRS.iter().map(PathBuf::from).collect();
+    let visible = Visible {
+        paths: &paths,
+        writable: &[],
+        devices: &[],
+    };
+    let view = RootView::new(mount.path(), &visible, Path::new("/"));
+    runs_prepared(move || view.enter())
+}
+
+/// Whether a child can be put into a budget of its own.
+fn budget_works(hierarchy: &Hierarchy) -> bool {
+    let Ok(budget) = Budget::new(hierarchy, 64 << 20, 16) else {
+        return false;
+    };
+    let procs = budget.procs();
+    runs_prepared(move || budget::join(&procs))
 }
 
 /// The kernel's Landlock ABI version, None when Landlock is absent or disabled.

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal, kill_process, kill_process_group};
 
+use super::budget::Budget;
 use crate::output::{CapturedOutput, StreamCapture};
 
 /// A process started by [`SandboxCommand::spawn`](super::SandboxCommand::spawn). Dropping it
@@ -21,6 +22,8 @@ pub struct SandboxedProcess {
     deadline: Instant,
     sandbox_uid: Option<u32>,
     exit: Option<ExitStatus>,
+    /// The sandbox's cgroups, removed once it has been reaped (after the fields above).
+    budget: Option<Budget>,
 }
 
 impl SandboxedProcess {
@@ -30,6 +33,7 @@ impl SandboxedProcess {
         stderr: StreamCapture,
         total_timeout: Duration,
         sandbox_uid: Option<u32>,
+        budget: Option<Budget>,
     ) -> SandboxedProcess {
         let started = Instant::now();
         SandboxedProcess {
@@ -40,7 +44,15 @@ impl SandboxedProcess {
             deadline: started + total_timeout,
             sandbox_uid,
             exit: None,
+            budget,
         }
+    }
+
+    /// Whether the kernel killed one of the sandbox's processes because the sandbox as a whole
+    /// reached its memory budget (false where there is no budget, see
+    /// [`SandboxCapabilities::memory_budget`](super::SandboxCapabilities::memory_budget)).
+    pub fn memory_budget_exhausted(&self) -> bool {
+        self.budget.as_ref().is_some_and(Budget::memory_exhausted)
     }
 
     /// When the sandbox's total time runs out.
