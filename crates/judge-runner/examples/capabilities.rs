@@ -11,7 +11,8 @@ fn main() {
     println!("own unprivileged uid: {}", capabilities.drops_privileges);
     println!("process limit    : {}", capabilities.process_limit);
     println!("landlock ABI     : {:?}", capabilities.landlock_abi);
-    println!("bubblewrap       : {:?}", capabilities.bwrap);
+    println!("own root         : {}", capabilities.own_root);
+    println!("cgroup budgets   : {}", capabilities.cgroup_budgets);
     for note in &capabilities.notes {
         println!("note: {note}");
     }

@@ -49,7 +49,7 @@ pub use output::CapturedOutput;
 pub use python_env::{PINNED_NUMPY, PythonEnv, managed_root};
 pub use sandbox::{
     ProcessOutcome, Sandbox, SandboxCapabilities, SandboxCommand, SandboxedProcess, describe_exit,
-    probe_sandbox,
+    probe_sandbox, remove_leftovers_of,
 };
 pub use script::{ScriptOutcome, run_script};
 pub use value::{NdArray, ObjHandle, Value, ValueError};

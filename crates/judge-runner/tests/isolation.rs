@@ -168,3 +168,40 @@ else:
         "{outcome:?}"
     );
 }
+
+#[test]
+fn the_files_a_sandbox_writes_share_one_disk_budget() {
+    let capabilities = probe_sandbox();
+    if !capabilities.disk_budget {
+        eprintln!(
+            "skipped: no size-limited scratch file system here: {:?}",
+            capabilities.notes
+        );
+        return;
+    }
+    // Three files of 900 MiB, each below the 1 GiB file-size limit, are more than the 2 GiB a
+    // sandbox may write in all.
+    let code = r#"
+import os
+chunk = b"\1" * (1 << 20)
+written = 0
+try:
+    for name in "abc":
+        with open(name, "wb") as f:
+            for _ in range(900):
+                f.write(chunk)
+                written += len(chunk)
+    print("wrote", written)
+except OSError as e:
+    print("refused after", written >> 20, "MiB:", e.strerror)
+"#;
+    let outcome = run_python(code, limits(120));
+    let out = &outcome.stdout.tail;
+    assert!(out.contains("No space left on device"), "{outcome:?}");
+    let mib: u64 = out
+        .split("refused after ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    assert!((1800..=2048).contains(&mib), "{out}");
+}

@@ -104,6 +104,24 @@ fn find_hierarchy() -> Option<Hierarchy> {
 
 /// Removes (empty) sandbox cgroups that judges which no longer run left behind.
 fn remove_dead_judges_cgroups(parent: &Path) {
+    remove_cgroups(parent, |pid| {
+        !Path::new("/proc").join(pid.to_string()).exists()
+    });
+}
+
+/// Removes the (empty) sandbox cgroups of the judge process `pid`, which has died.
+pub(crate) fn remove_cgroups_of(pid: u32) {
+    match hierarchy() {
+        Some(Hierarchy::V2(dir)) => remove_cgroups(dir, |owner| owner == pid),
+        Some(Hierarchy::V1 { memory, pids }) => {
+            remove_cgroups(memory, |owner| owner == pid);
+            remove_cgroups(pids, |owner| owner == pid);
+        }
+        None => {}
+    }
+}
+
+fn remove_cgroups(parent: &Path, doomed: impl Fn(u32) -> bool) {
     let Ok(entries) = fs::read_dir(parent) else {
         return;
     };
@@ -116,7 +134,7 @@ fn remove_dead_judges_cgroups(parent: &Path) {
         else {
             continue;
         };
-        if !Path::new("/proc").join(pid.to_string()).exists() {
+        if doomed(pid) {
             let _ = fs::remove_dir(entry.path());
         }
     }

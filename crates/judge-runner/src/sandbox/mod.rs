@@ -2,32 +2,38 @@
 //!
 //! A sandboxed command line is `unshare --net --ipc --pid --fork --kill-child --
 //! setpriv --reuid=U --regid=U --clear-groups --pdeathsig=keep -- PROGRAM ARGS…`, started by
-//! the judge with, between fork and exec (module `confine`): its own session, `RLIMIT_AS`,
-//! `RLIMIT_NPROC` (enforced once `setpriv` has dropped to the own uid U),
-//! `RLIMIT_FSIZE`, no core dumps, and a Landlock ruleset (writes only in the scratch folders,
-//! reads only in system and Python folders, no TCP, no signals out). So the program runs:
+//! the judge with, between fork and exec (module `confine`): its own session, its cgroup
+//! budget (module `budget`), its own root (module `view`), `RLIMIT_AS`, `RLIMIT_NPROC`
+//! (enforced once `setpriv` has dropped to the own uid U), `RLIMIT_FSIZE`, no core dumps, and
+//! a Landlock ruleset (writes only in the scratch folders, reads only in system and Python
+//! folders, no TCP, no signals out). So the program runs:
 //! - as PID 1 of its own PID namespace: when it dies every descendant dies, and the judge's
 //!   pid does not exist in its namespace;
 //! - in a network namespace with no usable interface;
+//! - in a mount namespace whose root holds only the folders it may use and a /proc that
+//!   shows only its own processes: host processes, their command lines and the host's Unix
+//!   sockets cannot be named;
 //! - under an unprivileged uid of its own (the judge is root) that owns only the scratch copy,
 //!   so `/proc/<judge>/environ` and the judge's files stay closed;
+//! - in cgroups of its own: one memory and one process budget for all its processes;
 //! - with a clean environment and stdout/stderr captured with a cap (module `output`).
 //!
-//! Where a piece is missing (no root, no user namespaces, no Landlock) the sandbox still runs
-//! and [`SandboxCapabilities::notes`] says what is lost. Without root, an unprivileged user
-//! namespace carries the same namespaces, and Landlock alone keeps the judge's
-//! `/proc/<pid>/environ`, memory and signals out of reach (its ptrace and signal scoping).
+//! Where a piece is missing (no root, no user namespaces, no Landlock, no cgroup controllers)
+//! the sandbox still runs and [`SandboxCapabilities::notes`] says what is lost. Without root,
+//! an unprivileged user namespace carries the network, IPC and PID namespaces, and Landlock
+//! alone keeps the judge's `/proc/<pid>/environ`, memory and signals out of reach (its ptrace
+//! and signal scoping).
 //!
-//! bubblewrap is detected but not used: Landlock gives its guarantee (only the scratch folders
-//! writable) and more (reads limited to system and Python folders, no TCP, no signals or
-//! ptrace out of the sandbox) without a mount namespace, which a process already under
-//! Landlock could not create anyway.
+//! The own root is built by the judge itself rather than by bubblewrap: the mounts must be
+//! made before the Landlock ruleset is applied (a process under Landlock may not mount), and
+//! only the judge's own fork-to-exec step comes before that.
 //!
 //! Compiled programs that use a GPU need [`SandboxCommand::device`] for the device nodes and
 //! `Limits::memory_bytes = u64::MAX` (CUDA reserves far more address space than it uses).
 
 mod budget;
 mod confine;
+mod disk;
 mod probe;
 mod process;
 mod scratch;
@@ -43,6 +49,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use judge_core::untrusted_fs::SUBMISSION_TREE;
 use serde::{Deserialize, Serialize};
 use tempfile::TempDir;
 
@@ -54,6 +61,7 @@ use crate::limits::Limits;
 use crate::output::{CapturedOutput, StreamCapture};
 use budget::Budget;
 use confine::{Confinement, FileAccess};
+use disk::{SCRATCH_WRITE_BYTES, ScratchDisk};
 use probe::sandbox_plan;
 use view::{RootView, STANDARD_DEVICES, Visible};
 
@@ -80,6 +88,9 @@ fn next_sandbox_uid() -> u32 {
 /// The private folders and identity of one sandboxed submission.
 #[derive(Debug)]
 pub struct Sandbox {
+    /// The scratch folder's size-limited file system, held for its `Drop`: unmounted before
+    /// `root` is removed.
+    _disk: Option<ScratchDisk>,
     root: TempDir,
     /// Empty folder the sandbox's own root is mounted on (in its mount namespace only), when
     /// it gets one; beside `root`, so that binding `root` in does not take it along.
@@ -109,6 +120,14 @@ impl Sandbox {
                 .map_err(RunnerError::io("creating the scratch folder"))
         };
         let root = scratch_folder()?;
+        let disk = plan
+            .scratch_disk
+            .then(|| {
+                let most = SUBMISSION_TREE.max_allocated_bytes + SCRATCH_WRITE_BYTES;
+                ScratchDisk::mount(root.path(), most)
+            })
+            .transpose()
+            .map_err(RunnerError::io("mounting the scratch file system"))?;
         let view_mount = plan.own_view.then(scratch_folder).transpose()?;
         fs::set_permissions(root.path(), fs::Permissions::from_mode(0o755))
             .map_err(RunnerError::io("opening the scratch folder to the sandbox"))?;
@@ -128,7 +147,12 @@ impl Sandbox {
             }
             skipped = scratch::copy_submission(source, &work, owner)?;
         }
+        if let Some(disk) = &disk {
+            disk.limit_to_used_plus(SCRATCH_WRITE_BYTES)
+                .map_err(RunnerError::io("sizing the scratch file system"))?;
+        }
         Ok(Sandbox {
+            _disk: disk,
             root,
             view_mount,
             work,
@@ -201,6 +225,24 @@ fn sweep_stale_scratch(parent: &Path) {
 }
 
 fn remove_dead_judges_scratch(parent: &Path) {
+    remove_scratch(parent, |pid, age| {
+        let alive = Path::new("/proc").join(pid.to_string()).exists();
+        !alive && age > STALE_SCRATCH_AGE
+    });
+}
+
+/// Removes at once what the judge process `pid`, which has just died (killed, crashed),
+/// left behind: its sandboxes' scratch folders and cgroups.
+pub fn remove_leftovers_of(pid: u32) {
+    let parents = [std::env::temp_dir(), PathBuf::from("/tmp")];
+    for parent in &parents {
+        remove_scratch(parent, |owner, _| owner == pid);
+    }
+    budget::remove_cgroups_of(pid);
+}
+
+/// Removes the scratch folders below `parent` for which `doomed(judge pid, age)` holds.
+fn remove_scratch(parent: &Path, doomed: impl Fn(u32, Duration) -> bool) {
     let Ok(entries) = fs::read_dir(parent) else {
         return;
     };
@@ -213,14 +255,14 @@ fn remove_dead_judges_scratch(parent: &Path) {
         else {
             continue;
         };
-        let alive = Path::new("/proc").join(pid.to_string()).exists();
-        let old = entry
+        let age = entry
             .metadata()
             .and_then(|m| m.modified())
             .ok()
             .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age > STALE_SCRATCH_AGE);
-        if !alive && old && entry.path().is_dir() {
+            .unwrap_or_default();
+        if doomed(pid, age) && entry.path().is_dir() {
+            disk::unmount(&entry.path());
             let _ = fs::remove_dir_all(entry.path());
         }
     }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::SYSTEM_READ_DIRS;
 use super::budget::{self, Budget, Hierarchy};
+use super::disk::ScratchDisk;
 use super::view::{RootView, Visible};
 
 /// What the sandbox can do on this machine (for `judge doctor` and the report).
@@ -19,9 +20,6 @@ pub struct SandboxCapabilities {
     /// Submissions run as PID 1 of a PID namespace of their own: the judge's pid is out of
     /// their reach, and every descendant (a `setsid` escapee too) dies with the sandbox.
     pub pid_namespace: bool,
-    /// bubblewrap's version when `bwrap` is installed (the file-system view is then still
-    /// restricted by Landlock, which needs no extra program; see `notes`).
-    pub bwrap: Option<String>,
     /// Submissions run under an unprivileged uid of their own, not the judge's.
     pub drops_privileges: bool,
     /// `RLIMIT_NPROC` bounds the number of processes (needs the own uid above).
@@ -40,6 +38,10 @@ pub struct SandboxCapabilities {
     /// controllers).
     #[serde(default)]
     pub cgroup_budgets: bool,
+    /// Each sandbox's scratch folder is a size-limited tmpfs: one disk budget for all the
+    /// files it writes (needs root).
+    #[serde(default)]
+    pub disk_budget: bool,
     /// What is missing and what that means, one sentence each.
     pub notes: Vec<String>,
 }
@@ -56,6 +58,8 @@ pub(crate) struct SandboxPlan {
     pub own_view: bool,
     /// Where sandbox cgroups go, when they work here.
     pub budgets: Option<&'static Hierarchy>,
+    /// Whether each scratch folder gets a size-limited tmpfs (module `disk`).
+    pub scratch_disk: bool,
     pub capabilities: SandboxCapabilities,
 }
 
@@ -146,7 +150,6 @@ fn probe() -> SandboxPlan {
     };
 
     let landlock_abi = landlock_abi();
-    let bwrap = bwrap_version();
     if landlock_abi.is_none() {
         notes.push(
             "Landlock is unavailable: submissions may read and write wherever their uid may"
@@ -171,11 +174,14 @@ fn probe() -> SandboxPlan {
                 .to_string(),
         );
     }
-    notes.push(
-        "scratch disk is bounded per file (RLIMIT_FSIZE), not per sandbox: there is no \
-         size-limited scratch file system"
-            .to_string(),
-    );
+    let scratch_disk = is_root && scratch_disk_works();
+    if !scratch_disk {
+        notes.push(
+            "no size-limited scratch file system (needs root): scratch disk is bounded per \
+             file (RLIMIT_FSIZE), not per sandbox"
+                .to_string(),
+        );
+    }
     if landlock_abi.is_some_and(|abi| abi < 6) {
         notes.push(
             "Landlock ABI < 6: signals to outside processes are kept out only by the PID \
@@ -187,12 +193,12 @@ fn probe() -> SandboxPlan {
     let capabilities = SandboxCapabilities {
         network_isolated: namespaces.is_some(),
         pid_namespace: namespaces.is_some(),
-        bwrap,
         drops_privileges: setpriv.is_some(),
         process_limit: setpriv.is_some(),
         landlock_abi,
         own_root: own_view,
         cgroup_budgets: budgets.is_some(),
+        disk_budget: scratch_disk,
         notes,
     };
     SandboxPlan {
@@ -201,8 +207,14 @@ fn probe() -> SandboxPlan {
         landlock_abi,
         own_view,
         budgets,
+        scratch_disk,
         capabilities,
     }
+}
+
+/// Whether a size-limited tmpfs can be mounted on a scratch folder.
+fn scratch_disk_works() -> bool {
+    tempfile::tempdir().is_ok_and(|dir| ScratchDisk::mount(dir.path(), 1 << 20).is_ok())
 }
 
 /// Runs `/bin/true` with `prepare` between fork and exec.
@@ -256,13 +268,6 @@ fn landlock_abi() -> Option<i32> {
         )
     };
     (version > 0).then_some(version as i32)
-}
-
-fn bwrap_version() -> Option<String> {
-    let bwrap = find_program("bwrap")?;
-    let out = Command::new(bwrap).arg("--version").output().ok()?;
-    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    (out.status.success() && !text.is_empty()).then_some(text)
 }
 
 /// Looks `name` up in the standard system folders (not the judge's own PATH, which may point

@@ -119,9 +119,12 @@ fn run_cell(sub: &SubmissionDir, args: &GradeArgs, ctx: &GradeContext) -> Result
 
     let limit = ctx.total_timeout + REPORT_GRACE;
     let status = wait_until(&mut child, Instant::now() + limit);
-    let Some(status) = status else {
+    if !status.is_some_and(|status| status.success()) {
         let _ = child.kill();
         let _ = child.wait();
+        judge_runner::remove_leftovers_of(child.id());
+    }
+    let Some(status) = status else {
         return Err(Verdict::error(format!(
             "grading did not finish within --timeout {} s (and {} s to report); the judge's \
              grading process for this submission was killed",

@@ -110,10 +110,49 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<i32> {
                 .ok_or_else(|| "unavailable: file-system writes are not confined".to_string()),
         ),
         check(
-            "bwrap",
-            caps.bwrap
-                .clone()
-                .ok_or_else(|| "not installed: no read-only file-system view (optional)".into()),
+            "own root",
+            if caps.own_root {
+                Ok(
+                    "own mount namespace: only system, Python and scratch folders, an own \
+                    /proc (no host process, no judge command line, no host Unix socket)"
+                        .into(),
+                )
+            } else {
+                Err(
+                    "unavailable (needs root): the host's /proc and Unix sockets show through"
+                        .into(),
+                )
+            },
+        ),
+        check(
+            "memory budget",
+            if caps.cgroup_budgets {
+                Ok("one cgroup per sandbox: --memory-gib for all its processes together".into())
+            } else {
+                Err(
+                    "unavailable (needs root and the memory cgroup controller): the \
+                     address-space limit holds per process only"
+                        .into(),
+                )
+            },
+        ),
+        check(
+            "process budget",
+            if caps.cgroup_budgets {
+                Ok("pids.max per sandbox".into())
+            } else if caps.process_limit {
+                Err("RLIMIT_NPROC only (per uid), no pids cgroup".into())
+            } else {
+                Err("unavailable: the number of processes is not limited".into())
+            },
+        ),
+        check(
+            "disk budget",
+            if caps.disk_budget {
+                Ok("size-limited tmpfs per sandbox: the copy of the submission + 2 GiB".into())
+            } else {
+                Err("per file only (RLIMIT_FSIZE): no size-limited scratch file system".into())
+            },
         ),
         check(
             "nvcc",
