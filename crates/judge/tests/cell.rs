@@ -101,5 +101,89 @@ fn a_cell_past_its_timeout_is_killed_and_the_next_submission_is_graded() {
             "{verdict}"
         );
     }
-    assert_eq!(report(root.path(), "b_honest")["score"], 1.0);
+    // Graded in full beside the hung cell (a tight machine may fail a timing criterion, so
+    // the score itself is not the point here).
+    let honest = report(root.path(), "b_honest");
+    assert!(
+        honest["totals"]["auto"]["pass"].as_u64().unwrap() > 0,
+        "{honest}"
+    );
+    assert!(!honest.to_string().contains("did not finish"), "{honest}");
+}
+
+/// Pids of the live processes whose command line contains `needle`.
+fn processes_mentioning(needle: &str) -> Vec<u32> {
+    fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = fs::read(entry.path().join("cmdline")).ok()?;
+            String::from_utf8_lossy(&cmdline)
+                .replace('\0', " ")
+                .contains(needle)
+                .then_some(pid)
+        })
+        .collect()
+}
+
+/// Whether `ancestor` is among the first ancestors of `pid`.
+fn descends_from(mut pid: u32, ancestor: u32) -> bool {
+    for _ in 0..8 {
+        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return false;
+        };
+        // Fields after the parenthesised command: state, then the parent pid.
+        let parent = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse().ok());
+        match parent {
+            Some(parent) if parent == ancestor => return true,
+            Some(parent) if parent > 1 => pid = parent,
+            _ => return false,
+        }
+    }
+    false
+}
+
+#[test]
+fn the_seed_is_on_no_command_line_the_judge_starts() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("slow/flash_attention");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(
+        dir.join("flash_attention.py"),
+        "import time\n\ndef flash_attention_fwd(Q, K, V, tile_size, causal=True):\n    time.sleep(60)\n",
+    )
+    .unwrap();
+    let seed = "987654321987";
+    let mut judge = Command::new(env!("CARGO_BIN_EXE_judge"))
+        .args([
+            "grade",
+            root.path().to_str().unwrap(),
+            "--quiet",
+            "--timeout",
+            "20",
+        ])
+        .args(["--seed", seed])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the submission's worker runs: the cell and its sandbox are all started.
+    let started = std::time::Instant::now();
+    while !processes_mentioning("worker.py")
+        .into_iter()
+        .any(|pid| descends_from(pid, judge.id()))
+    {
+        assert!(started.elapsed().as_secs() < 60, "the worker never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mentioning = processes_mentioning(seed);
+    judge.kill().unwrap();
+    judge.wait().unwrap();
+    assert_eq!(
+        mentioning,
+        vec![judge.id()],
+        "only the command line the user typed"
+    );
 }
