@@ -479,8 +479,8 @@ impl<'a> SandboxCommand<'a> {
         let timed_out = finished.is_none();
         let budget_note = if process.memory_budget_exhausted() {
             format!(
-                ", after the sandbox reached its memory budget of {} bytes",
-                memory_budget
+                " (the sandbox reached its memory budget of {memory_budget} bytes: the kernel \
+                 ended one of its processes)"
             )
         } else {
             String::new()
