@@ -61,9 +61,13 @@ impl Drop for ScratchDisk {
     }
 }
 
-/// Detaches whatever is mounted on `dir` (nothing happens when nothing is).
+/// Detaches whatever is mounted on `dir` (nothing happens when nothing is), never through a
+/// link.
 pub(crate) fn unmount(dir: &Path) {
     if let Ok(path) = CString::new(dir.as_os_str().as_bytes()) {
-        let _ = rustix::mount::unmount(path.as_c_str(), UnmountFlags::DETACH);
+        let _ = rustix::mount::unmount(
+            path.as_c_str(),
+            UnmountFlags::DETACH | UnmountFlags::NOFOLLOW,
+        );
     }
 }

@@ -261,7 +261,10 @@ fn remove_scratch(parent: &Path, doomed: impl Fn(u32, Duration) -> bool) {
             .ok()
             .and_then(|t| t.elapsed().ok())
             .unwrap_or_default();
-        if doomed(pid, age) && entry.path().is_dir() {
+        // Never through a link: one planted in /tmp must not make root unmount or empty
+        // a folder elsewhere.
+        let is_folder = entry.file_type().is_ok_and(|kind| kind.is_dir());
+        if doomed(pid, age) && is_folder {
             disk::unmount(&entry.path());
             let _ = fs::remove_dir_all(entry.path());
         }

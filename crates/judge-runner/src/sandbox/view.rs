@@ -267,3 +267,71 @@ impl Planner {
         ));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn binds(view: &RootView) -> Vec<(String, bool)> {
+        view.steps
+            .iter()
+            .filter_map(|step| match step {
+                Step::Bind(source, _, read_only) => {
+                    Some((source.to_string_lossy().into_owned(), *read_only))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn nested_paths_are_bound_once_links_recreated_and_only_scratch_writable() {
+        let host = tempfile::tempdir().unwrap();
+        let system = host.path().join("usr");
+        let scratch = host.path().join("scratch");
+        fs_dirs(&[&system.join("lib"), &scratch.join("work")]);
+        let link = host.path().join("bin");
+        std::os::unix::fs::symlink("usr", &link).unwrap();
+        let paths = [
+            system.join("lib"),
+            system.clone(),
+            link.clone(),
+            scratch.clone(),
+        ];
+        let writable = [scratch.join("work")];
+        let view = RootView::new(
+            Path::new("/new-root"),
+            &Visible {
+                paths: &paths,
+                writable: &writable,
+                devices: &[],
+            },
+            &scratch.join("work"),
+        );
+        assert_eq!(
+            binds(&view)
+                .into_iter()
+                .filter(|(source, _)| source.starts_with(&*host.path().to_string_lossy()))
+                .collect::<Vec<_>>(),
+            vec![
+                (scratch.display().to_string(), false),
+                (system.display().to_string(), true),
+            ]
+        );
+        let inside_link = c_path(&Path::new("/new-root").join(link.strip_prefix("/").unwrap()));
+        assert!(view.steps.iter().any(
+            |step| matches!(step, Step::Symlink(target, at) if target.as_bytes() == b"usr" && *at == inside_link)
+        ));
+        assert!(
+            view.steps
+                .iter()
+                .any(|step| matches!(step, Step::Proc(at) if at.as_bytes() == b"/new-root/proc"))
+        );
+    }
+
+    fn fs_dirs(dirs: &[&Path]) {
+        for dir in dirs {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+    }
+}
