@@ -258,6 +258,11 @@ fn killing_the_judge_kills_the_submission_it_was_running() {
     // Let the submission reach its endless call.
     std::thread::sleep(std::time::Duration::from_millis(1500));
     assert!(!processes_mentioning(&worker).is_empty());
+    let cells: Vec<u32> = parents()
+        .into_iter()
+        .filter(|(_, ppid)| *ppid == judge.id())
+        .map(|(pid, _)| pid)
+        .collect();
     judge.kill().unwrap();
     judge.wait().unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
@@ -268,6 +273,11 @@ fn killing_the_judge_kills_the_submission_it_was_running() {
             processes_mentioning(&worker)
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // A killed judge cleans up nothing; what its cell left (scratch mounts) goes now rather
+    // than at the next judge's sweep.
+    for cell in cells {
+        judge_runner::remove_leftovers_of(cell);
     }
 }
 
