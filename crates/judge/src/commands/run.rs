@@ -30,7 +30,6 @@ use judge_report::passk::sample_folder;
 use judge_report::{Checks, Format, Gathered, Matrix};
 use judge_scaffold::{ScaffoldOptions, scaffold};
 
-use super::grade::grade_one;
 use super::output::progress;
 use crate::cli::{EndpointArgs, GradeArgs, ModelRunArgs, RunArgs};
 use crate::registry;
@@ -332,7 +331,9 @@ impl Asker<'_> {
                 Verdict::error("no files found in the reply"),
             )
         } else {
-            grade_one(&job.sub, grade_args, ctx, self.key, say)
+            // In a child judge process, as `judge grade` does: a crash there is this
+            // answer's ERROR, not the end of the run.
+            super::cell::grade_in_child(&job.sub, grade_args, ctx, self.key)
         };
         if transcript.cut_by_max_tokens {
             let note =
