@@ -119,7 +119,7 @@ impl Provenance {
 impl Provenance {
     /// `2026-12-03 11:55 UTC`.
     pub fn generated_utc(&self) -> String {
-        utc_minute(self.generated_unix)
+        judge_core::render::utc_minute(self.generated_unix)
     }
 
     /// One sentence for the top of a page.
@@ -142,32 +142,6 @@ impl Provenance {
             list(&self.machines),
         )
     }
-}
-
-/// Seconds since the epoch as a UTC date and minute (the civil-from-days algorithm of Howard
-/// Hinnant, so no date crate is needed for one line).
-fn utc_minute(unix: u64) -> String {
-    let days = (unix / 86_400) as i64;
-    let minutes = (unix % 86_400) / 60;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        minutes / 60,
-        minutes % 60
-    )
 }
 
 /// The report environment entry that names the machine (written by `judge_core::session`).
@@ -748,17 +722,5 @@ fn rank(totals: &mut [Total]) {
                 .count();
             total.rank = Some(better as u32 + 1);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn utc_minutes_are_civil_dates() {
-        assert_eq!(utc_minute(0), "1970-01-01 00:00 UTC");
-        assert_eq!(utc_minute(951_782_400), "2000-02-29 00:00 UTC");
-        assert_eq!(utc_minute(1_796_298_900), "2026-12-03 11:55 UTC");
     }
 }

@@ -9,7 +9,9 @@ use judge_core::report::{REPORT_FILE_NAME, UNNAMED_MODEL_DIR};
 use judge_core::signing::ReportKey;
 use judge_core::{Report, session};
 
-use super::output::{print_reports, progress, prompt_sha256};
+use judge_core::render;
+
+use super::output::{cached_note, print_table, progress, prompt_sha256};
 use crate::cli::GradeArgs;
 use crate::registry;
 
@@ -57,9 +59,13 @@ pub fn run(args: GradeArgs) -> anyhow::Result<i32> {
 
     let key = super::report_key(args.run.key.as_deref())?;
     let ctx = super::context(&args.run);
+    let run_started = std::time::Instant::now();
+    // Results as they come: the table on a terminal, one line each when piped; JSON at the end.
+    let as_they_come = !args.run.json;
+    let tables = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let bar = progress(gradable.len(), args.run.quiet);
     let queue = Mutex::new(gradable.iter().enumerate());
-    let results: Mutex<Vec<(usize, Report)>> = Mutex::new(Vec::new());
+    let results: Mutex<Vec<(usize, Report, bool)>> = Mutex::new(Vec::new());
     let write_failures = Mutex::new(0usize);
     let jobs = args.jobs.max(1).min(gradable.len());
 
@@ -70,13 +76,23 @@ pub fn run(args: GradeArgs) -> anyhow::Result<i32> {
                     let next = queue.lock().expect("queue lock").next();
                     let Some((index, sub)) = next else { break };
                     bar.set_message(sub.label());
-                    let report = super::cell::grade_in_child(sub, &args, &ctx, &key);
                     let path = report_path(sub, args.out.as_ref());
+                    // Reused when the cell hands back the very report that was there: the
+                    // signature covers every field.
+                    let before = Report::read(&path).ok().and_then(|r| r.signature);
+                    let report = super::cell::grade_in_child(sub, &args, &ctx, &key);
+                    let cached = before.is_some() && before == report.signature;
                     if let Err(e) = report.write_atomic(&path) {
                         bar.suspend(|| eprintln!("error: {}: {e}", sub.label()));
                         *write_failures.lock().expect("counter lock") += 1;
                     }
-                    results.lock().expect("results lock").push((index, report));
+                    if as_they_come {
+                        bar.suspend(|| print_finished(sub, &report, cached, tables));
+                    }
+                    results
+                        .lock()
+                        .expect("results lock")
+                        .push((index, report, cached));
                     bar.inc(1);
                 }
             });
@@ -85,13 +101,95 @@ pub fn run(args: GradeArgs) -> anyhow::Result<i32> {
     bar.finish_and_clear();
 
     let mut results = results.into_inner().expect("threads joined");
-    results.sort_by_key(|(index, _)| *index);
-    let reports: Vec<Report> = results.into_iter().map(|(_, r)| r).collect();
-    print_reports(&reports, args.run.json)?;
+    results.sort_by_key(|(index, _, _)| *index);
+    let cached: Vec<bool> = results.iter().map(|(_, _, cached)| *cached).collect();
+    let reports: Vec<Report> = results.into_iter().map(|(_, r, _)| r).collect();
+    if args.run.json {
+        print_json(&reports, &cached)?;
+    } else {
+        outln!("{}", run_summary(&reports, &cached, run_started.elapsed()));
+    }
     if write_failures.into_inner().expect("threads joined") > 0 {
         return Ok(judge_core::exit::USAGE_OR_ENVIRONMENT);
     }
     Ok(judge_core::exit::for_reports(&reports))
+}
+
+/// One finished submission: its table on a terminal, else one line; and whether it was reused.
+/// Printing errors (a closed stdout) are left to the end of the run, which reports them.
+fn print_finished(sub: &SubmissionDir, report: &Report, cached: bool, table: bool) {
+    if table {
+        let _ = print_table(report);
+        if cached {
+            let _ = print_line(&cached_note(report));
+        }
+    } else {
+        let cached = if cached {
+            format!(" ({})", cached_note(report))
+        } else {
+            String::new()
+        };
+        let _ = print_line(&format!(
+            "{}: {}{cached}",
+            render::printable(&sub.label(), false),
+            render::summary_line(report)
+        ));
+    }
+}
+
+fn print_line(line: &str) -> anyhow::Result<()> {
+    outln!("{line}");
+    Ok(())
+}
+
+/// The reports as one JSON array; a reused one carries `"cached": {"graded_unix", "seed"}`
+/// beside its fields (the array is output, not a GRADE.json).
+fn print_json(reports: &[Report], cached: &[bool]) -> anyhow::Result<()> {
+    let values = reports
+        .iter()
+        .zip(cached)
+        .map(|(report, &cached)| {
+            let mut value = serde_json::to_value(report)?;
+            if cached && let Some(fields) = value.as_object_mut() {
+                fields.insert(
+                    "cached".into(),
+                    serde_json::json!({
+                        "graded_unix": report.started_unix,
+                        "seed": report.fingerprint.seed,
+                    }),
+                );
+            }
+            Ok(value)
+        })
+        .collect::<Result<Vec<_>, serde_json::Error>>()?;
+    outln!("{}", serde_json::to_string_pretty(&values)?);
+    Ok(())
+}
+
+/// The run's closing line: how many were graded, how they fared, how many were reused.
+fn run_summary(reports: &[Report], cached: &[bool], took: std::time::Duration) -> String {
+    let passed = reports
+        .iter()
+        .filter(|r| r.all_auto_passed() && !r.has_harness_fault())
+        .count();
+    let harness = reports.iter().filter(|r| r.has_harness_fault()).count();
+    let cached = cached.iter().filter(|c| **c).count();
+    let mut parts = vec![
+        format!("{passed} passed every auto criterion"),
+        format!("{} did not", reports.len() - passed - harness),
+    ];
+    if harness > 0 {
+        parts.push(format!("{harness} with a harness fault (re-grade)"));
+    }
+    if cached > 0 {
+        parts.push(format!("{cached} cached (--force to re-grade)"));
+    }
+    format!(
+        "judge grade: {} submission(s) in {:.1}s: {}",
+        reports.len(),
+        took.as_secs_f64(),
+        parts.join(", ")
+    )
 }
 
 /// Grades one submission (the report signed), or reuses its GRADE.json when this judge signed

@@ -19,13 +19,26 @@ pub fn print_reports(reports: &[Report], json: bool) -> anyhow::Result<()> {
         outln!("{}", serde_json::to_string_pretty(reports)?);
         return Ok(());
     }
-    let stdout = std::io::stdout();
-    let colour = use_colour(stdout.is_terminal());
-    let width = terminal_width();
     for report in reports {
-        outln!("{}", terminal(report, colour, width));
+        print_table(report)?;
     }
     Ok(())
+}
+
+/// One report as the terminal table.
+pub fn print_table(report: &Report) -> anyhow::Result<()> {
+    let colour = use_colour(std::io::stdout().is_terminal());
+    outln!("{}", terminal(report, colour, terminal_width()));
+    Ok(())
+}
+
+/// What every output says of a reused grade, so it never looks fresh.
+pub fn cached_note(report: &Report) -> String {
+    format!(
+        "cached: graded {}, seed {}; --force to re-grade",
+        judge_core::render::utc_minute(report.started_unix),
+        report.fingerprint.seed
+    )
 }
 
 fn terminal_width() -> u16 {

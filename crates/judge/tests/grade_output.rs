@@ -1,0 +1,64 @@
+//! What `judge grade` prints: a line per submission as it finishes (when piped), a closing line
+//! for the run, and a reused grade marked as cached in every output.
+
+mod support;
+
+use std::fs;
+
+use support::{judge_command, text};
+
+#[test]
+fn results_come_one_line_each_and_a_reused_grade_says_it_is_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    let cell = dir.path().join("m/backwards");
+    fs::create_dir_all(&cell).unwrap();
+    let correct = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../graders/backwards/tests/fixtures/correct/layer_norm.py");
+    fs::copy(correct, cell.join("layer_norm.py")).unwrap();
+    let grade = |extra: &[&str]| {
+        let out = judge_command()
+            .args(["grade", "m", "--seed", "4"])
+            .args(extra)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+
+    let first = grade(&[]);
+    let lines: Vec<&str> = first.lines().collect();
+    assert_eq!(
+        lines.len(),
+        2,
+        "one line per submission, one for the run:\n{first}"
+    );
+    assert!(lines[0].starts_with("m/backwards: auto "), "{first}");
+    assert!(
+        lines[0].contains(" passed") && !lines[0].contains("cached"),
+        "{first}"
+    );
+    assert!(
+        lines[1].starts_with("judge grade: 1 submission(s) in ")
+            && lines[1].ends_with("1 passed every auto criterion, 0 did not"),
+        "{first}"
+    );
+
+    let second = grade(&[]);
+    assert!(second.contains("(cached: graded "), "{second}");
+    assert!(
+        second.contains(", seed 4; --force to re-grade)"),
+        "{second}"
+    );
+    assert!(
+        second.contains("1 cached (--force to re-grade)"),
+        "{second}"
+    );
+
+    let json: serde_json::Value = serde_json::from_str(&grade(&["--json"])).unwrap();
+    assert_eq!(json[0]["cached"]["seed"], 4, "{json}");
+    assert!(json[0]["cached"]["graded_unix"].as_u64().is_some());
+
+    let forced = grade(&["--force"]);
+    assert!(!forced.contains("cached"), "{forced}");
+}
