@@ -22,6 +22,7 @@ macro_rules! out {
 
 mod cli;
 mod commands;
+mod interrupt;
 mod registry;
 
 use std::process::ExitCode;

@@ -55,15 +55,21 @@ struct CellJob {
 }
 
 /// Grades `sub` in a child judge process and returns its report; a child that crashes or
-/// outlives `--timeout` yields a report whose every criterion is ERROR with the reason.
+/// outlives `--timeout` yields a report whose every criterion is ERROR with the reason. `None`
+/// when the run was interrupted (Ctrl-C, SIGTERM) before the child finished: the child and its
+/// sandboxes are ended, and there is no report.
 pub fn grade_in_child(
     sub: &SubmissionDir,
     args: &GradeArgs,
     ctx: &GradeContext,
     key: &ReportKey,
-) -> Report {
+) -> Option<Report> {
     let started = session::start_clock();
-    run_cell(sub, args, ctx).unwrap_or_else(|verdict| {
+    let outcome = run_cell(sub, args, ctx);
+    if crate::interrupt::requested() && outcome.is_err() {
+        return None;
+    }
+    Some(outcome.unwrap_or_else(|verdict| {
         tracing::warn!("{}: {}", sub.label(), verdict.detail());
         let grader = registry::grader(sub.challenge).expect("graded challenges have a grader");
         let mut report = session::ungraded_submission(
@@ -76,7 +82,7 @@ pub fn grade_in_child(
         );
         key.sign(&mut report);
         report
-    })
+    }))
 }
 
 fn run_cell(sub: &SubmissionDir, args: &GradeArgs, ctx: &GradeContext) -> Result<Report, Verdict> {
@@ -96,7 +102,10 @@ fn run_cell(sub: &SubmissionDir, args: &GradeArgs, ctx: &GradeContext) -> Result
     let address_space = (sub.challenge != ChallengeId::Fuse)
         .then(|| ctx.memory_bytes.saturating_add(JUDGE_OWN_BYTES));
     let mut command = Command::new(exe);
+    // Its own process group: a Ctrl-C at the terminal reaches the judge, which ends the cell
+    // itself and cleans up after it.
     command
+        .process_group(0)
         .arg(SUBCOMMAND)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -173,13 +182,14 @@ fn confine_cell(address_space: Option<u64>) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The child's exit status, or `None` at the deadline or when the run is interrupted.
 fn wait_until(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
     loop {
         if let Ok(Some(status)) = child.try_wait() {
             return Some(status);
         }
         let now = Instant::now();
-        if now >= deadline {
+        if now >= deadline || crate::interrupt::requested() {
             return None;
         }
         thread::sleep((deadline - now).min(Duration::from_millis(20)));

@@ -59,6 +59,7 @@ pub fn run(args: GradeArgs) -> anyhow::Result<i32> {
 
     let key = super::report_key(args.run.key.as_deref())?;
     let ctx = super::context(&args.run);
+    crate::interrupt::install()?;
     let run_started = std::time::Instant::now();
     // Results as they come: the table on a terminal, one line each when piped; JSON at the end.
     let as_they_come = !args.run.json;
@@ -73,6 +74,9 @@ pub fn run(args: GradeArgs) -> anyhow::Result<i32> {
         for _ in 0..jobs {
             scope.spawn(|| {
                 loop {
+                    if crate::interrupt::requested() {
+                        break;
+                    }
                     let next = queue.lock().expect("queue lock").next();
                     let Some((index, sub)) = next else { break };
                     bar.set_message(sub.label());
@@ -80,7 +84,9 @@ pub fn run(args: GradeArgs) -> anyhow::Result<i32> {
                     // Reused when the cell hands back the very report that was there: the
                     // signature covers every field.
                     let before = Report::read(&path).ok().and_then(|r| r.signature);
-                    let report = super::cell::grade_in_child(sub, &args, &ctx, &key);
+                    let Some(report) = super::cell::grade_in_child(sub, &args, &ctx, &key) else {
+                        break;
+                    };
                     let cached = before.is_some() && before == report.signature;
                     if let Err(e) = report.write_atomic(&path) {
                         bar.suspend(|| eprintln!("error: {}: {e}", sub.label()));
@@ -102,12 +108,31 @@ pub fn run(args: GradeArgs) -> anyhow::Result<i32> {
 
     let mut results = results.into_inner().expect("threads joined");
     results.sort_by_key(|(index, _, _)| *index);
+    let interrupted = crate::interrupt::requested();
+    if interrupted {
+        let finished: Vec<usize> = results.iter().map(|(index, _, _)| *index).collect();
+        let unfinished: Vec<String> = gradable
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| !finished.contains(index))
+            .map(|(_, sub)| render::printable(&sub.label(), false))
+            .collect();
+        eprintln!(
+            "interrupted: {} of {} submission(s) finished (their reports are written); not graded: {}",
+            finished.len(),
+            gradable.len(),
+            unfinished.join(", ")
+        );
+    }
     let cached: Vec<bool> = results.iter().map(|(_, _, cached)| *cached).collect();
     let reports: Vec<Report> = results.into_iter().map(|(_, r, _)| r).collect();
     if args.run.json {
         print_json(&reports, &cached)?;
     } else {
         outln!("{}", run_summary(&reports, &cached, run_started.elapsed()));
+    }
+    if interrupted {
+        return Ok(crate::interrupt::EXIT_INTERRUPTED);
     }
     if write_failures.into_inner().expect("threads joined") > 0 {
         return Ok(judge_core::exit::USAGE_OR_ENVIRONMENT);

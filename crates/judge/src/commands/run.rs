@@ -333,7 +333,15 @@ impl Asker<'_> {
         } else {
             // In a child judge process, as `judge grade` does: a crash there is this
             // answer's ERROR, not the end of the run.
-            super::cell::grade_in_child(&job.sub, grade_args, ctx, self.key)
+            // `judge run` installs no interrupt handler, so a report always comes back.
+            super::cell::grade_in_child(&job.sub, grade_args, ctx, self.key).unwrap_or_else(|| {
+                unanswered(
+                    grader.as_ref(),
+                    job,
+                    ctx,
+                    Verdict::harness_error("grading was interrupted"),
+                )
+            })
         };
         if transcript.cut_by_max_tokens {
             let note =
