@@ -62,3 +62,36 @@ fn results_come_one_line_each_and_a_reused_grade_says_it_is_cached() {
     let forced = grade(&["--force"]);
     assert!(!forced.contains("cached"), "{forced}");
 }
+
+#[test]
+fn an_unanswered_challenge_is_one_no_answer_line_and_no_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = judge_command()
+        .args([
+            "scaffold",
+            "-n",
+            "m",
+            "--only",
+            "kv,backwards,ternary_training",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let correct = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../graders/backwards/tests/fixtures/correct/layer_norm.py");
+    fs::copy(correct, dir.path().join("m/backwards/layer_norm.py")).unwrap();
+    let out = judge_command()
+        .args(["grade", "m", "--seed", "3"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    for id in ["kv", "ternary_training"] {
+        assert!(stdout.contains(&format!("m/{id}: no answer")), "{stdout}");
+        assert!(!dir.path().join("m").join(id).join("GRADE.json").exists());
+    }
+    assert!(stdout.contains("m/backwards: auto "), "{stdout}");
+    assert!(stdout.contains("judge grade: 1 submission(s)"), "{stdout}");
+}

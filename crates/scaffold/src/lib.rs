@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 use judge_core::ChallengeId;
 use judge_core::challenge::{CHALLENGES, ChallengeInfo, Difficulty};
 
+/// The prompt's file name in each challenge folder.
+pub const PROMPT_FILE_NAME: &str = "PROMPT.md";
+
 /// What to scaffold and where.
 #[derive(Debug, Clone, Default)]
 pub struct ScaffoldOptions {
@@ -195,7 +198,7 @@ fn write_all(
     for &id in &done.challenges {
         let folder = destination.join(id.as_str());
         fs::create_dir(&folder).map_err(io_error(&folder))?;
-        let prompt = folder.join("PROMPT.md");
+        let prompt = folder.join(PROMPT_FILE_NAME);
         fs::write(&prompt, prompts::prompt_markdown(id, options.original))
             .map_err(io_error(&prompt))?;
         if let Some(name) = id.info().data_file {

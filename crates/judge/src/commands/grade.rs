@@ -10,6 +10,8 @@ use judge_core::signing::ReportKey;
 use judge_core::{Report, session};
 
 use judge_core::render;
+use judge_llm::TRANSCRIPT_FILE_NAME;
+use judge_scaffold::PROMPT_FILE_NAME;
 
 use super::output::{cached_note, print_table, progress, prompt_sha256};
 use crate::cli::GradeArgs;
@@ -46,6 +48,14 @@ pub fn run(args: GradeArgs) -> anyhow::Result<i32> {
             "warning: {}: no grader for '{}' yet, not graded",
             sub.label(),
             sub.challenge
+        );
+    }
+    // A challenge folder holding only what the scaffold wrote is no answer: one line, no report.
+    let (gradable, unanswered): (Vec<_>, Vec<_>) = gradable.into_iter().partition(is_answered);
+    for sub in &unanswered {
+        outln!(
+            "{}: no answer (nothing but what `judge scaffold` wrote)",
+            render::printable(&sub.label(), false)
         );
     }
     if gradable.is_empty() {
@@ -138,6 +148,23 @@ pub fn run(args: GradeArgs) -> anyhow::Result<i32> {
         return Ok(judge_core::exit::USAGE_OR_ENVIRONMENT);
     }
     Ok(judge_core::exit::for_reports(&reports))
+}
+
+/// Whether a challenge folder holds anything besides what the scaffold or the judge put there
+/// (PROMPT.md, the challenge's data file, GRADE.json, a `judge run` transcript, hidden files).
+fn is_answered(sub: &SubmissionDir) -> bool {
+    let scaffolded = |name: &str| {
+        name.starts_with('.')
+            || [PROMPT_FILE_NAME, REPORT_FILE_NAME, TRANSCRIPT_FILE_NAME].contains(&name)
+            || sub.challenge.info().data_file == Some(name)
+    };
+    let Ok(entries) = std::fs::read_dir(&sub.dir) else {
+        // Unreadable: let grading say why.
+        return true;
+    };
+    entries
+        .filter_map(Result::ok)
+        .any(|entry| !scaffolded(&entry.file_name().to_string_lossy()))
 }
 
 /// One finished submission: its table on a terminal, else one line; and whether it was reused.
