@@ -179,7 +179,7 @@ fn table(matrix: &Matrix, out: &mut String) {
 }
 
 fn ranking(matrix: &Matrix, out: &mut String) {
-    out.push_str("### Ranking\n\n");
+    out.push_str("### Ranking\n\nBy the strict total (every challenge; skips and missing answers count as 0).\n\n");
     let challenges = matrix.challenges.len();
     for total in &matrix.totals {
         let place = match total.rank {
@@ -209,11 +209,12 @@ fn ranking(matrix: &Matrix, out: &mut String) {
         let _ = writeln!(
             out,
             "{place} **{}**{baseline} — {}% ({}) over {} of {challenges} challenges · \
-             {}/{challenges} graded{flags}",
+             strict {}% · {}/{challenges} graded{flags}",
             md_text(&total.model),
             percent(total.score),
             total.grade,
             total.over,
+            percent(total.strict_score),
             total.graded,
         );
     }

@@ -279,7 +279,8 @@ pub struct Cell {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Total {
     pub model: String,
-    /// 1 = best; equal totals share a rank. `None` for the reference column.
+    /// 1 = best by the strict total (in either arithmetic); equal ones share a rank. `None`
+    /// for the reference column.
     pub rank: Option<u32>,
     /// Mean cell score over the `over` challenges it was computed over.
     pub score: f64,
@@ -704,21 +705,24 @@ fn total_of(column: &str, cells: &[Cell], strict: bool) -> Total {
 /// Orders the columns (reference first, then best total first, ties by name) and gives the
 /// models competition ranks: 1, 2, 2, 4.
 fn rank(totals: &mut [Total]) {
+    // Ranked by the strict total in either arithmetic: a model that answered fewer challenges,
+    // or whose cells ran less, is not lifted by what it was not tested on.
     totals.sort_by(|a, b| {
         let reference_first = (b.model == REFERENCE_COLUMN).cmp(&(a.model == REFERENCE_COLUMN));
         reference_first
+            .then(b.strict_score.total_cmp(&a.strict_score))
             .then(b.score.total_cmp(&a.score))
             .then(a.model.cmp(&b.model))
     });
     let scores: Vec<(bool, f64)> = totals
         .iter()
-        .map(|t| (t.model == REFERENCE_COLUMN, t.score))
+        .map(|t| (t.model == REFERENCE_COLUMN, t.strict_score))
         .collect();
     for total in totals.iter_mut() {
         if total.model != REFERENCE_COLUMN {
             let better = scores
                 .iter()
-                .filter(|(is_reference, score)| !is_reference && *score > total.score)
+                .filter(|(is_reference, score)| !is_reference && *score > total.strict_score)
                 .count();
             total.rank = Some(better as u32 + 1);
         }

@@ -237,8 +237,8 @@ fn markdown_has_the_table_ranking_failures_and_problems() {
         "| ternary_training | OPEN-ENDED RESEARCH | 100% A | no answer | 50% ERR | no answer | no answer |",
         "| **total** | | **100% A** | **62% C** | **61% C** | **37% F** | **37% F** |",
         "| **rank** | | — | 1 | 2 | 3 | 3 |",
-        "1. **gamma** — 62% (C) over 8 of 8 challenges · 5/8 graded",
-        "3. **delta** — 37% (F) over 8 of 8 challenges · 3/8 graded",
+        "1. **gamma** — 62% (C) over 8 of 8 challenges · strict 62% · 5/8 graded",
+        "3. **delta** — 37% (F) over 8 of 8 challenges · strict 37% · 3/8 graded",
         "**alpha · flash_attention** — 60% C (1 skipped)",
         "- FAIL no_nxn (no_nxn title): peak 134217728 B ≥ 20% of N×N",
         "- SKIPPED gpu_speed (gpu_speed title): no GPU",
@@ -430,6 +430,12 @@ fn partly_run(root: &std::path::Path) {
     for id in [Kv, BeamSearch, DflashVerify] {
         put_cell(id, support::tally(4, 0));
     }
+    // Perfect on the one challenge it answered: ranked below `m`, which answered six.
+    support::put(
+        root,
+        "few/backwards",
+        &support::report(Some("few"), Backwards, support::tally(2, 0)),
+    );
 }
 
 #[test]
@@ -452,14 +458,17 @@ fn cells_that_did_not_run_say_so_and_totals_say_what_they_are_over() {
     );
     assert!(close(total.score, 1.0));
     assert!(close(total.strict_score, 4.75 / 8.0));
+    assert_eq!(m.models, ["m", "few"], "ranked by the strict total");
+    assert_eq!(m.total("few").unwrap().rank, Some(2));
 
     let md = Format::Markdown.render(&m);
     for line in [
-        "| fuse | MEDIUM | not run: no NVIDIA GPU (driver not found) |",
-        "| flash_attention | HARD | 100% A (1 skipped) |",
-        "| flash_attention_bwd | EXTRA HARD | no answer |",
-        "| **total** | | **100% A over 5** |",
-        "1. **m** — 100% (A) over 5 of 8 challenges · 6/8 graded",
+        "| fuse | MEDIUM | not run: no NVIDIA GPU (driver not found) | no answer |",
+        "| flash_attention | HARD | 100% A (1 skipped) | no answer |",
+        "| flash_attention_bwd | EXTRA HARD | no answer | no answer |",
+        "| **total** | | **100% A over 5** | **100% A over 1** |",
+        "1. **m** — 100% (A) over 5 of 8 challenges · strict 59% · 6/8 graded",
+        "2. **few** — 100% (A) over 1 of 8 challenges · strict 12% · 1/8 graded",
     ] {
         assert!(md.lines().any(|l| l == line), "missing {line:?} in\n{md}");
     }
@@ -483,7 +492,7 @@ fn cells_that_did_not_run_say_so_and_totals_say_what_they_are_over() {
     let md = Format::Markdown.render(&strict);
     assert!(
         md.lines()
-            .any(|l| l == "| fuse | MEDIUM | 0% F (2 skipped) |"),
+            .any(|l| l == "| fuse | MEDIUM | 0% F (2 skipped) | no answer |"),
         "{md}"
     );
 }
