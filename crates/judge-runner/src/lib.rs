@@ -53,4 +53,4 @@ pub use sandbox::{
 };
 pub use script::{ScriptOutcome, run_script};
 pub use value::{NdArray, ObjHandle, Value, ValueError};
-pub use worker::{CallError, CallOutcome, EntryInfo, Target, Worker, WorkerOptions};
+pub use worker::{CallError, CallOutcome, EntryInfo, RemoteObject, Target, Worker, WorkerOptions};

@@ -319,7 +319,7 @@ pub fn grade_python_with(
                 limits: limits.clone(),
                 deadline,
             };
-            decide(&mut session, &mut card);
+            decide_on_checked_channel(&mut session, criteria, &mut card, decide);
             finish_worker(&session.worker, true, &mut card, &mut graded)
         }
         None => finish_worker(&worker, imported, &mut card, &mut graded),
@@ -328,6 +328,40 @@ pub fn grade_python_with(
     run_self_tests(env, dir, &limits, deadline, contract.self_test, &mut card);
     graded.results = card.finish(stopped.as_deref().unwrap_or("the grader did not reach it"));
     graded
+}
+
+/// Runs `decide`, then checks the worker channel once more (a forged line sent during the last
+/// call leaves the real answer queued). If the channel was tampered with at any point, no
+/// result of this worker is believed: every PASS it produced becomes an ERROR saying why.
+fn decide_on_checked_channel(
+    session: &mut Session,
+    criteria: &[Criterion],
+    card: &mut Scorecard,
+    decide: impl FnOnce(&mut Session, &mut Scorecard),
+) {
+    let mut session_card = Scorecard::new(criteria);
+    decide(session, &mut session_card);
+    if !session.is_stopped() {
+        // A failure here either is tampering (recorded by the worker) or stops the worker.
+        let _ = session.worker.check_channel();
+    }
+    let tampering = session.worker.tampering().map(str::to_string);
+    let decided: Vec<bool> = criteria
+        .iter()
+        .map(|c| session_card.is_decided(&c.id))
+        .collect();
+    for (result, decided) in session_card.finish("").into_iter().zip(decided) {
+        if !decided {
+            continue;
+        }
+        let verdict = match &tampering {
+            Some(what) if result.verdict.is_pass() => Verdict::error(format!(
+                "voided: the worker channel was tampered with ({what})"
+            )),
+            _ => result.verdict,
+        };
+        card.record(&result.criterion.id, verdict, result.seconds);
+    }
 }
 
 /// Decides what the worker's whole life shows (imports of blocked frameworks), notes output

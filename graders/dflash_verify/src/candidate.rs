@@ -3,19 +3,13 @@
 //! its two implementations: our Rust reference and a Python submission.
 
 use std::cell::Cell;
+use std::collections::HashMap;
 
 use judge_core::Verdict;
-use judge_runner::{NdArray, Value};
-use judge_submission::tiny_lm_twin::{self, Twins};
+use judge_runner::{NdArray, ObjHandle, RemoteObject, Value};
 use judge_submission::{Session, call_error_verdict};
-use ndarray::{Array2, ArrayView2, Ix2};
-use tiny_lm::{LanguageModel, ModelError, TinyLm, VOCAB_SIZE};
-
-/// The grader's Python fixture module: the NumPy twin of the Rust TinyLM, tested against it in
-/// the tiny-lm crate and end to end through the bridge in tests/validation.rs.
-pub fn python_fixtures() -> Vec<(String, String)> {
-    vec![tiny_lm_twin::python_module()]
-}
+use ndarray::{Array2, ArrayD, ArrayView2, Axis, Ix2};
+use tiny_lm::{D_MODEL, HEAD_DIM, LanguageModel, ModelError, N_HEADS, TinyLm, VOCAB_SIZE};
 
 /// The target model: `TinyLm::random(seed)`, position-free, so a tree node under a correct mask
 /// gets exactly the autoregressive logits of its path. Python receives its NumPy twin.
@@ -65,7 +59,7 @@ pub trait TreeVerifier {
 /// Our Rust reference, run in this process.
 pub struct Reference;
 
-/// Counts the reference's forwards, as the worker counts a submission's calls on its fixture.
+/// Counts the reference's forwards, as the judge counts a submission's calls on its remote target.
 struct CountingModel<'m> {
     inner: &'m dyn LanguageModel,
     calls: Cell<u64>,
@@ -118,19 +112,116 @@ impl TreeVerifier for Reference {
     }
 }
 
+/// The target as the submission sees it: a remote fixture. Its forwards run here, in the
+/// judge, on the Rust model, and the judge counts them: the submission's process holds no
+/// weights to run an uncounted forward with, and no counter to reset.
+struct RemoteTarget {
+    model: Box<TinyLm>,
+}
+
+impl RemoteObject for RemoteTarget {
+    fn call(
+        &mut self,
+        method: &str,
+        args: Vec<Value>,
+        kwargs: Vec<(String, Value)>,
+    ) -> Result<Value, String> {
+        if method != "__call__" && method != "forward" {
+            return Err(format!("the target model has no method {method}"));
+        }
+        let mut args = args.into_iter();
+        let mut argument = |name: &str| {
+            kwargs
+                .iter()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.clone())
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{method}() missing argument {name}"))
+        };
+        let (token_ids, mask) = (argument("token_ids")?, argument("mask")?);
+        let ids = token_ids
+            .to_i64_array()
+            .map_err(|e| format!("token_ids: {e}"))?;
+        // A (1, len) batch gives (1, len, vocab), as the NumPy model does.
+        let batched = ids.ndim() == 2 && ids.shape()[0] == 1;
+        if ids.ndim() != 1 && !batched {
+            return Err(format!(
+                "token_ids of shape {:?}, expected 1-D",
+                ids.shape()
+            ));
+        }
+        let tokens = ids
+            .iter()
+            .map(|&t| vocabulary_token(t))
+            .collect::<Result<Vec<u32>, String>>()?;
+        let allowed =
+            allowed_positions(&drop_leading_singletons(mask)).map_err(|e| format!("mask: {e}"))?;
+        let logits = self
+            .model
+            .logits(&tokens, allowed.view())
+            .map_err(|e| e.to_string())?;
+        Ok(if batched {
+            logits.insert_axis(Axis(0)).into()
+        } else {
+            logits.into()
+        })
+    }
+}
+
+/// A `(1, 1, len, len)` mask as `(len, len)`: leading batch and head axes of size 1 go.
+fn drop_leading_singletons(mask: Value) -> Value {
+    fn squeeze<T>(mut a: ArrayD<T>) -> ArrayD<T> {
+        while a.ndim() > 2 && a.shape()[0] == 1 {
+            a = a.index_axis_move(Axis(0), 0);
+        }
+        a
+    }
+    match mask {
+        Value::Array(NdArray::Bool(a)) => Value::Array(NdArray::Bool(squeeze(a))),
+        Value::Array(NdArray::I64(a)) => Value::Array(NdArray::I64(squeeze(a))),
+        Value::Array(NdArray::F64(a)) => Value::Array(NdArray::F64(squeeze(a))),
+        Value::Array(NdArray::F32(a)) => Value::Array(NdArray::F32(squeeze(a))),
+        other => other,
+    }
+}
+
 /// A Python submission behind the sandboxed bridge.
 pub struct Python<'s> {
     session: &'s mut Session,
-    /// TinyLM twins already built in the worker.
-    targets: Twins,
+    /// Remote targets already served to the worker, by the seed of their `TinyLm::random`.
+    targets: HashMap<u64, ObjHandle>,
 }
 
 impl<'s> Python<'s> {
     pub fn new(session: &'s mut Session) -> Self {
         Self {
             session,
-            targets: Twins::default(),
+            targets: HashMap::new(),
         }
+    }
+
+    fn remote_target(&mut self, target: &Target) -> Result<ObjHandle, Verdict> {
+        if let Some(&handle) = self.targets.get(&target.seed) {
+            return Ok(handle);
+        }
+        let attrs = [
+            ("vocab_size", VOCAB_SIZE),
+            ("d_model", D_MODEL),
+            ("n_heads", N_HEADS),
+            ("head_dim", HEAD_DIM),
+        ]
+        .map(|(name, n)| (name.to_string(), Value::Int(n as i64)))
+        .to_vec();
+        let remote = RemoteTarget {
+            model: target.model.clone(),
+        };
+        let handle = self
+            .session
+            .worker
+            .new_remote(Box::new(remote), attrs)
+            .map_err(|e| call_error_verdict(&e).in_context("serving the target model"))?;
+        self.targets.insert(target.seed, handle);
+        Ok(handle)
     }
 }
 
@@ -168,10 +259,7 @@ impl TreeVerifier for Python<'_> {
         tree_tokens: &[u32],
         tree_parents: &[i64],
     ) -> Result<Verification, Verdict> {
-        // The target's twin; one the harness cannot build or trust is the harness's error.
-        let handle = self
-            .targets
-            .get_or_build(self.session, target.seed, &target.model)?;
+        let handle = self.remote_target(target)?;
         // Positional, as the prompt declares them; temperature 0 (greedy).
         let args = vec![
             token_list(prompt),
@@ -193,7 +281,7 @@ impl TreeVerifier for Python<'_> {
         Ok(Verification {
             accepted,
             new_token,
-            target_calls: outcome.fixture_calls,
+            target_calls: outcome.remote_calls,
         })
     }
 }

@@ -5,8 +5,9 @@
 //! `build_tree_mask(prompt_len, tree_parents)` and `verify_and_accept(prompt_tokens,
 //! tree_tokens, tree_parents, target_model, temperature)`, implemented twice: by the Rust
 //! reference ([`candidate::Reference`]) and by a Python submission through the sandboxed bridge
-//! ([`candidate::Python`]), whose target is the NumPy twin of a random-weight, position-free
-//! TinyLM. The grader drives the generation loop itself (drafts come from this process, seeded),
+//! ([`candidate::Python`]), whose target is a random-weight, position-free TinyLM served to it as
+//! a remote fixture: each forward runs in the judge, which counts it, so "one forward per
+//! verification" is a figure the submission cannot forge. The grader drives the generation loop itself (drafts come from this process, seeded),
 //! so every criterion compares against autoregressive greedy decoding computed here.
 //!
 //! What a verification step may return is not unique: an implementation that stops at the
@@ -25,7 +26,7 @@ use std::time::Duration;
 use judge_core::{Challenge, ChallengeId, Criterion, GradeContext, Graded};
 use judge_submission::{PythonContract, grade_python};
 
-pub use candidate::{Target, TreeVerifier, Verification, allowed_positions, python_fixtures};
+pub use candidate::{Target, TreeVerifier, Verification, allowed_positions};
 
 /// Criterion ids, shared by the checks and the validation tests.
 pub mod ids {
@@ -110,7 +111,7 @@ impl Challenge for DflashVerifyGrader {
             challenge: self.id(),
             names: vec![MASK_ENTRY, VERIFY_ENTRY],
             required: vec![MASK_ENTRY, VERIFY_ENTRY],
-            fixtures: python_fixtures(),
+            fixtures: Vec::new(),
             call_timeout: Duration::from_secs(60),
             self_test: judge_submission::SelfTestRule::TestFilesOrScripts,
         };

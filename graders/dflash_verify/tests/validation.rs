@@ -6,14 +6,14 @@
 
 use dflash_verify::build_tree_mask;
 use dflash_verify::fixtures::random_tree_parents;
-use grader_dflash_verify::{DflashVerifyGrader, ids, python_fixtures};
+use grader_dflash_verify::{DflashVerifyGrader, ids};
 use grader_testkit::{
     assert_all_auto_pass, assert_correct_submission, assert_fails_exactly,
     assert_missing_entry_is_named, assert_null_submissions_fail, describe, evidence,
     fixture_worker, grade, grade_reference,
 };
 use judge_runner::{Limits, Target};
-use judge_submission::tiny_lm_twin::new_twin;
+use judge_submission::tiny_lm_twin::{new_twin, python_module};
 use ndarray::Array1;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use tiny_lm::{LanguageModel, TinyLm, VOCAB_SIZE};
@@ -125,7 +125,7 @@ fn a_submission_without_the_contract_functions_is_an_error_naming_them() {
 
 #[test]
 fn the_python_twin_computes_the_rust_logits_under_tree_masks_through_the_bridge() {
-    let (mut worker, _dir) = fixture_worker(python_fixtures());
+    let (mut worker, _dir) = fixture_worker(vec![python_module()]);
     let model = TinyLm::random(31);
     let twin = new_twin(&mut worker, &model).expect("TinyLM twin");
 

@@ -64,6 +64,11 @@ pub struct Outcome {
     pub peak_bytes: Option<u64>,
     /// Why `peak_bytes` is missing, for the evidence.
     pub peak_note: Option<String>,
+    /// Memory the call added beyond its inputs and its output, measured outside the
+    /// candidate's code: the rise of the worker's resident memory read by the judge from
+    /// `/proc` for Python, the judge's counting allocator for the reference. `None` when it
+    /// could not be measured.
+    pub outside_extra_bytes: Option<u64>,
 }
 
 /// The contract every criterion is checked against. A failed call is the verdict it earned
@@ -108,9 +113,13 @@ impl Reference {
 impl Attention for Reference {
     fn forward(&mut self, inputs: &Inputs, tile: usize, causal: bool) -> Result<Outcome, Verdict> {
         let (output, peak) = judge_core::heap::measure_peak(|| Self::run(inputs, tile, causal));
+        let output = output?;
+        let output_bytes = output.len() as u64 * inputs.itemsize();
         Ok(Outcome {
-            output: output?,
+            output,
             peak_bytes: peak,
+            // The counting allocator is the judge's own: already an outside measurement.
+            outside_extra_bytes: peak.map(|p| p.saturating_sub(output_bytes)),
             peak_note: peak
                 .is_none()
                 .then(|| "the counting allocator is not installed in this process".into()),
@@ -190,10 +199,18 @@ fn call(
         .peak_bytes
         .is_none()
         .then(|| "tracemalloc was stopped or tampered with during the call".to_string());
+    let output = output_of(&outcome.value)?;
+    // The rise counts the arguments the worker decoded and the result it holds.
+    let [b, h, n, d] = inputs.shape();
+    let inputs_bytes = 3 * (b * h * n * d) as u64 * inputs.itemsize();
+    let output_bytes = output.len() as u64 * inputs.itemsize();
     Ok(Outcome {
-        output: output_of(&outcome.value)?,
+        output,
         peak_bytes: outcome.peak_bytes,
         peak_note,
+        outside_extra_bytes: outcome
+            .resident_rise_bytes
+            .map(|rise| rise.saturating_sub(inputs_bytes + output_bytes)),
     })
 }
 

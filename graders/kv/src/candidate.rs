@@ -38,6 +38,10 @@ pub struct DecodeRun {
     /// allocated above what was held before it (its peak).
     pub held_bytes: Option<Vec<u64>>,
     pub step_bytes: Option<Vec<u64>>,
+    /// When measured: the most memory the decode added beyond its inputs and outputs, by a
+    /// measurement outside the candidate's code (the worker's resident memory read by the judge
+    /// from `/proc` for Python, the judge's own accounting for the reference).
+    pub outside_peak_bytes: Option<u64>,
 }
 
 /// The contract every criterion is checked against. A failed call is the verdict it earned
@@ -151,6 +155,7 @@ impl KvCandidate for Reference {
                     outputs: None,
                     held_bytes: None,
                     step_bytes: None,
+                    outside_peak_bytes: None,
                 });
             }
         }
@@ -163,6 +168,9 @@ impl KvCandidate for Reference {
             completed: steps.steps(),
             seconds: started.elapsed().as_secs_f64(),
             outputs: Some(outputs.into_dyn()),
+            outside_peak_bytes: measure
+                .then(|| held.iter().zip(&step_peaks).map(|(h, s)| h + s).max())
+                .flatten(),
             held_bytes: measure.then_some(held),
             step_bytes: measure.then_some(step_peaks),
         })
@@ -298,11 +306,11 @@ impl KvCandidate for Python<'_> {
             Value::Bool(measure),
             Value::Float(time_limit.as_secs_f64()),
         ];
-        let result = self
+        let outcome = self
             .session
             .call_method(probe, "decode", args, Vec::new())
-            .map_err(error)?
-            .value;
+            .map_err(error)?;
+        let result = outcome.value;
         if let Some(message) = result.get("error") {
             return Err(Verdict::fail(
                 message.as_str().unwrap_or("malformed output"),
@@ -329,12 +337,18 @@ impl KvCandidate for Python<'_> {
                 .map(|_| byte_counts(&result, key))
                 .transpose()
         };
+        // The rise counts the step inputs the worker decoded and the outputs the probe returns.
+        let in_and_out = 4 * (steps.queries.len() * std::mem::size_of::<f64>()) as u64;
         Ok(DecodeRun {
             completed: completed.max(0) as usize,
             seconds,
             outputs,
             held_bytes: counts("held")?,
             step_bytes: counts("step")?,
+            outside_peak_bytes: outcome
+                .resident_rise_bytes
+                .filter(|_| measure)
+                .map(|rise| rise.saturating_sub(in_and_out)),
         })
     }
 }

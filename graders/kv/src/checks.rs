@@ -317,9 +317,16 @@ fn wrong_outputs(steps: &StepInputs, outputs: &ArrayD<f64>) -> Option<Verdict> {
     None
 }
 
+/// Resident memory a decode may add beyond what the cache holds and its steps allocate: pages
+/// the interpreter, the probe and the allocator touch for themselves.
+const RESIDENT_SLACK_BYTES: f64 = (8 << 20) as f64;
+
 /// Memory over a 1024-token decode of 2 sequences (H = 4, d = 64, max_len = 1024): what the
 /// cache holds at the end against the tokens' own bytes, and what each step of the second half
-/// allocates on top of it against the cache's size at that step.
+/// allocates on top of it against the cache's size at that step. Both are the probe's
+/// tracemalloc figures, taken inside the submission's process; they are corroborated by the
+/// most memory the whole decode added, measured outside it, which may not exceed what the
+/// bounds allow together (within [`RESIDENT_SLACK_BYTES`]).
 fn memory(candidate: &mut dyn KvCandidate, seed: u64) -> Verdict {
     let mut rng = StdRng::seed_from_u64(for_criterion(seed, ids::MEMORY));
     let steps = cases::uniform_batch(&mut rng, 1024, 2, 4, 64);
@@ -338,8 +345,21 @@ fn memory(candidate: &mut dyn KvCandidate, seed: u64) -> Verdict {
     if let Some(wrong) = wrong_outputs(&steps, &outputs) {
         return wrong;
     }
+    let Some(outside) = run.outside_peak_bytes else {
+        return Verdict::fail("no trustworthy measurement: the judge could not measure the decode");
+    };
+    let outside_limit =
+        (HELD_FACTOR + STEP_FRACTION) * token_bytes(dims, seqs.len(), total) + RESIDENT_SLACK_BYTES;
+    let corroborated = outside as f64 <= outside_limit;
+    let corroboration = format!(
+        "measured by the judge: the decode added {} beyond its inputs and outputs (bound {})",
+        mebibytes(outside as f64),
+        mebibytes(outside_limit)
+    );
     let (Some(held), Some(step)) = (run.held_bytes, run.step_bytes) else {
-        return Verdict::fail("no trustworthy measurement: tracemalloc was stopped during the run");
+        return Verdict::fail(format!(
+            "no trustworthy measurement: tracemalloc was stopped during the run; {corroboration}"
+        ));
     };
     let n = seqs.len();
     let held_at = |t: usize| held[t - 1] as f64;
@@ -353,7 +373,8 @@ fn memory(candidate: &mut dyn KvCandidate, seed: u64) -> Verdict {
     let evidence = format!(
         "n={n} H={} d={} max_len={total}: holds {} / {} / {} after {} / {} / {total} tokens, \
          {held_ratio:.2}× the tokens' 2·n·H·t·d·8 (bound {HELD_FACTOR}×); the heaviest step of \
-         the second half (t = {worst_step}) allocates {:.1}% of the cache (bound {:.0}%)",
+         the second half (t = {worst_step}) allocates {:.1}% of the cache (bound {:.0}%); \
+         {corroboration}",
         dims.heads,
         dims.head_dim,
         mebibytes(held_at(total / 4)),
@@ -365,7 +386,7 @@ fn memory(candidate: &mut dyn KvCandidate, seed: u64) -> Verdict {
         100.0 * STEP_FRACTION,
     );
     Verdict::check(
-        held_ratio <= HELD_FACTOR && step_ratio <= STEP_FRACTION,
+        held_ratio <= HELD_FACTOR && step_ratio <= STEP_FRACTION && corroborated,
         evidence,
     )
 }

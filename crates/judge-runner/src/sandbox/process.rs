@@ -60,6 +60,16 @@ impl SandboxedProcess {
         self.deadline
     }
 
+    /// The host pid of the program itself, for measurements the judge reads from `/proc`: PID 1
+    /// of the sandbox's PID namespace (`unshare`'s only child), or the child where no PID
+    /// namespace was made.
+    pub fn program_pid(&self) -> u32 {
+        let pid = self.child.id();
+        only_child(pid)
+            .filter(|&init| pid_namespace(init) != pid_namespace(std::process::id()))
+            .unwrap_or(pid)
+    }
+
     /// Time since the process was started.
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
@@ -203,6 +213,10 @@ fn signal_kill(pid: u32) {
 fn only_child(pid: u32) -> Option<u32> {
     let children = fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
     children.split_whitespace().next()?.parse().ok()
+}
+
+fn pid_namespace(pid: u32) -> Option<std::path::PathBuf> {
+    fs::read_link(format!("/proc/{pid}/ns/pid")).ok()
 }
 
 /// SIGKILLs every process whose real uid is `uid`, until none is left (a fork loop may

@@ -1,15 +1,25 @@
 //! The Python bridge (ARCHITECTURE §4): one worker process per graded submission, started in
 //! the sandbox, driven with JSON lines on private pipes (fd 3 requests, fd 4 responses) that
 //! the submission's prints cannot reach. The worker script itself is `worker.py`, embedded.
+//!
+//! The worker runs inside the submission's interpreter, so whatever it reports could be forged
+//! by the submission. What decides verdicts is therefore measured here, on the judge's side of
+//! the pipes: the round trip on the judge's clock, the resident memory from `/proc`, the calls
+//! on remote fixtures (objects served by the judge). Every request carries a sequence number
+//! that its response must echo; a line that answers nothing, answers the wrong request, cannot
+//! be read or is too long is [`CallError::Tampered`]: the submission's ERROR.
 
+mod resident;
 mod wire;
+
+use std::collections::HashMap;
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -21,12 +31,21 @@ use crate::output::CapturedOutput;
 use crate::python_env::PythonEnv;
 use crate::sandbox::{Sandbox, SandboxedProcess, describe_exit};
 use crate::value::{ObjHandle, Value};
+use resident::ResidentMemory;
 
 /// The worker script, run by the sandboxed interpreter.
 const WORKER_SOURCE: &str = include_str!("worker.py");
 
-/// Longest response line accepted; a longer one means the channel was tampered with.
-const MAX_RESPONSE_BYTES: u64 = 256 << 20;
+/// Longest response line accepted; a longer one means the channel was tampered with. Arrays
+/// travel as files, so real responses are small.
+const MAX_RESPONSE_BYTES: u64 = 16 << 20;
+
+/// Response lines queued between the reader thread and the judge: a submission flooding the
+/// channel blocks itself, not the judge's memory.
+const RESPONSE_QUEUE: usize = 64;
+
+/// How long the worker may take to answer [`Worker::check_channel`]: its loop answers at once.
+const SYNC_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long the worker may take to start (interpreter, numpy, fixture modules).
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -90,8 +109,15 @@ pub struct CallOutcome {
     /// tracemalloc's peak during the call (tracing runs only around the call). `None` when the
     /// submission stopped tracing itself, so no peak can be trusted.
     pub peak_bytes: Option<u64>,
-    /// Calls the submission made on grader fixtures during this call.
+    /// Calls the submission made on grader fixtures during this call, as the worker counted
+    /// them (in the submission's process: a figure it can forge).
     pub fixture_calls: u64,
+    /// Calls the submission made on remote fixtures during this call, counted by the judge.
+    pub remote_calls: u64,
+    /// How far the worker's resident memory rose during the call above where it stood when the
+    /// request was sent (arguments decoded in the worker included), read by the judge from
+    /// `/proc`. `None` when the judge could not measure it.
+    pub resident_rise_bytes: Option<u64>,
 }
 
 /// Why a call produced no value. `Display` is a one-line piece of evidence.
@@ -123,9 +149,14 @@ pub enum CallError {
     /// An earlier failure (timeout, death) stopped the worker; nothing runs any more.
     #[error("not run: {reason}")]
     Stopped { reason: String },
-    /// The bridge itself failed (a judge bug, or a submission tampering with the channel).
+    /// The worker reported that the judge's request made no sense (a judge bug).
     #[error("bridge protocol error: {0}")]
     Protocol(String),
+    /// Traffic on the worker channel that the worker does not send: garbage, a line answering
+    /// no request or the wrong one, an over-long line, a result that cannot be decoded.
+    /// Only code in the worker's process can write there, so it is the submission's doing.
+    #[error("the worker channel was tampered with: {0}")]
+    Tampered(String),
 }
 
 impl CallError {
@@ -133,6 +164,24 @@ impl CallError {
     pub fn is_harness_fault(&self) -> bool {
         matches!(self, CallError::Protocol(_))
     }
+}
+
+/// An object the judge serves to the submission (a remote fixture): the submission sees a
+/// proxy, and each method call it makes is run here, in the judge, and counted here.
+pub trait RemoteObject: Send {
+    /// Runs `method`; an `Err` is raised in the submission as `ValueError(message)`.
+    fn call(
+        &mut self,
+        method: &str,
+        args: Vec<Value>,
+        kwargs: Vec<(String, Value)>,
+    ) -> Result<Value, String>;
+}
+
+/// A remote fixture and the calls made on it so far.
+struct Remote {
+    object: Box<dyn RemoteObject>,
+    calls: u64,
 }
 
 fn exception_line(type_name: &str, message: &str, traceback: &str) -> String {
@@ -181,9 +230,17 @@ pub struct Worker {
     sandbox: Sandbox,
     limits: Limits,
     stopped: Option<String>,
+    /// What showed the channel was tampered with, once it was.
+    tampering: Option<String>,
     blocked: Vec<String>,
     next_file: u64,
     python_version: String,
+    /// Sequence number of the last request sent.
+    seq: u64,
+    remotes: HashMap<u64, Remote>,
+    /// The worker's own process, found once it is ready (before, `unshare` may not have forked
+    /// it yet).
+    resident: Option<ResidentMemory>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -251,9 +308,13 @@ impl Worker {
             sandbox,
             limits: opts.limits,
             stopped: None,
+            tampering: None,
             blocked: Vec::new(),
             next_file: 0,
             python_version: String::new(),
+            seq: 0,
+            remotes: HashMap::new(),
+            resident: None,
         };
         worker.await_ready()?;
         Ok(worker)
@@ -265,6 +326,7 @@ impl Worker {
             Ok(Ok(message)) => {
                 if let Some(ready) = message.get("ready") {
                     self.python_version = ready["python"].as_str().unwrap_or("").to_string();
+                    self.resident = Some(ResidentMemory::of(self.process.program_pid()));
                     return Ok(());
                 }
                 match message.get("fatal").and_then(Json::as_str) {
@@ -352,20 +414,27 @@ impl Worker {
             Target::Method(handle, name) => json!({"method": [handle.0, name]}),
         };
         let (args, kwargs) = self.encode_arguments(&args, &kwargs)?;
+        let remote_calls_before = self.total_remote_calls();
+        let resident_before = self.resident.and_then(|r| r.start_peak());
         let started = Instant::now();
         let (mut ok, received) = self.request(
             json!({"op": "call", "target": target, "args": args, "kwargs": kwargs}),
             timeout,
         )?;
         let round_trip_seconds = received.duration_since(started).as_secs_f64();
-        let value =
-            wire::decode(ok["value"].take(), self.sandbox.outbox()).map_err(CallError::Protocol)?;
+        let resident_peak = self.resident.and_then(|r| r.peak());
+        let value = wire::decode(ok["value"].take(), self.sandbox.outbox())
+            .map_err(|e| self.tampered(format!("undecodable result: {e}")))?;
         Ok(CallOutcome {
             value,
             seconds: ok["seconds"].as_f64().unwrap_or(f64::NAN),
             round_trip_seconds,
             peak_bytes: ok["peak_bytes"].as_u64(),
             fixture_calls: ok["fixture_calls"].as_u64().unwrap_or(0),
+            remote_calls: self.total_remote_calls() - remote_calls_before,
+            resident_rise_bytes: resident_before
+                .zip(resident_peak)
+                .map(|(before, peak)| peak.saturating_sub(before)),
         })
     }
 
@@ -405,6 +474,43 @@ impl Worker {
             .ok_or_else(|| CallError::Protocol(format!("no handle in {ok}")))
     }
 
+    /// Serves `object` to the submission as a remote fixture with the plain attributes `attrs`
+    /// (copies: changing them changes nothing here); the handle can be passed as
+    /// [`Value::Obj`]. Its calls run in the judge and are counted in
+    /// [`CallOutcome::remote_calls`] and [`Self::remote_calls`].
+    pub fn new_remote(
+        &mut self,
+        object: Box<dyn RemoteObject>,
+        attrs: Vec<(String, Value)>,
+    ) -> Result<ObjHandle, CallError> {
+        let (mut attrs, _) = self.encode_arguments(&[Value::Dict(attrs)], &[])?;
+        let attrs = attrs[0]["dict"].take();
+        let timeout = self.limits.call_timeout;
+        let (ok, _) = self.request(json!({"op": "new_remote", "attrs": attrs}), timeout)?;
+        let handle = ok["obj"]
+            .as_u64()
+            .ok_or_else(|| self.tampered(format!("no handle in {ok}")))?;
+        self.remotes.insert(handle, Remote { object, calls: 0 });
+        Ok(ObjHandle(handle))
+    }
+
+    /// How many calls the submission has made on the remote fixture `obj` so far.
+    pub fn remote_calls(&self, obj: ObjHandle) -> u64 {
+        self.remotes.get(&obj.0).map_or(0, |remote| remote.calls)
+    }
+
+    fn total_remote_calls(&self) -> u64 {
+        self.remotes.values().map(|remote| remote.calls).sum()
+    }
+
+    /// One empty round trip: `Ok` only if the channel carries nothing but its answer. Run at the
+    /// end of a session, it catches a forged line sent during the last call (the real answer
+    /// is then still queued).
+    pub fn check_channel(&mut self) -> Result<(), CallError> {
+        let timeout = self.limits.call_timeout.min(SYNC_TIMEOUT);
+        self.request(json!({"op": "sync"}), timeout).map(|_| ())
+    }
+
     /// How many calls the submission has made on a fixture so far.
     pub fn fixture_calls(&mut self, obj: ObjHandle) -> Result<u64, CallError> {
         let timeout = self.limits.call_timeout;
@@ -434,6 +540,12 @@ impl Worker {
         self.stopped.as_deref()
     }
 
+    /// What showed that the worker channel was tampered with, if anything did: every result
+    /// this worker returned is suspect then.
+    pub fn tampering(&self) -> Option<&str> {
+        self.tampering.as_deref()
+    }
+
     /// The sandboxed interpreter's version, as the worker reported it.
     pub fn python_version(&self) -> &str {
         &self.python_version
@@ -452,6 +564,14 @@ impl Worker {
     fn stop(&mut self, reason: String) {
         self.process.kill();
         self.stopped.get_or_insert(reason);
+    }
+
+    /// Stops the worker for tampering with its channel; the error to return.
+    fn tampered(&mut self, what: String) -> CallError {
+        self.tampering.get_or_insert_with(|| what.clone());
+        let error = CallError::Tampered(what);
+        self.stop(error.to_string());
+        error
     }
 
     fn encode_arguments(
@@ -476,44 +596,129 @@ impl Worker {
     }
 
     /// Sends one request and waits for its response, at most `timeout` and never past the
-    /// sandbox's total deadline. Returns the `ok` part and when the response arrived.
-    fn request(&mut self, message: Json, timeout: Duration) -> Result<(Json, Instant), CallError> {
+    /// sandbox's total deadline, serving the remote-fixture calls the worker makes meanwhile.
+    /// Returns the `ok` part and when the response arrived.
+    fn request(
+        &mut self,
+        mut message: Json,
+        timeout: Duration,
+    ) -> Result<(Json, Instant), CallError> {
         if let Some(reason) = &self.stopped {
             return Err(CallError::Stopped {
                 reason: reason.clone(),
             });
         }
-        let mut line =
-            serde_json::to_vec(&message).map_err(|e| CallError::Protocol(e.to_string()))?;
-        line.push(b'\n');
+        // Nothing may be waiting: a line now answers no request (the real answer to an earlier
+        // request that a forged line had taken the place of, or garbage).
+        match self.responses.try_recv() {
+            Ok(line) => {
+                return Err(self.tampered(format!(
+                    "a line arrived while no request was pending: {}",
+                    describe_line(&line)
+                )));
+            }
+            Err(TryRecvError::Empty | TryRecvError::Disconnected) => {}
+        }
+        self.seq += 1;
+        message["seq"] = json!(self.seq);
         let started = Instant::now();
         let call_deadline = started + timeout;
         let total_deadline = self.process.deadline();
         let deadline = call_deadline.min(total_deadline);
-        if self.requests.send(line).is_err() {
-            return Err(self.died());
-        }
-        let received = self
-            .responses
-            .recv_timeout(deadline.saturating_duration_since(started));
+        let outcome = self.exchange(message, started, deadline, total_deadline < call_deadline);
+        // Argument (and callback reply) files live until the worker has answered.
         self.empty_inbox();
-        match received {
-            Ok(Ok(response)) => self.interpret(response).map(|ok| (ok, Instant::now())),
-            Ok(Err(protocol)) => {
-                self.stop(format!("the bridge failed: {protocol}"));
-                Err(CallError::Protocol(protocol))
+        outcome
+    }
+
+    /// Writes one line and reads until the response to it, answering callbacks.
+    fn exchange(
+        &mut self,
+        message: Json,
+        started: Instant,
+        deadline: Instant,
+        total: bool,
+    ) -> Result<(Json, Instant), CallError> {
+        let mut line =
+            serde_json::to_vec(&message).map_err(|e| CallError::Protocol(e.to_string()))?;
+        loop {
+            line.push(b'\n');
+            if self.requests.send(line).is_err() {
+                return Err(self.died());
             }
-            Err(RecvTimeoutError::Timeout) => {
-                let seconds = started.elapsed().as_secs_f64();
-                let error = CallError::Timeout {
-                    seconds,
-                    total: total_deadline < call_deadline,
-                };
-                self.stop(error.to_string());
-                Err(error)
+            let response = match self
+                .responses
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(Ok(response)) => response,
+                Ok(Err(unreadable)) => return Err(self.tampered(unreadable)),
+                Err(RecvTimeoutError::Timeout) => {
+                    let seconds = started.elapsed().as_secs_f64();
+                    let error = CallError::Timeout { seconds, total };
+                    self.stop(error.to_string());
+                    return Err(error);
+                }
+                Err(RecvTimeoutError::Disconnected) => return Err(self.died()),
+            };
+            if response["seq"].as_u64() != Some(self.seq) {
+                return Err(self.tampered(format!(
+                    "a response for request {} arrived while request {} was pending",
+                    response["seq"], self.seq
+                )));
             }
-            Err(RecvTimeoutError::Disconnected) => Err(self.died()),
+            let Some(callback) = response.get("callback") else {
+                return self.interpret(response).map(|ok| (ok, Instant::now()));
+            };
+            let reply = self.serve_callback(callback)?;
+            line = serde_json::to_vec(&reply).map_err(|e| CallError::Protocol(e.to_string()))?;
         }
+    }
+
+    /// Runs one remote-fixture call the worker asked for; the reply line to send.
+    fn serve_callback(&mut self, callback: &Json) -> Result<Json, CallError> {
+        let handle = callback["obj"].as_u64().unwrap_or(0);
+        let method = callback["method"].as_str().unwrap_or("").to_string();
+        let outbox = self.sandbox.outbox().to_path_buf();
+        let decode_all = |items: &Json| -> Result<Vec<Json>, String> {
+            Ok(items.as_array().cloned().unwrap_or_default())
+        };
+        let args: Result<Vec<Value>, String> = decode_all(&callback["args"]).and_then(|items| {
+            items
+                .into_iter()
+                .map(|v| wire::decode(v, &outbox))
+                .collect()
+        });
+        let kwargs: Result<Vec<(String, Value)>, String> = decode_all(&callback["kwargs"])
+            .and_then(|items| {
+                items
+                    .into_iter()
+                    .map(|mut pair| {
+                        let key = pair[0]
+                            .as_str()
+                            .ok_or("keyword is not a string")?
+                            .to_string();
+                        Ok((key, wire::decode(pair[1].take(), &outbox)?))
+                    })
+                    .collect()
+            });
+        let (args, kwargs) = match (args, kwargs) {
+            (Ok(args), Ok(kwargs)) => (args, kwargs),
+            (Err(e), _) | (_, Err(e)) => {
+                return Err(self.tampered(format!("undecodable remote call: {e}")));
+            }
+        };
+        let Some(remote) = self.remotes.get_mut(&handle) else {
+            return Err(self.tampered(format!("a call on unknown remote object {handle}")));
+        };
+        remote.calls += 1;
+        let result = remote.object.call(&method, args, kwargs);
+        Ok(match result {
+            Ok(value) => {
+                let (encoded, _) = self.encode_arguments(&[value], &[])?;
+                json!({"op": "reply", "seq": self.seq, "value": encoded[0]})
+            }
+            Err(message) => json!({"op": "reply", "seq": self.seq, "error": message}),
+        })
     }
 
     fn empty_inbox(&self) {
@@ -555,6 +760,12 @@ impl Worker {
         if let Some(ok) = response.get_mut("ok") {
             return Ok(ok.take());
         }
+        if !response["error"].is_object() {
+            return Err(self.tampered(format!(
+                "a response with neither result nor error: {}",
+                describe_json(&response)
+            )));
+        }
         let error = &response["error"];
         let text = |key: &str| error[key].as_str().unwrap_or("").to_string();
         Err(match error["kind"].as_str() {
@@ -575,7 +786,12 @@ impl Worker {
                 module: text("module"),
             },
             Some("protocol") => CallError::Protocol(text("message")),
-            _ => CallError::Protocol(format!("malformed response {response}")),
+            _ => {
+                return Err(self.tampered(format!(
+                    "an error of unknown kind: {}",
+                    describe_json(&response)
+                )));
+            }
         })
     }
 }
@@ -594,9 +810,27 @@ fn spawn_request_writer(mut pipe: std::io::PipeWriter) -> Sender<Vec<u8>> {
     sender
 }
 
+/// One received line for evidence: its first 200 characters.
+fn describe_line(line: &Response) -> String {
+    match line {
+        Ok(json) => describe_json(json),
+        Err(unreadable) => unreadable.clone(),
+    }
+}
+
+fn describe_json(json: &Json) -> String {
+    let text = json.to_string();
+    let short: String = text.chars().take(200).collect();
+    if short.len() < text.len() {
+        format!("{short}…")
+    } else {
+        short
+    }
+}
+
 /// Reads response lines (each at most [`MAX_RESPONSE_BYTES`]) until the worker closes fd 4.
 fn spawn_response_reader(pipe: std::io::PipeReader) -> Receiver<Response> {
-    let (sender, receiver) = mpsc::channel::<Response>();
+    let (sender, receiver): (SyncSender<Response>, _) = mpsc::sync_channel(RESPONSE_QUEUE);
     thread::spawn(move || {
         let mut reader = BufReader::new(pipe);
         loop {
@@ -610,13 +844,26 @@ fn spawn_response_reader(pipe: std::io::PipeReader) -> Receiver<Response> {
                     // A line cut off by end-of-file means the worker died while writing:
                     // the closed channel says so. One past the cap is tampering.
                     if n as u64 == MAX_RESPONSE_BYTES {
-                        let _ = sender.send(Err("response line longer than the cap".into()));
+                        let _ = sender.send(Err(format!(
+                            "a response line longer than {} MiB",
+                            MAX_RESPONSE_BYTES >> 20
+                        )));
                     }
                     break;
                 }
                 Ok(_) => {
-                    let parsed = serde_json::from_slice(&line)
-                        .map_err(|e| format!("unreadable response: {e}"));
+                    let parsed = serde_json::from_slice::<Json>(&line)
+                        .map_err(|e| format!("an unreadable line ({e})"))
+                        .and_then(|json| {
+                            if json.is_object() {
+                                Ok(json)
+                            } else {
+                                Err(format!(
+                                    "a line that is no message: {}",
+                                    describe_json(&json)
+                                ))
+                            }
+                        });
                     if sender.send(parsed).is_err() {
                         break;
                     }

@@ -14,8 +14,11 @@ Tamper resistance: every function the protocol and the measurements rely on (tra
 perf_counter, os.read/os.write, the .npy writer, the JSON encoder) is captured before any
 submission code is imported, and the worker's functions look builtins up in a private copy,
 so a submission that patches numpy, tracemalloc, time, json or builtins cannot change what
-is reported. Code in this process could still forge anything with enough effort; the limits
-it cannot fake are enforced from outside (the judge's clock, RLIMIT_AS).
+is reported. Code in this process could still forge anything with enough effort, so nothing that
+decides a verdict rests on this process's word alone: every response echoes the request's
+sequence number (a forged or duplicate line is caught by the judge at the next exchange), the
+judge reads the process's resident memory from /proc itself, times each call on its own clock,
+and objects the judge serves (remote fixtures) run in the judge, which counts their calls.
 """
 
 import builtins
@@ -77,8 +80,10 @@ def serve(fixtures_dir, inbox, outbox):
     int_repr = int.__repr__
     isnan, isinf = math.isnan, math.isinf
     ndarray, np_generic = np.ndarray, np.generic
+    # The ndarray's own descriptors: a subclass may shadow `dtype` or `shape` with properties.
+    true_dtype = np.ndarray.dtype.__get__
     np_bool, np_integer, np_floating = np.bool_, np.integer, np.floating
-    astype, tobytes = np.ndarray.astype, np.ndarray.tobytes
+    astype, tofile = np.ndarray.astype, np.ndarray.tofile
     np_load = np.load
     format_exception = traceback.format_exception
     numpy_version = np.__version__
@@ -94,7 +99,7 @@ def serve(fixtures_dir, inbox, outbox):
     objects = {}  # handle -> object kept for the judge (fixtures, opaque results)
     fixture_calls = {}  # fixture handle -> calls the submission made on it
     blocked = []  # refused imports not yet reported
-    counters = {"handle": 0, "array": 0}
+    counters = {"handle": 0, "array": 0, "seq": None}
     submission = {}
     pending = bytearray()
 
@@ -122,6 +127,7 @@ def serve(fixtures_dir, inbox, outbox):
         raise TypeError("cannot encode %r" % (t,))
 
     def send(message):
+        message["seq"] = counters["seq"]
         message["blocked"] = blocked[:]
         del blocked[:]
         view = memoryview((encode(message) + "\n").encode())
@@ -175,7 +181,8 @@ def serve(fixtures_dir, inbox, outbox):
     def save_array(a):
         """Writes `a` as a .npy file in the outbox; its own writer, so patching numpy's
         save/format functions changes nothing."""
-        kind, size = a.dtype.kind, a.dtype.itemsize
+        dtype = true_dtype(a)
+        kind, size = dtype.kind, dtype.itemsize
         if kind == "f":
             descr = "<f4" if size == 4 else "<f8"
         elif kind in "iu":
@@ -183,8 +190,10 @@ def serve(fixtures_dir, inbox, outbox):
         elif kind == "b":
             descr = "|b1"
         else:
-            return keep(a, "ndarray[%s]" % a.dtype)
-        data = astype(a, descr, order="C")
+            return keep(a, "ndarray[%s]" % dtype)
+        # subok=False: a plain ndarray of the same data, whatever the subclass overrides; no
+        # copy when it already is one (the judge measures the call's resident memory).
+        data = astype(a, descr, order="C", subok=False, copy=False)
         shape = data.shape
         if len(shape) == 1:
             shape_text = "(" + int_repr(shape[0]) + ",)"
@@ -197,7 +206,8 @@ def serve(fixtures_dir, inbox, outbox):
         name = "r%d.npy" % counters["array"]
         with open(join_path(outbox, name), "wb") as f:
             f.write(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode("latin1"))
-            f.write(tobytes(data))
+            f.flush()
+            tofile(data, f)
         return {"npy": name, "dtype": descr}
 
     def to_wire(v, depth=0):
@@ -216,9 +226,10 @@ def serve(fixtures_dir, inbox, outbox):
             if isinf(v):
                 return {"float": "inf" if v > 0 else "-inf"}
             return v
-        if isinstance(v, ndarray):
+        # issubclass of type(v), not isinstance: an object can fake its __class__.
+        if issubclass(t, ndarray):
             return save_array(v)
-        if isinstance(v, np_generic):
+        if issubclass(t, np_generic):
             if isinstance(v, np_bool):
                 return bool(v)
             if isinstance(v, np_integer):
@@ -226,7 +237,7 @@ def serve(fixtures_dir, inbox, outbox):
             if isinstance(v, np_floating):
                 return to_wire(float(v), depth + 1)
             return keep(v)
-        if isinstance(v, Counted):
+        if t is Counted or t is Remote:
             return {"obj": object.__getattribute__(v, "_judge_id")}
         if isinstance(v, list):
             return [to_wire(x, depth + 1) for x in v]
@@ -310,6 +321,58 @@ def serve(fixtures_dir, inbox, outbox):
 
         def __repr__(self):
             return repr(object.__getattribute__(self, "_judge_fixture"))
+
+    class Remote:
+        """An object that lives in the judge (a remote fixture): attributes are copies the judge
+        sent, and every method call travels to the judge, which runs and counts it. Nothing in
+        this process can see its state, run it without the judge knowing, or reset its count."""
+
+        __slots__ = ("_judge_id", "_judge_attrs")
+
+        def __init__(self, handle, attrs):
+            object.__setattr__(self, "_judge_id", handle)
+            object.__setattr__(self, "_judge_attrs", attrs)
+
+        def __getattr__(self, name):
+            attrs = object.__getattribute__(self, "_judge_attrs")
+            if name in attrs:
+                return attrs[name]
+            if name.startswith("__"):
+                raise AttributeError(name)
+            handle = object.__getattribute__(self, "_judge_id")
+
+            def remote_method(*args, **kwargs):
+                return call_judge(handle, name, args, kwargs)
+
+            return remote_method
+
+        def __setattr__(self, name, value):
+            raise AttributeError("the judge's object is read-only")
+
+        def __call__(self, *args, **kwargs):
+            return call_judge(object.__getattribute__(self, "_judge_id"), "__call__", args, kwargs)
+
+        def __repr__(self):
+            return "<remote %s>" % object.__getattribute__(self, "_judge_attrs").get("__name__", "object")
+
+    def call_judge(handle, method, args, kwargs):
+        """One method call of a remote fixture: a callback line out, the judge's reply in."""
+        send(
+            {
+                "callback": {
+                    "obj": handle,
+                    "method": method,
+                    "args": [to_wire(a) for a in args],
+                    "kwargs": [[k, to_wire(v)] for k, v in kwargs.items()],
+                }
+            }
+        )
+        reply = receive()
+        if reply is None or reply.get("op") != "reply":
+            raise RuntimeError("the judge did not answer a remote call")
+        if "error" in reply:
+            raise ValueError(reply["error"])
+        return from_wire(reply["value"])
 
     def unwrap(obj):
         return object.__getattribute__(obj, "_judge_fixture") if isinstance(obj, Counted) else obj
@@ -517,6 +580,13 @@ def serve(fixtures_dir, inbox, outbox):
         fixture_calls[handle] = 0
         return ok({"obj": handle})
 
+    def new_remote(request):
+        attrs = {k: from_wire(v) for k, v in request["attrs"]}
+        counters["handle"] += 1
+        handle = counters["handle"]
+        objects[handle] = Remote(handle, attrs)
+        return ok({"obj": handle})
+
     def flush_output():
         for stream in (sys.stdout, sys.stderr):
             try:
@@ -530,6 +600,7 @@ def serve(fixtures_dir, inbox, outbox):
         if request is None:
             return
         op = request.get("op")
+        counters["seq"] = request.get("seq")
         try:
             if op == "call":
                 response = call(request)
@@ -537,6 +608,10 @@ def serve(fixtures_dir, inbox, outbox):
                 response = load(request["names"], request["prefer"])
             elif op == "new_fixture":
                 response = new_fixture(request)
+            elif op == "new_remote":
+                response = new_remote(request)
+            elif op == "sync":
+                response = ok(None)
             elif op == "fixture_calls":
                 response = ok(fixture_calls.get(request["obj"], 0))
             else:
