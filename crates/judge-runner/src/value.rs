@@ -40,6 +40,17 @@ impl NdArray {
         }
     }
 
+    /// Bytes of its elements, as numpy holds them (`a.nbytes`).
+    pub fn nbytes(&self) -> u64 {
+        let (len, itemsize) = match self {
+            NdArray::F64(a) => (a.len(), 8),
+            NdArray::F32(a) => (a.len(), 4),
+            NdArray::I64(a) => (a.len(), 8),
+            NdArray::Bool(a) => (a.len(), 1),
+        };
+        (len * itemsize) as u64
+    }
+
     /// numpy's name of the element type.
     pub fn dtype(&self) -> &'static str {
         match self {

@@ -199,18 +199,11 @@ fn call(
         .peak_bytes
         .is_none()
         .then(|| "tracemalloc was stopped or tampered with during the call".to_string());
-    let output = output_of(&outcome.value)?;
-    // The rise counts the arguments the worker decoded and the result it holds.
-    let [b, h, n, d] = inputs.shape();
-    let inputs_bytes = 3 * (b * h * n * d) as u64 * inputs.itemsize();
-    let output_bytes = output.len() as u64 * inputs.itemsize();
     Ok(Outcome {
-        output,
+        output: output_of(&outcome.value)?,
         peak_bytes: outcome.peak_bytes,
         peak_note,
-        outside_extra_bytes: outcome
-            .resident_rise_bytes
-            .map(|rise| rise.saturating_sub(inputs_bytes + output_bytes)),
+        outside_extra_bytes: outcome.resident_extra_bytes,
     })
 }
 

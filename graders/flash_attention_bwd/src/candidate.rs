@@ -21,6 +21,10 @@ pub struct Forward<C> {
     /// the reference); `None` when it could not be measured or trusted, `peak_note` says why.
     pub peak_bytes: Option<u64>,
     pub peak_note: Option<String>,
+    /// Memory the call added beyond its input and output arrays, measured outside the
+    /// candidate's code: the judge's counting allocator for the reference, the worker's
+    /// resident memory read by the judge from `/proc` for Python.
+    pub outside_extra_bytes: Option<u64>,
 }
 
 /// What one backward call produced.
@@ -30,6 +34,17 @@ pub struct Backward {
     pub gradients: [ArrayD<f64>; 3],
     pub peak_bytes: Option<u64>,
     pub peak_note: Option<String>,
+    /// Memory the call added beyond its input and output arrays, measured outside the
+    /// candidate's code: the judge's counting allocator for the reference, the worker's
+    /// resident memory read by the judge from `/proc` for Python.
+    pub outside_extra_bytes: Option<u64>,
+}
+
+/// For the reference, the judge's counting allocator (its own process) minus the returned
+/// arrays; for Python, the worker's resident memory read by the judge from `/proc`
+/// ([`judge_runner::CallOutcome::resident_extra_bytes`]): figures the submission cannot touch.
+fn outside_extra_bytes(peak: Option<u64>, returned_elements: usize) -> Option<u64> {
+    peak.map(|p| p.saturating_sub(8 * returned_elements as u64))
 }
 
 /// The gradients in the order the backward pass returns them.
@@ -99,7 +114,9 @@ impl ForwardBackward for Reference {
             attention.forward(case.q.view(), case.k.view(), case.v.view())
         });
         let result = result.map_err(refused)?;
+        let returned = result.o.len() + result.lse.len();
         Ok(Forward {
+            outside_extra_bytes: outside_extra_bytes(peak, returned),
             output: result.o.clone().into_dyn(),
             cache: ReferenceCache {
                 o: result.o,
@@ -126,7 +143,9 @@ impl ForwardBackward for Reference {
             )
         });
         let grads = result.map_err(refused)?;
+        let returned = grads.dq.len() + grads.dk.len() + grads.dv.len();
         Ok(Backward {
+            outside_extra_bytes: outside_extra_bytes(peak, returned),
             gradients: [
                 grads.dq.into_dyn(),
                 grads.dk.into_dyn(),
@@ -196,12 +215,12 @@ impl<'s> Python<'s> {
     }
 
     /// Calls `function` positionally (the prompt fixes the order: robust to renamed
-    /// parameters) and returns its value with the traced peak.
+    /// parameters) and returns its value with the traced peak and the judge's figure.
     fn call(
         &mut self,
         function: &str,
         args: Vec<Value>,
-    ) -> Result<(Value, Option<u64>, Option<String>), Verdict> {
+    ) -> Result<(Value, Option<u64>, Option<String>, Option<u64>), Verdict> {
         let outcome = self
             .session
             .call(function, args, Vec::new())
@@ -210,7 +229,12 @@ impl<'s> Python<'s> {
             .peak_bytes
             .is_none()
             .then(|| "tracemalloc was stopped or tampered with during the call".to_string());
-        Ok((outcome.value, outcome.peak_bytes, note))
+        Ok((
+            outcome.value,
+            outcome.peak_bytes,
+            note,
+            outcome.resident_extra_bytes,
+        ))
     }
 }
 
@@ -266,7 +290,8 @@ impl ForwardBackward for Python<'_> {
             Value::Int(case.tile as i64),
             Value::Bool(case.causal),
         ];
-        let (value, peak_bytes, peak_note) = self.call(crate::FORWARD, args)?;
+        let (value, peak_bytes, peak_note, outside_extra_bytes) =
+            self.call(crate::FORWARD, args)?;
         let wrong = |verdict: Verdict| verdict.in_context(crate::FORWARD);
         let items = items_of(&value, 2, "(O, cache)").map_err(wrong)?;
         Ok(Forward {
@@ -274,6 +299,7 @@ impl ForwardBackward for Python<'_> {
             cache: items[1].clone(),
             peak_bytes,
             peak_note,
+            outside_extra_bytes,
         })
     }
 
@@ -284,7 +310,8 @@ impl ForwardBackward for Python<'_> {
             Value::Int(case.tile as i64),
             Value::Bool(case.causal),
         ];
-        let (value, peak_bytes, peak_note) = self.call(crate::BACKWARD, args)?;
+        let (value, peak_bytes, peak_note, outside_extra_bytes) =
+            self.call(crate::BACKWARD, args)?;
         let wrong = |verdict: Verdict| verdict.in_context(crate::BACKWARD);
         let items = items_of(&value, 3, "(dQ, dK, dV)").map_err(wrong)?;
         let gradient = |index: usize| array_of(&items[index], GRADIENT_NAMES[index]).map_err(wrong);
@@ -292,6 +319,7 @@ impl ForwardBackward for Python<'_> {
             gradients: [gradient(0)?, gradient(1)?, gradient(2)?],
             peak_bytes,
             peak_note,
+            outside_extra_bytes,
         })
     }
 

@@ -357,29 +357,43 @@ fn traced_peak_verdict(
     case: &Case,
     peak: Option<u64>,
     peak_note: Option<String>,
+    outside: Option<u64>,
     returned: u64,
     what: &str,
 ) -> Verdict {
     let limit = nxn_bytes(case) / 5;
+    let Some(outside) = outside else {
+        return Verdict::fail("no trustworthy peak: the judge could not measure the call's memory");
+    };
+    let outside_limit = limit + RESIDENT_SLACK_BYTES;
+    let corroboration = format!(
+        "measured by the judge: the call added {outside} B beyond its input and output arrays {} \
+         {outside_limit} B",
+        if outside < outside_limit { "<" } else { "≥" }
+    );
     match peak {
         Some(peak) => {
             let extra = peak.saturating_sub(returned);
             Verdict::check(
-                extra < limit,
+                extra < limit && outside < outside_limit,
                 format!(
-                    "N={}: peak {peak} B − {what} {returned} B = {extra} B {} 20% of N×N \
-                     ({limit} B)",
+                    "N={}: traced peak {peak} B − {what} {returned} B = {extra} B {} 20% of N×N \
+                     ({limit} B); {corroboration}",
                     case.n(),
                     if extra < limit { "<" } else { "≥" }
                 ),
             )
         }
         None => Verdict::fail(format!(
-            "no trustworthy peak: {}",
+            "no trustworthy peak: {}; {corroboration}",
             peak_note.unwrap_or_default()
         )),
     }
 }
+
+/// Resident memory a correct tiled call may add beyond the traced allocations: pages the
+/// interpreter and allocator touch for themselves (lazy imports, arenas, page rounding).
+const RESIDENT_SLACK_BYTES: u64 = 8 << 20;
 
 /// A memory criterion only counts a correct answer (returning zeros is not "memory
 /// efficient").
@@ -415,6 +429,7 @@ fn traced_forward<C: ForwardBackward>(candidate: &mut C, seed: u64) -> Verdict {
         &case,
         forward.peak_bytes,
         forward.peak_note,
+        forward.outside_extra_bytes,
         returned,
         "O and L",
     )
@@ -436,6 +451,7 @@ fn traced_backward<C: ForwardBackward>(candidate: &mut C, seed: u64) -> Verdict 
         &case,
         backward.peak_bytes,
         backward.peak_note,
+        backward.outside_extra_bytes,
         returned,
         "dQ, dK, dV",
     )

@@ -337,18 +337,13 @@ impl KvCandidate for Python<'_> {
                 .map(|_| byte_counts(&result, key))
                 .transpose()
         };
-        // The rise counts the step inputs the worker decoded and the outputs the probe returns.
-        let in_and_out = 4 * (steps.queries.len() * std::mem::size_of::<f64>()) as u64;
         Ok(DecodeRun {
             completed: completed.max(0) as usize,
             seconds,
             outputs,
             held_bytes: counts("held")?,
             step_bytes: counts("step")?,
-            outside_peak_bytes: outcome
-                .resident_rise_bytes
-                .filter(|_| measure)
-                .map(|rise| rise.saturating_sub(in_and_out)),
+            outside_peak_bytes: outcome.resident_extra_bytes.filter(|_| measure),
         })
     }
 }

@@ -114,10 +114,11 @@ pub struct CallOutcome {
     pub fixture_calls: u64,
     /// Calls the submission made on remote fixtures during this call, counted by the judge.
     pub remote_calls: u64,
-    /// How far the worker's resident memory rose during the call above where it stood when the
-    /// request was sent (arguments decoded in the worker included), read by the judge from
-    /// `/proc`. `None` when the judge could not measure it.
-    pub resident_rise_bytes: Option<u64>,
+    /// How far the worker's resident memory rose during the call, beyond the argument and
+    /// result arrays it held: the call's own working memory, read by the judge from `/proc`
+    /// (the peak since the request was sent, minus the resident size then). `None` when the
+    /// judge could not measure it.
+    pub resident_extra_bytes: Option<u64>,
 }
 
 /// Why a call produced no value. `Display` is a one-line piece of evidence.
@@ -413,6 +414,11 @@ impl Worker {
             Target::Function(name) => json!({"function": name}),
             Target::Method(handle, name) => json!({"method": [handle.0, name]}),
         };
+        let argument_bytes: u64 = args
+            .iter()
+            .chain(kwargs.iter().map(|(_, v)| v))
+            .map(array_bytes)
+            .sum();
         let (args, kwargs) = self.encode_arguments(&args, &kwargs)?;
         let remote_calls_before = self.total_remote_calls();
         let resident_before = self.resident.and_then(|r| r.start_peak());
@@ -426,15 +432,16 @@ impl Worker {
         let value = wire::decode(ok["value"].take(), self.sandbox.outbox())
             .map_err(|e| self.tampered(format!("undecodable result: {e}")))?;
         Ok(CallOutcome {
-            value,
             seconds: ok["seconds"].as_f64().unwrap_or(f64::NAN),
             round_trip_seconds,
             peak_bytes: ok["peak_bytes"].as_u64(),
             fixture_calls: ok["fixture_calls"].as_u64().unwrap_or(0),
             remote_calls: self.total_remote_calls() - remote_calls_before,
-            resident_rise_bytes: resident_before
-                .zip(resident_peak)
-                .map(|(before, peak)| peak.saturating_sub(before)),
+            resident_extra_bytes: resident_before.zip(resident_peak).map(|(before, peak)| {
+                peak.saturating_sub(before)
+                    .saturating_sub(argument_bytes + array_bytes(&value))
+            }),
+            value,
         })
     }
 
@@ -808,6 +815,16 @@ fn spawn_request_writer(mut pipe: std::io::PipeWriter) -> Sender<Vec<u8>> {
         }
     });
     sender
+}
+
+/// Bytes of the arrays in `value`, however deeply nested.
+fn array_bytes(value: &Value) -> u64 {
+    match value {
+        Value::Array(array) => array.nbytes(),
+        Value::List(items) | Value::Tuple(items) => items.iter().map(array_bytes).sum(),
+        Value::Dict(items) => items.iter().map(|(_, v)| array_bytes(v)).sum(),
+        _ => 0,
+    }
 }
 
 /// One received line for evidence: its first 200 characters.
