@@ -42,6 +42,9 @@ pub struct DecodeRun {
     /// measurement outside the candidate's code (the worker's resident memory read by the judge
     /// from `/proc` for Python, the judge's own accounting for the reference).
     pub outside_peak_bytes: Option<u64>,
+    /// Wall seconds of the whole decode on the judge's clock (for Python, the call's round
+    /// trip: an upper bound of `seconds` the submission cannot shrink).
+    pub judge_seconds: f64,
 }
 
 /// The contract every criterion is checked against. A failed call is the verdict it earned
@@ -156,6 +159,7 @@ impl KvCandidate for Reference {
                     held_bytes: None,
                     step_bytes: None,
                     outside_peak_bytes: None,
+                    judge_seconds: started.elapsed().as_secs_f64(),
                 });
             }
         }
@@ -173,6 +177,7 @@ impl KvCandidate for Reference {
                 .flatten(),
             held_bytes: measure.then_some(held),
             step_bytes: measure.then_some(step_peaks),
+            judge_seconds: started.elapsed().as_secs_f64(),
         })
     }
 }
@@ -344,6 +349,7 @@ impl KvCandidate for Python<'_> {
             held_bytes: counts("held")?,
             step_bytes: counts("step")?,
             outside_peak_bytes: outcome.resident_extra_bytes.filter(|_| measure),
+            judge_seconds: outcome.round_trip_seconds,
         })
     }
 }
