@@ -549,3 +549,121 @@ def echo(a):\n    return a * 2.0\n";
         "arrays in and out counted as work: {extra} B"
     );
 }
+
+/// A remote fixture for the tests: `scale(x)` multiplies by its factor, anything else fails.
+struct Scaler {
+    factor: f64,
+}
+
+impl judge_runner::RemoteObject for Scaler {
+    fn call(
+        &mut self,
+        method: &str,
+        args: Vec<Value>,
+        _kwargs: Vec<(String, Value)>,
+    ) -> Result<Value, String> {
+        match (method, args.first()) {
+            ("scale", Some(x)) => {
+                let x = x.to_f64_array().map_err(|e| e.to_string())?;
+                Ok((x * self.factor).into())
+            }
+            _ => Err(format!("no method {method}")),
+        }
+    }
+}
+
+#[test]
+fn remote_fixtures_run_in_the_judge_and_are_counted_there() {
+    let source = "import numpy as np\n\
+def use(model, n):\n    out = [model.scale(np.arange(3.0)) for _ in range(n)]\n    return out[-1], model.factor\n\
+def peek(model):\n    try:\n        inner = object.__getattribute__(model, '_judge_fixture')\n    except AttributeError:\n        inner = None\n    return [type(model).__name__, inner]\n\
+def misuse(model):\n    return model.explode()\n";
+    let dir = submission(&[("toy.py", source)]);
+    let mut worker = start(dir.path());
+    worker
+        .load_entry(&["use", "peek", "misuse"], "toy")
+        .expect("loads");
+    let remote = worker
+        .new_remote(
+            Box::new(Scaler { factor: 2.0 }),
+            vec![("factor".into(), Value::Float(2.0))],
+        )
+        .expect("served");
+    let outcome = worker
+        .call_function("use", vec![Value::Obj(remote), Value::Int(4)])
+        .expect("runs");
+    assert_eq!(outcome.remote_calls, 4, "counted by the judge");
+    assert_eq!(worker.remote_calls(remote), 4);
+    let (scaled, factor) = match &outcome.value {
+        Value::Tuple(items) => (items[0].to_f64_array().unwrap(), items[1].clone()),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(scaled.iter().copied().collect::<Vec<_>>(), [0.0, 2.0, 4.0]);
+    assert_eq!(factor, Value::Float(2.0));
+
+    // Nothing of the judge's object is inside the worker to run or reset.
+    let peek = worker
+        .call_function("peek", vec![Value::Obj(remote)])
+        .expect("runs");
+    assert_eq!(
+        peek.value,
+        Value::List(vec![Value::Str("Remote".into()), Value::None])
+    );
+    // A failing remote method raises in the submission: its ERROR, counted all the same.
+    let error = worker
+        .call_function("misuse", vec![Value::Obj(remote)])
+        .expect_err("raises");
+    assert!(
+        matches!(&error, CallError::Exception { type_name, message, .. }
+            if type_name == "ValueError" && message.contains("no method explode")),
+        "{error:?}"
+    );
+    assert_eq!(worker.remote_calls(remote), 5);
+}
+
+#[test]
+fn a_forged_response_line_is_tampering_caught_at_the_next_exchange() {
+    // Answers its own call on the response pipe, with the right sequence number, then returns.
+    let source = "import fcntl, gc, json, os, stat\n\
+def forge():\n    seq = max(o['seq'] for o in gc.get_objects() if type(o) is dict and o.get('op') == 'call' and 'seq' in o)\n    for name in os.listdir('/proc/self/fd'):\n        fd = int(name)\n        try:\n            if fd >= 100 and stat.S_ISFIFO(os.fstat(fd).st_mode) and fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY:\n                os.write(fd, (json.dumps({'ok': {'value': 42, 'seconds': 0.0, 'peak_bytes': 0, 'fixture_calls': 0}, 'seq': seq}) + '\\n').encode())\n        except OSError:\n            pass\n    return 1\n\
+def garbage():\n    for fd in range(100, 110):\n        try:\n            os.write(fd, b'not json\\n')\n        except OSError:\n            pass\n    return 1\n";
+    let dir = submission(&[("toy.py", source)]);
+    let mut worker = start(dir.path());
+    worker
+        .load_entry(&["forge", "garbage"], "toy")
+        .expect("loads");
+    let forged = worker
+        .call_function("forge", vec![])
+        .expect("the forged answer");
+    assert_eq!(forged.value, Value::Int(42));
+    assert_eq!(worker.tampering(), None, "not seen yet");
+    // The real answer comes before the next request's (queued already, or arriving first).
+    let error = worker
+        .check_channel()
+        .expect_err("the real answer is still to come");
+    assert!(
+        matches!(&error, CallError::Tampered(what)
+            if what.contains("while no request was pending")
+                || what.contains("a response for request 2 arrived while request 3")),
+        "{error:?}"
+    );
+    assert!(!error.is_harness_fault(), "the submission's doing");
+    assert!(worker.tampering().is_some());
+    assert!(matches!(
+        worker.call_function("forge", vec![]),
+        Err(CallError::Stopped { .. })
+    ));
+
+    let mut worker = start(dir.path());
+    worker
+        .load_entry(&["forge", "garbage"], "toy")
+        .expect("loads");
+    let error = worker
+        .call_function("garbage", vec![])
+        .expect_err("garbage");
+    assert!(
+        matches!(&error, CallError::Tampered(what) if what.contains("unreadable line")),
+        "{error:?}"
+    );
+    assert!(!error.is_harness_fault());
+}

@@ -685,34 +685,9 @@ impl Worker {
     fn serve_callback(&mut self, callback: &Json) -> Result<Json, CallError> {
         let handle = callback["obj"].as_u64().unwrap_or(0);
         let method = callback["method"].as_str().unwrap_or("").to_string();
-        let outbox = self.sandbox.outbox().to_path_buf();
-        let decode_all = |items: &Json| -> Result<Vec<Json>, String> {
-            Ok(items.as_array().cloned().unwrap_or_default())
-        };
-        let args: Result<Vec<Value>, String> = decode_all(&callback["args"]).and_then(|items| {
-            items
-                .into_iter()
-                .map(|v| wire::decode(v, &outbox))
-                .collect()
-        });
-        let kwargs: Result<Vec<(String, Value)>, String> = decode_all(&callback["kwargs"])
-            .and_then(|items| {
-                items
-                    .into_iter()
-                    .map(|mut pair| {
-                        let key = pair[0]
-                            .as_str()
-                            .ok_or("keyword is not a string")?
-                            .to_string();
-                        Ok((key, wire::decode(pair[1].take(), &outbox)?))
-                    })
-                    .collect()
-            });
-        let (args, kwargs) = match (args, kwargs) {
-            (Ok(args), Ok(kwargs)) => (args, kwargs),
-            (Err(e), _) | (_, Err(e)) => {
-                return Err(self.tampered(format!("undecodable remote call: {e}")));
-            }
+        let (args, kwargs) = match decode_callback_arguments(callback, self.sandbox.outbox()) {
+            Ok(arguments) => arguments,
+            Err(e) => return Err(self.tampered(format!("undecodable remote call: {e}"))),
         };
         let Some(remote) = self.remotes.get_mut(&handle) else {
             return Err(self.tampered(format!("a call on unknown remote object {handle}")));
@@ -815,6 +790,27 @@ fn spawn_request_writer(mut pipe: std::io::PipeWriter) -> Sender<Vec<u8>> {
         }
     });
     sender
+}
+
+/// The positional and keyword arguments of a remote-fixture call, their arrays read from
+/// `outbox`.
+fn decode_callback_arguments(
+    callback: &Json,
+    outbox: &Path,
+) -> Result<(Vec<Value>, Vec<(String, Value)>), String> {
+    let items = |key: &str| callback[key].as_array().cloned().unwrap_or_default();
+    let args = items("args")
+        .into_iter()
+        .map(|v| wire::decode(v, outbox))
+        .collect::<Result<_, _>>()?;
+    let kwargs = items("kwargs")
+        .into_iter()
+        .map(|mut pair| {
+            let key = pair[0].as_str().ok_or("a keyword that is not a string")?;
+            Ok((key.to_string(), wire::decode(pair[1].take(), outbox)?))
+        })
+        .collect::<Result<_, String>>()?;
+    Ok((args, kwargs))
 }
 
 /// Bytes of the arrays in `value`, however deeply nested.
