@@ -198,6 +198,14 @@ impl ForwardBackward for Reference {
     }
 }
 
+/// A call's value and its memory figures.
+struct Measured {
+    value: Value,
+    peak_bytes: Option<u64>,
+    peak_note: Option<String>,
+    outside_extra_bytes: Option<u64>,
+}
+
 /// A Python submission behind the sandboxed bridge.
 pub struct Python<'s> {
     session: &'s mut Session,
@@ -216,11 +224,7 @@ impl<'s> Python<'s> {
 
     /// Calls `function` positionally (the prompt fixes the order: robust to renamed
     /// parameters) and returns its value with the traced peak and the judge's figure.
-    fn call(
-        &mut self,
-        function: &str,
-        args: Vec<Value>,
-    ) -> Result<(Value, Option<u64>, Option<String>, Option<u64>), Verdict> {
+    fn call(&mut self, function: &str, args: Vec<Value>) -> Result<Measured, Verdict> {
         let outcome = self
             .session
             .call(function, args, Vec::new())
@@ -229,12 +233,12 @@ impl<'s> Python<'s> {
             .peak_bytes
             .is_none()
             .then(|| "tracemalloc was stopped or tampered with during the call".to_string());
-        Ok((
-            outcome.value,
-            outcome.peak_bytes,
-            note,
-            outcome.resident_extra_bytes,
-        ))
+        Ok(Measured {
+            value: outcome.value,
+            peak_bytes: outcome.peak_bytes,
+            peak_note: note,
+            outside_extra_bytes: outcome.resident_extra_bytes,
+        })
     }
 }
 
@@ -290,8 +294,12 @@ impl ForwardBackward for Python<'_> {
             Value::Int(case.tile as i64),
             Value::Bool(case.causal),
         ];
-        let (value, peak_bytes, peak_note, outside_extra_bytes) =
-            self.call(crate::FORWARD, args)?;
+        let Measured {
+            value,
+            peak_bytes,
+            peak_note,
+            outside_extra_bytes,
+        } = self.call(crate::FORWARD, args)?;
         let wrong = |verdict: Verdict| verdict.in_context(crate::FORWARD);
         let items = items_of(&value, 2, "(O, cache)").map_err(wrong)?;
         Ok(Forward {
@@ -310,8 +318,12 @@ impl ForwardBackward for Python<'_> {
             Value::Int(case.tile as i64),
             Value::Bool(case.causal),
         ];
-        let (value, peak_bytes, peak_note, outside_extra_bytes) =
-            self.call(crate::BACKWARD, args)?;
+        let Measured {
+            value,
+            peak_bytes,
+            peak_note,
+            outside_extra_bytes,
+        } = self.call(crate::BACKWARD, args)?;
         let wrong = |verdict: Verdict| verdict.in_context(crate::BACKWARD);
         let items = items_of(&value, 3, "(dQ, dK, dV)").map_err(wrong)?;
         let gradient = |index: usize| array_of(&items[index], GRADIENT_NAMES[index]).map_err(wrong);

@@ -792,12 +792,11 @@ fn spawn_request_writer(mut pipe: std::io::PipeWriter) -> Sender<Vec<u8>> {
     sender
 }
 
-/// The positional and keyword arguments of a remote-fixture call, their arrays read from
-/// `outbox`.
-fn decode_callback_arguments(
-    callback: &Json,
-    outbox: &Path,
-) -> Result<(Vec<Value>, Vec<(String, Value)>), String> {
+/// Positional and keyword arguments of a call.
+type Arguments = (Vec<Value>, Vec<(String, Value)>);
+
+/// The arguments of a remote-fixture call, their arrays read from `outbox`.
+fn decode_callback_arguments(callback: &Json, outbox: &Path) -> Result<Arguments, String> {
     let items = |key: &str| callback[key].as_array().cloned().unwrap_or_default();
     let args = items("args")
         .into_iter()
