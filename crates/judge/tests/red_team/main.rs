@@ -10,12 +10,15 @@
 //! The sandbox's own hostile cases (fork loop, 50 GiB allocation, a gigabyte of output, a
 //! loopback connection, writes outside the scratch copy, a setsid escapee, patched
 //! tracemalloc/time/numpy, stopped tracemalloc, importing torch, a crash, a segfault) are the
-//! eleven of `crates/judge-runner/tests/hostile.rs`, run against the worker directly.
+//! eleven of `crates/judge-runner/tests/hostile.rs`, run against the worker directly; the
+//! attacks on reports (a forged or tampered GRADE.json, planted reports, a symlinked folder)
+//! are in `hostile_grade.rs` beside this suite.
 
 mod attacks;
 mod clean;
+#[path = "../support/mod.rs"]
+mod support;
 
-use std::process::Command;
 use std::sync::Mutex;
 
 use serde_json::Value as Json;
@@ -63,7 +66,7 @@ fn attack(name: &str, challenge: &str, file: &str, source: &str, expected: &[Exp
     let before = clean::snapshot(&dir);
     let reports = tempfile::tempdir().expect("a reports folder");
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_judge"))
+    let mut child = support::judge_command()
         .arg("grade")
         .arg(&dir)
         .args([
