@@ -540,6 +540,17 @@ def echo(a):\n    return a * 2.0\n";
             "{function}: {extra} B"
         );
     }
+    // A buffer made at import and kept counts against every call, though none allocated it.
+    let dir = submission(&[(
+        "kept.py",
+        "import numpy as np\nKEPT = np.ones(8_000_000)\ndef small():\n    return 1\n",
+    )]);
+    let mut kept = start(dir.path());
+    kept.load_entry(&["small"], "kept").expect("loads");
+    let outcome = kept.call_function("small", vec![]).expect("runs");
+    let extra = outcome.resident_extra_bytes.expect("measured");
+    assert!(extra + (1 << 20) >= 64_000_000, "the kept 64 MB: {extra} B");
+
     // Argument and result arrays (32 MB each) are not the call's working memory.
     let a = ndarray::Array1::<f64>::ones(4_000_000);
     let echoed = worker.call_function("echo", vec![a.into()]).expect("runs");

@@ -64,10 +64,10 @@ pub struct Outcome {
     pub peak_bytes: Option<u64>,
     /// Why `peak_bytes` is missing, for the evidence.
     pub peak_note: Option<String>,
-    /// Memory the call added beyond its inputs and its output, measured outside the
-    /// candidate's code: the rise of the worker's resident memory read by the judge from
-    /// `/proc` for Python, the judge's counting allocator for the reference. `None` when it
-    /// could not be measured.
+    /// Memory beyond the call's inputs and output, measured outside the candidate's code: for
+    /// Python the worker's resident peak above its start, read by the judge from `/proc`
+    /// ([`judge_runner::CallOutcome::resident_extra_bytes`]), for the reference the judge's
+    /// counting allocator. `None` when it could not be measured.
     pub outside_extra_bytes: Option<u64>,
 }
 

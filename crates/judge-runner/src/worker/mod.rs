@@ -114,10 +114,11 @@ pub struct CallOutcome {
     pub fixture_calls: u64,
     /// Calls the submission made on remote fixtures during this call, counted by the judge.
     pub remote_calls: u64,
-    /// How far the worker's resident memory rose during the call, beyond the argument and
-    /// result arrays it held: the call's own working memory, read by the judge from `/proc`
-    /// (the peak since the request was sent, minus the resident size then). `None` when the
-    /// judge could not measure it.
+    /// The worker's resident memory at its peak during the call, above its size when it became
+    /// ready (before any submission code ran), beyond the argument and result arrays: the
+    /// call's working memory plus whatever the submission keeps between calls (a buffer made at
+    /// import or in an earlier call counts). Read by the judge from `/proc`; `None` when it
+    /// could not be.
     pub resident_extra_bytes: Option<u64>,
 }
 
@@ -242,6 +243,8 @@ pub struct Worker {
     /// The worker's own process, found once it is ready (before, `unshare` may not have forked
     /// it yet).
     resident: Option<ResidentMemory>,
+    /// The worker's resident size when it became ready.
+    ready_resident: Option<u64>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -316,6 +319,7 @@ impl Worker {
             seq: 0,
             remotes: HashMap::new(),
             resident: None,
+            ready_resident: None,
         };
         worker.await_ready()?;
         Ok(worker)
@@ -327,7 +331,9 @@ impl Worker {
             Ok(Ok(message)) => {
                 if let Some(ready) = message.get("ready") {
                     self.python_version = ready["python"].as_str().unwrap_or("").to_string();
-                    self.resident = Some(ResidentMemory::of(self.process.program_pid()));
+                    let resident = ResidentMemory::of(self.process.program_pid());
+                    self.ready_resident = resident.start_peak();
+                    self.resident = Some(resident);
                     return Ok(());
                 }
                 match message.get("fatal").and_then(Json::as_str) {
@@ -437,10 +443,13 @@ impl Worker {
             peak_bytes: ok["peak_bytes"].as_u64(),
             fixture_calls: ok["fixture_calls"].as_u64().unwrap_or(0),
             remote_calls: self.total_remote_calls() - remote_calls_before,
-            resident_extra_bytes: resident_before.zip(resident_peak).map(|(before, peak)| {
-                peak.saturating_sub(before)
-                    .saturating_sub(argument_bytes + array_bytes(&value))
-            }),
+            resident_extra_bytes: resident_before
+                .zip(self.ready_resident)
+                .zip(resident_peak)
+                .map(|((before, ready), peak)| {
+                    peak.saturating_sub(before.min(ready))
+                        .saturating_sub(argument_bytes + array_bytes(&value))
+                }),
             value,
         })
     }

@@ -97,6 +97,33 @@ def flash_attention_fwd(Q, K, V, tile_size, causal=True):
     return out
 "#;
 
+/// Computes the N×N scores in a buffer allocated (and touched) at import, outside every
+/// measured call: nothing is allocated during the call itself.
+pub const PREALLOCATED_AT_IMPORT: &str = r#"
+_SCORES = np.ones((4096, 4096))
+
+
+def flash_attention_fwd(Q, K, V, tile_size, causal=True):
+    B, H, N, D = Q.shape
+    if N != 4096:
+        return naive(Q, K, V, causal)
+    out = np.empty(Q.shape)
+    s = _SCORES
+    for b in range(B):
+        for h in range(H):
+            np.matmul(Q[b, h], K[b, h].T, out=s)
+            s /= np.sqrt(D)
+            if causal:
+                for i in range(N):
+                    s[i, i + 1:] = -np.inf
+            s -= s.max(axis=1, keepdims=True)
+            np.exp(s, out=s)
+            total = s.sum(axis=1, keepdims=True)
+            for i in range(0, N, 256):
+                out[b, h, i:i + 256] = (s[i:i + 256] / total[i:i + 256]) @ V[b, h]
+    return out
+"#;
+
 /// Materialises N×N after rebinding the worker's own captured functions (closure cells of its
 /// call handler): tracemalloc's reader reports nothing, the clock stands still.
 pub const REBINDS_WORKER: &str = r#"

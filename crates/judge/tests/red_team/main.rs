@@ -336,10 +336,19 @@ fn patching_the_kv_probe_is_caught_by_the_judges_memory_figure() {
         "kv",
         "kv_cache.py",
         &source,
-        &[expect(
-            "memory_linear",
-            FAIL,
-            "measured by the judge: the decode added 40",
-        )],
+        &[
+            // The probe's own figure is forged; the judge's decides.
+            expect("memory_linear", FAIL, "holds 0.0 MiB"),
+            expect("memory_linear", FAIL, "measured by the judge"),
+        ],
+    );
+}
+
+#[test]
+fn a_buffer_made_at_import_counts_against_the_call() {
+    flash(
+        "N×N buffer allocated at import",
+        attacks::PREALLOCATED_AT_IMPORT,
+        &[JUDGE_MEASURED_NXN],
     );
 }
