@@ -65,7 +65,7 @@ pub struct Outcome {
     /// Why `peak_bytes` is missing, for the evidence.
     pub peak_note: Option<String>,
     /// Memory beyond the call's inputs and output, measured outside the candidate's code: for
-    /// Python the worker's resident peak above its start, read by the judge from `/proc`
+    /// Python the worker's resident memory read by the judge from `/proc`
     /// ([`judge_runner::CallOutcome::resident_extra_bytes`]), for the reference the judge's
     /// counting allocator. `None` when it could not be measured.
     pub outside_extra_bytes: Option<u64>,

@@ -197,8 +197,8 @@ fn traced_memory(candidate: &mut dyn Attention, seed: u64) -> Verdict {
     };
     let outside_limit = limit + RESIDENT_SLACK_BYTES;
     let corroboration = format!(
-        "measured by the judge: {outside} B resident beyond the worker's start and the call's \
-         arrays {} {outside_limit} B",
+        "measured by the judge: {outside} B of working memory beyond the call's arrays {} \
+         {outside_limit} B",
         if outside < outside_limit { "<" } else { "≥" }
     );
     match outcome.peak_bytes {

@@ -39,8 +39,8 @@ pub struct DecodeRun {
     pub held_bytes: Option<Vec<u64>>,
     pub step_bytes: Option<Vec<u64>>,
     /// When measured: the most memory beyond the decode's inputs and outputs, by a measurement
-    /// outside the candidate's code (for Python the worker's resident peak above its start,
-    /// read by the judge from `/proc`; for the reference the judge's own accounting).
+    /// outside the candidate's code (for Python the worker's resident memory read by the judge
+    /// from `/proc`; for the reference the judge's own accounting).
     pub outside_peak_bytes: Option<u64>,
     /// Wall seconds of the whole decode on the judge's clock (for Python, the call's round
     /// trip: an upper bound of `seconds` the submission cannot shrink).

@@ -352,8 +352,7 @@ fn memory(candidate: &mut dyn KvCandidate, seed: u64) -> Verdict {
         (HELD_FACTOR + STEP_FRACTION) * token_bytes(dims, seqs.len(), total) + RESIDENT_SLACK_BYTES;
     let corroborated = outside as f64 <= outside_limit;
     let corroboration = format!(
-        "measured by the judge: {} resident beyond the worker's start and the decode's arrays \
-         (bound {})",
+        "measured by the judge: {} of working memory beyond the decode's arrays (bound {})",
         mebibytes(outside as f64),
         mebibytes(outside_limit)
     );

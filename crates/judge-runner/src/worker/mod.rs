@@ -114,11 +114,11 @@ pub struct CallOutcome {
     pub fixture_calls: u64,
     /// Calls the submission made on remote fixtures during this call, counted by the judge.
     pub remote_calls: u64,
-    /// The worker's resident memory at its peak during the call, above its size when it became
-    /// ready (before any submission code ran), beyond the argument and result arrays: the
-    /// call's working memory plus whatever the submission keeps between calls (a buffer made at
-    /// import or in an earlier call counts). Read by the judge from `/proc`; `None` when it
-    /// could not be.
+    /// The worker's resident peak during the call above its size when the request was sent,
+    /// plus what importing the submission added to it, beyond the argument and result arrays:
+    /// the call's working memory, a buffer made at import included. Read by the judge from
+    /// `/proc`; `None` when it could not be. (Memory kept from earlier calls is not charged:
+    /// the worker keeps returned objects for the judge, which would be charged too.)
     pub resident_extra_bytes: Option<u64>,
 }
 
@@ -245,6 +245,8 @@ pub struct Worker {
     resident: Option<ResidentMemory>,
     /// The worker's resident size when it became ready.
     ready_resident: Option<u64>,
+    /// What importing the submission added to the worker's resident size.
+    import_resident: Option<u64>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -320,6 +322,7 @@ impl Worker {
             remotes: HashMap::new(),
             resident: None,
             ready_resident: None,
+            import_resident: None,
         };
         worker.await_ready()?;
         Ok(worker)
@@ -332,7 +335,7 @@ impl Worker {
                 if let Some(ready) = message.get("ready") {
                     self.python_version = ready["python"].as_str().unwrap_or("").to_string();
                     let resident = ResidentMemory::of(self.process.program_pid());
-                    self.ready_resident = resident.start_peak();
+                    self.ready_resident = resident.current();
                     self.resident = Some(resident);
                     return Ok(());
                 }
@@ -375,6 +378,11 @@ impl Worker {
             json!({"op": "load", "names": contract_names, "prefer": challenge_id}),
             timeout,
         )?;
+        self.import_resident = self
+            .resident
+            .and_then(|r| r.current())
+            .zip(self.ready_resident)
+            .map(|(loaded, ready)| loaded.saturating_sub(ready));
         let strings = |v: &Json| -> Vec<String> {
             v.as_array()
                 .map(|items| {
@@ -444,10 +452,10 @@ impl Worker {
             fixture_calls: ok["fixture_calls"].as_u64().unwrap_or(0),
             remote_calls: self.total_remote_calls() - remote_calls_before,
             resident_extra_bytes: resident_before
-                .zip(self.ready_resident)
+                .zip(self.import_resident)
                 .zip(resident_peak)
-                .map(|((before, ready), peak)| {
-                    peak.saturating_sub(before.min(ready))
+                .map(|((before, import), peak)| {
+                    (peak.saturating_sub(before) + import)
                         .saturating_sub(argument_bytes + array_bytes(&value))
                 }),
             value,

@@ -20,6 +20,11 @@ impl ResidentMemory {
     /// the peak could not be reset (then no peak of this call is trusted).
     pub(super) fn start_peak(&self) -> Option<u64> {
         fs::write(format!("/proc/{}/clear_refs", self.pid), "5").ok()?;
+        self.current()
+    }
+
+    /// The RSS now.
+    pub(super) fn current(&self) -> Option<u64> {
         self.field("VmRSS:")
     }
 
@@ -48,7 +53,7 @@ mod tests {
     #[test]
     fn reads_this_process_and_its_peak_covers_its_current_size() {
         let me = ResidentMemory::of(std::process::id());
-        let rss = me.field("VmRSS:").expect("VmRSS of this process");
+        let rss = me.current().expect("VmRSS of this process");
         let peak = me.peak().expect("VmHWM of this process");
         assert!(rss > 0 && peak >= rss, "rss {rss}, peak {peak}");
     }
