@@ -1,7 +1,8 @@
 //! The NumPy twin of the Rust TinyLM (`reference/tiny-lm/py/tiny_lm.py`): the model the
-//! beam_search and dflash_verify graders hand a submission. It is built in the worker from the
-//! Rust model's weights, so both sides compute the same logits, and probed before its first use:
-//! a twin that disagrees is the harness's fault, never the submission's.
+//! beam_search grader hands a submission (dflash_verify serves the Rust model itself, as a
+//! remote fixture, so that its forwards are counted by the judge). It is built in the worker
+//! from the Rust model's weights, so both sides compute the same logits, and probed before its
+//! first use: a twin that disagrees is the harness's fault, never the submission's.
 
 use std::collections::HashMap;
 
