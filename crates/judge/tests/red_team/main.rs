@@ -19,6 +19,7 @@ mod clean;
 #[path = "../support/mod.rs"]
 mod support;
 
+use std::collections::BTreeSet;
 use std::sync::Mutex;
 
 use serde_json::Value as Json;
@@ -87,7 +88,7 @@ fn attack(name: &str, challenge: &str, file: &str, source: &str, expected: &[Exp
     let judge_pid = child.id();
     let stdout = drain(child.stdout.take().expect("piped stdout"));
     let stderr = drain(child.stderr.take().expect("piped stderr"));
-    let sandboxed_seen = watch_sandboxes(&mut child, judge_pid);
+    let (judges, sandboxed_seen) = watch_sandboxes(&mut child, judge_pid);
     let status = child.wait().expect("judge ends");
     let stdout = stdout.join().expect("stdout read");
     let stderr = String::from_utf8_lossy(&stderr.join().expect("stderr read")).into_owned();
@@ -136,7 +137,10 @@ fn attack(name: &str, challenge: &str, file: &str, source: &str, expected: &[Exp
         "{name}: no process of the expected sandbox uids was ever seen: the leftover check \
          would be vacuous"
     );
-    let left = clean::leftovers(judge_pid);
+    let left: Vec<String> = judges
+        .iter()
+        .flat_map(|&pid| clean::leftovers(pid))
+        .collect();
     assert!(
         left.is_empty(),
         "{name}: the machine is not clean: {left:#?}"
@@ -156,14 +160,21 @@ fn drain(mut pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinHand
     })
 }
 
-/// Polls until the judge exits; true if a process of its sandbox uids was seen meanwhile.
-fn watch_sandboxes(child: &mut std::process::Child, judge_pid: u32) -> bool {
+/// Polls until the judge exits. Returns the judge and every process it started (a grade cell
+/// is a child judge, and sandbox uids follow the pid of the judge process that made them), and
+/// whether a process of one of their sandbox uids was seen meanwhile.
+fn watch_sandboxes(child: &mut std::process::Child, judge_pid: u32) -> (BTreeSet<u32>, bool) {
+    let mut judges = BTreeSet::from([judge_pid]);
     let mut seen = false;
     while child.try_wait().expect("judge status").is_none() {
-        seen = seen || !clean::processes_of(clean::sandbox_uids(judge_pid)).is_empty();
+        judges.extend(clean::descendants(judge_pid));
+        seen = seen
+            || judges
+                .iter()
+                .any(|&pid| !clean::processes_of(clean::sandbox_uids(pid)).is_empty());
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    seen
+    (judges, seen)
 }
 
 fn describe(criteria: &[Json]) -> String {
