@@ -19,6 +19,7 @@ use judge_runner::{
     WorkerOptions, probe_sandbox, run_script,
 };
 
+pub mod memory;
 #[cfg(feature = "tiny-lm")]
 pub mod tiny_lm_twin;
 

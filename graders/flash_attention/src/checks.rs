@@ -5,6 +5,7 @@ use flash_attention::{FlashAttention, naive};
 use judge_core::compare::{describe_error, max_relative_error};
 use judge_core::seed::for_criterion;
 use judge_core::{Scorecard, Verdict};
+use judge_submission::memory::{CallMemory, call_memory_verdict};
 use ndarray::ArrayD;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -172,14 +173,10 @@ fn nxn_bytes(inputs: &Inputs) -> u64 {
     n * n * inputs.itemsize()
 }
 
-/// Resident memory a correct tiled call may add beyond the traced allocations: pages the
-/// interpreter and allocator touch for themselves (lazy imports, arenas, page rounding).
-const RESIDENT_SLACK_BYTES: u64 = 8 << 20;
-
 /// The prompt's memory test: B=H=1, N=4096, D=64, T=128, causal. The peak of the call minus
 /// the output must stay under 20% of one N×N matrix — by tracemalloc, and corroborated by a
 /// figure the submission cannot touch: the memory the call added, measured outside its code
-/// (within [`RESIDENT_SLACK_BYTES`] more).
+/// (within `judge_submission::memory::RESIDENT_SLACK_BYTES` more).
 fn traced_memory(candidate: &mut dyn Attention, seed: u64) -> Verdict {
     let mut rng = StdRng::seed_from_u64(for_criterion(seed, ids::MEMORY_TRACED));
     let inputs = cases::random_f64(&mut rng, [1, 1, 4096, 64], 1.0);
@@ -190,33 +187,16 @@ fn traced_memory(candidate: &mut dyn Attention, seed: u64) -> Verdict {
     if let Some(wrong) = wrong_output(&inputs, &outcome.output) {
         return wrong;
     }
-    let output_bytes = outcome.output.len() as u64 * inputs.itemsize();
-    let limit = nxn_bytes(&inputs) / 5;
-    let Some(outside) = outcome.outside_extra_bytes else {
-        return Verdict::fail("no trustworthy peak: the judge could not measure the call's memory");
-    };
-    let outside_limit = limit + RESIDENT_SLACK_BYTES;
-    let corroboration = format!(
-        "measured by the judge: {outside} B of working memory beyond the call's arrays {} \
-         {outside_limit} B",
-        if outside < outside_limit { "<" } else { "≥" }
-    );
-    match outcome.peak_bytes {
-        Some(peak) => {
-            let extra = peak.saturating_sub(output_bytes);
-            Verdict::check(
-                extra < limit && outside < outside_limit,
-                format!(
-                    "traced peak {peak} B − output {output_bytes} B = {extra} B {} 20% of N×N ({limit} B); {corroboration}",
-                    if extra < limit { "<" } else { "≥" }
-                ),
-            )
-        }
-        None => Verdict::fail(format!(
-            "no trustworthy peak: {}; {corroboration}",
-            outcome.peak_note.unwrap_or_default()
-        )),
-    }
+    call_memory_verdict(CallMemory {
+        traced_peak: outcome.peak_bytes,
+        peak_note: outcome.peak_note,
+        outside: outcome.outside_extra_bytes,
+        returned: outcome.output.len() as u64 * inputs.itemsize(),
+        returned_what: "output",
+        limit: nxn_bytes(&inputs) / 5,
+        limit_what: "20% of N×N",
+        prefix: String::new(),
+    })
 }
 
 /// The cap for N = 16384: one N×N float64 matrix is 2 GiB, and even float32 is 1 GiB, so a

@@ -6,6 +6,7 @@ use flash_attention::{FlashAttention, ForwardOutput, Gradients, naive};
 use judge_core::compare::{Mismatch, describe_error, max_relative_error};
 use judge_core::seed::for_criterion;
 use judge_core::{Scorecard, Verdict};
+use judge_submission::memory::{CallMemory, call_memory_verdict};
 use ndarray::{ArrayD, ArrayViewD};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -352,7 +353,7 @@ fn memory_case(seed: u64) -> Case {
 }
 
 /// peak − returned < 20% of one N×N matrix: the returned arrays must exist whatever the
-/// method, so they are not held against it.
+/// method, so they are not held against it; corroborated by the judge's own figure.
 fn traced_peak_verdict(
     case: &Case,
     peak: Option<u64>,
@@ -361,39 +362,17 @@ fn traced_peak_verdict(
     returned: u64,
     what: &str,
 ) -> Verdict {
-    let limit = nxn_bytes(case) / 5;
-    let Some(outside) = outside else {
-        return Verdict::fail("no trustworthy peak: the judge could not measure the call's memory");
-    };
-    let outside_limit = limit + RESIDENT_SLACK_BYTES;
-    let corroboration = format!(
-        "measured by the judge: {outside} B of working memory beyond the call's arrays {} \
-         {outside_limit} B",
-        if outside < outside_limit { "<" } else { "≥" }
-    );
-    match peak {
-        Some(peak) => {
-            let extra = peak.saturating_sub(returned);
-            Verdict::check(
-                extra < limit && outside < outside_limit,
-                format!(
-                    "N={}: traced peak {peak} B − {what} {returned} B = {extra} B {} 20% of N×N \
-                     ({limit} B); {corroboration}",
-                    case.n(),
-                    if extra < limit { "<" } else { "≥" }
-                ),
-            )
-        }
-        None => Verdict::fail(format!(
-            "no trustworthy peak: {}; {corroboration}",
-            peak_note.unwrap_or_default()
-        )),
-    }
+    call_memory_verdict(CallMemory {
+        traced_peak: peak,
+        peak_note,
+        outside,
+        returned,
+        returned_what: what,
+        limit: nxn_bytes(case) / 5,
+        limit_what: "20% of N×N",
+        prefix: format!("N={}: ", case.n()),
+    })
 }
-
-/// Resident memory a correct tiled call may add beyond the traced allocations: pages the
-/// interpreter and allocator touch for themselves (lazy imports, arenas, page rounding).
-const RESIDENT_SLACK_BYTES: u64 = 8 << 20;
 
 /// A memory criterion only counts a correct answer (returning zeros is not "memory
 /// efficient").

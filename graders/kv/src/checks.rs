@@ -317,9 +317,9 @@ fn wrong_outputs(steps: &StepInputs, outputs: &ArrayD<f64>) -> Option<Verdict> {
     None
 }
 
-/// Resident memory a decode may add beyond what the cache holds and its steps allocate: pages
-/// the interpreter, the probe and the allocator touch for themselves.
-const RESIDENT_SLACK_BYTES: f64 = (8 << 20) as f64;
+/// Resident memory a decode may add beyond what the cache holds and its steps allocate (the
+/// pages the interpreter, the probe and the allocator touch for themselves).
+const RESIDENT_SLACK_BYTES: f64 = judge_submission::memory::RESIDENT_SLACK_BYTES as f64;
 
 /// Memory over a 1024-token decode of 2 sequences (H = 4, d = 64, max_len = 1024): what the
 /// cache holds at the end against the tokens' own bytes, and what each step of the second half
