@@ -359,6 +359,21 @@ pub fn assert_missing_entry_is_named(
         "'{criterion}' should name `{missing}`\n{}",
         describe(&report)
     );
+    // No vacuous points: an answer that could not be called scores nothing, not even for
+    // "imports no framework".
+    if report
+        .criteria
+        .iter()
+        .any(|r| r.criterion.id == judge_submission::NO_FRAMEWORKS)
+    {
+        assert_eq!(
+            status(&report, judge_submission::NO_FRAMEWORKS),
+            "ERROR",
+            "{}",
+            describe(&report)
+        );
+    }
+    assert_eq!(report.score, 0.0, "{}", describe(&report));
     report
 }
 

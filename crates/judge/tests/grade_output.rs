@@ -95,3 +95,33 @@ fn an_unanswered_challenge_is_one_no_answer_line_and_no_report() {
     assert!(stdout.contains("m/backwards: auto "), "{stdout}");
     assert!(stdout.contains("judge grade: 1 submission(s)"), "{stdout}");
 }
+
+#[test]
+fn an_answer_that_cannot_be_called_scores_nothing_not_even_for_importing_no_framework() {
+    let dir = tempfile::tempdir().unwrap();
+    let cell = dir.path().join("m/kv");
+    fs::create_dir_all(&cell).unwrap();
+    // A module that loads but defines no `KVCache`: nothing of the contract can be called.
+    fs::write(cell.join("kv_cache.py"), "import numpy as np\nCACHE = {}\n").unwrap();
+    let out = judge_command()
+        .args(["grade", "m", "--seed", "1", "--json"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let reports: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(reports[0]["score"], 0.0, "{}", reports[0]);
+    let frameworks = reports[0]["criteria"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "no_frameworks")
+        .unwrap();
+    assert_eq!(frameworks["verdict"]["status"], "error", "{frameworks}");
+    assert!(
+        frameworks["verdict"]["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("nothing to check")
+    );
+}

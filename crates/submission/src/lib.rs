@@ -307,7 +307,7 @@ pub fn grade_python_with(
             return graded;
         }
     };
-    let (entry, imported) = load(&mut worker, contract, &mut card, &mut graded);
+    let entry = load(&mut worker, contract, &mut card, &mut graded);
     let stopped = match entry {
         Some(entry) => {
             let mut session = Session {
@@ -321,13 +321,14 @@ pub fn grade_python_with(
                 deadline,
             };
             decide_on_checked_channel(&mut session, criteria, &mut card, decide);
-            finish_worker(&session.worker, true, &mut card, &mut graded)
+            finish_worker(&session.worker, &mut card, &mut graded)
         }
-        None => finish_worker(&worker, imported, &mut card, &mut graded),
+        None => finish_worker(&worker, &mut card, &mut graded),
     };
 
     run_self_tests(env, dir, &limits, deadline, contract.self_test, &mut card);
     graded.results = card.finish(stopped.as_deref().unwrap_or("the grader did not reach it"));
+    no_vacuous_framework_pass(&mut graded.results);
     graded
 }
 
@@ -366,39 +367,53 @@ fn decide_on_checked_channel(
 }
 
 /// Decides what the worker's whole life shows (imports of blocked frameworks), notes output
-/// that was cut, and says why the worker stopped, if it did. Without a loaded entry module no
-/// submission code ran, so "imported no framework" would be vacuous: it is not a PASS then.
-fn finish_worker(
-    worker: &Worker,
-    entry_loaded: bool,
-    card: &mut Scorecard,
-    graded: &mut Graded,
-) -> Option<String> {
+/// that was cut, and says why the worker stopped, if it did. Whether the PASS is earned at all
+/// is [`no_vacuous_framework_pass`]'s to say.
+fn finish_worker(worker: &Worker, card: &mut Scorecard, graded: &mut Graded) -> Option<String> {
     let blocked = worker.blocked_imports().to_vec();
     let verdict = if !blocked.is_empty() {
         graded
             .notes
             .push(format!("blocked imports attempted: {}", blocked.join(", ")));
         Verdict::fail(format!("tried to import {}", blocked.join(", ")))
-    } else if entry_loaded {
-        Verdict::pass("no blocked framework was imported")
     } else {
-        Verdict::error("no submission code was loaded, so there was nothing to check")
+        Verdict::pass("no blocked framework was imported")
     };
     card.record(NO_FRAMEWORKS, verdict, 0.0);
     note_output(worker, graded);
     worker.stopped().map(str::to_string)
 }
 
+/// "Imports no framework" is a point only for an answer something checked: when every other
+/// auto criterion ended in ERROR (no module loaded, contract names missing, every call raised),
+/// no call of the contract succeeded, and its PASS becomes an ERROR saying so.
+fn no_vacuous_framework_pass(results: &mut [CriterionResult]) {
+    let checked = results.iter().any(|r| {
+        r.criterion.kind == CriterionKind::Auto
+            && r.criterion.id != NO_FRAMEWORKS
+            && !matches!(r.verdict, Verdict::Error { .. })
+    });
+    if checked {
+        return;
+    }
+    for result in results.iter_mut() {
+        if result.criterion.id == NO_FRAMEWORKS && result.verdict.is_pass() {
+            result.verdict = Verdict::error(
+                "no criterion could check the answer (every one ended in ERROR), so there was \
+                 nothing to check",
+            );
+        }
+    }
+}
+
 /// Entry discovery. Without the required names no auto criterion can run: they are ERROR
-/// ("missing ..."), while the self-test still runs. Also says whether a module was imported
-/// at all (its code ran), even if it lacks required names.
+/// ("missing ..."), while the self-test still runs.
 fn load(
     worker: &mut Worker,
     contract: &PythonContract,
     card: &mut Scorecard,
     graded: &mut Graded,
-) -> (Option<EntryInfo>, bool) {
+) -> Option<EntryInfo> {
     match worker.load_entry(&contract.names, contract.challenge.as_str()) {
         Ok(entry) => {
             graded.entry = Some(entry.file.display().to_string());
@@ -429,13 +444,13 @@ fn load(
                     entry.file.display()
                 );
                 fail_auto(card, &Verdict::error(evidence));
-                return (None, true);
+                return None;
             }
-            (Some(entry), true)
+            Some(entry)
         }
         Err(error) => {
             fail_auto(card, &call_error_verdict(&error));
-            (None, false)
+            None
         }
     }
 }
