@@ -212,3 +212,35 @@ fn the_python_twins_compute_the_rust_models_logits_through_the_bridge() {
     ));
     assert!(worst <= 1e-9, "TinyLM twin differs by {worst:e}");
 }
+
+/// Models answer the natural calls (issue 15): `forward(ids)` and `forward(ids, None)`, with
+/// the ids a list or an array, are the causal forward, and still counted.
+#[test]
+fn the_fixture_models_take_the_mask_as_optional_and_causal() {
+    let (mut worker, _dir) = fixture_worker(python_fixtures());
+    let model = TinyLm::random(78);
+    let tiny = new_twin(&mut worker, &model).expect("TinyLM twin");
+    let timeout = Limits::default().call_timeout;
+    let tokens: Vec<u32> = vec![3, 141, 59, 26, 535, 8];
+    let expected = model
+        .logits(&tokens, tiny_lm::causal_mask(tokens.len()).view())
+        .unwrap();
+    let ids = || Array1::from_iter(tokens.iter().map(|&t| i64::from(t)));
+    let as_list = || Value::List(tokens.iter().map(|&t| Value::Int(i64::from(t))).collect());
+    for (method, args) in [
+        ("forward", vec![ids().into()]),
+        ("forward", vec![ids().into(), Value::None]),
+        ("forward", vec![as_list()]),
+        ("__call__", vec![as_list(), Value::None]),
+    ] {
+        let got = worker
+            .call(
+                Target::Method(tiny, method.into()),
+                args,
+                Vec::new(),
+                timeout,
+            )
+            .unwrap_or_else(|e| panic!("{method}: {e}"));
+        assert!(max_abs_diff(&got.value, &expected) < 1e-9, "{method}");
+    }
+}

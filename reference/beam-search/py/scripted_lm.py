@@ -21,12 +21,15 @@ import numpy as np
 
 
 def allowed_positions(mask, length):
-    """The boolean "may attend" matrix; same conventions as `allowed_positions` in tiny_lm.py.
+    """The boolean "may attend" matrix; same conventions as `allowed_positions` in tiny_lm.py
+    (None means causal).
 
     bool: True = may attend. Integer: nonzero. Float: additive when any entry is negative
     (0 = may attend, -inf or a large negative = masked), else 0/1 (an all-zero float mask is the
     additive "everything allowed"). Leading singleton axes are dropped.
     """
+    if mask is None:
+        return np.tril(np.ones((length, length), dtype=bool))
     m = np.asarray(mask)
     while m.ndim > 2 and m.shape[0] == 1:
         m = m[0]
@@ -76,10 +79,10 @@ class ScriptedLM:
         rows = [self.script_logits(sequence) for sequence in sequences]
         return np.stack(rows) if rows else np.zeros((0, self.vocab_size))
 
-    def __call__(self, token_ids, mask):
+    def __call__(self, token_ids, mask=None):
         return self.forward(token_ids, mask)
 
-    def forward(self, token_ids, mask):
+    def forward(self, token_ids, mask=None):
         """(len, vocab): row i answers the context of the tokens row i may attend to."""
         self.forward_calls += 1
         tokens = [int(t) for t in np.asarray(token_ids).reshape(-1)]

@@ -44,13 +44,16 @@ def _softmax_rows(scores):
 
 
 def allowed_positions(mask, length):
-    """The boolean "may attend" matrix (length, length) for any common mask convention.
+    """The boolean "may attend" matrix (length, length) for any common mask convention; no
+    mask (None) means causal.
 
     bool: True = may attend. Integer: nonzero = may attend. Float: additive when any entry is
     negative (0 = may attend, -inf or a large negative = masked), otherwise 0/1 (1 = may attend;
     an all-zero float mask is the additive "everything allowed"). Leading singleton (batch,
     head) axes are dropped.
     """
+    if mask is None:
+        return np.tril(np.ones((length, length), dtype=bool))
     m = np.asarray(mask)
     while m.ndim > 2 and m.shape[0] == 1:
         m = m[0]
@@ -92,10 +95,10 @@ class TinyLM:
         """Loads `<directory>/<name>.npy` for every weight name."""
         return cls({n: np.load(os.path.join(directory, n + ".npy")) for n in WEIGHT_NAMES}, n_heads)
 
-    def __call__(self, token_ids, mask):
+    def __call__(self, token_ids, mask=None):
         return self.forward(token_ids, mask)
 
-    def forward(self, token_ids, mask):
+    def forward(self, token_ids, mask=None):
         """Logits (len, vocab); a (1, len) batch of token ids gives (1, len, vocab)."""
         self.forward_calls += 1
         tokens = np.asarray(token_ids, dtype=np.int64)
