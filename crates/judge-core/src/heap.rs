@@ -3,22 +3,38 @@
 //! A submission's memory is measured inside its sandbox (tracemalloc) and enforced from outside
 //! (address-space limit). The references run in the judge process, so their equivalent is a
 //! counting global allocator: the binary installs [`CountingAllocator`], and memory criteria
-//! call [`measure_peak`]. Where it is not installed, `measure_peak` says so instead of guessing.
+//! call [`measure_peak`], which counts the calling thread's allocations only. Where it is not
+//! installed, `measure_peak` says so instead of guessing.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 
-/// The system allocator plus two counters: bytes live now and the high-water mark.
+thread_local! {
+    // Per thread, so that what other threads allocate meanwhile (tests running in parallel,
+    // other gradings under --jobs) never lands in a measurement. Signed: a thread may free
+    // what another allocated. `const` and without Drop: no allocation, no destructor, safe to
+    // touch from inside the allocator.
+    static CURRENT: Cell<isize> = const { Cell::new(0) };
+    static PEAK: Cell<isize> = const { Cell::new(0) };
+}
+
+/// The system allocator plus two counters per thread: bytes live now and the high-water mark.
 /// Install with `#[global_allocator] static A: CountingAllocator = CountingAllocator;`.
 pub struct CountingAllocator;
 
 fn on_alloc(size: usize) {
-    let now = CURRENT.fetch_add(size, Ordering::Relaxed) + size;
-    PEAK.fetch_max(now, Ordering::Relaxed);
+    let _ = CURRENT.try_with(|current| {
+        let now = current.get().wrapping_add(size as isize);
+        current.set(now);
+        let _ = PEAK.try_with(|peak| peak.set(peak.get().max(now)));
+    });
+}
+
+fn on_free(size: usize) {
+    let _ = CURRENT.try_with(|current| current.set(current.get().wrapping_sub(size as isize)));
 }
 
 // SAFETY: every method forwards to `System` unchanged; the counters never affect allocation.
@@ -46,31 +62,32 @@ unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: same contract as the caller's.
         unsafe { System.dealloc(ptr, layout) };
-        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
+        on_free(layout.size());
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: same contract as the caller's.
         let new = unsafe { System.realloc(ptr, layout, new_size) };
         if !new.is_null() {
-            CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
+            on_free(layout.size());
             on_alloc(new_size);
         }
         new
     }
 }
 
-/// Runs `f` and returns the peak of live heap bytes during it, above what was live at the
-/// start — `None` when no [`CountingAllocator`] is installed. The counters are process-wide:
-/// measure with nothing else running (the reference runs criteria one at a time).
+/// Runs `f` and returns the peak of live heap bytes it allocated on this thread, above what
+/// was live at the start — `None` when no [`CountingAllocator`] is installed. Only the calling
+/// thread counts: the references measured this way run sequentially on it, and allocations of
+/// other threads meanwhile must not be charged to them.
 pub fn measure_peak<R>(f: impl FnOnce() -> R) -> (R, Option<u64>) {
-    let baseline = CURRENT.load(Ordering::Relaxed);
-    PEAK.store(baseline, Ordering::Relaxed);
+    let baseline = CURRENT.with(Cell::get);
+    PEAK.with(|peak| peak.set(baseline));
     let result = f();
-    let peak = PEAK.load(Ordering::Relaxed);
+    let peak = PEAK.with(Cell::get);
     let installed = INSTALLED.load(Ordering::Relaxed);
     (
         result,
-        installed.then(|| (peak.saturating_sub(baseline)) as u64),
+        installed.then(|| peak.saturating_sub(baseline).max(0) as u64),
     )
 }

@@ -21,3 +21,24 @@ fn peak_covers_a_temporary_buffer_and_not_the_baseline() {
     );
     drop(kept);
 }
+
+#[test]
+fn what_another_thread_allocates_meanwhile_is_not_counted() {
+    let (start, stop) = (std::sync::Barrier::new(2), std::sync::Barrier::new(2));
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            start.wait();
+            let other = vec![7u8; 64 << 20]; // 64 MiB on another thread, live during f
+            stop.wait();
+            drop(other);
+        });
+        let (_, peak) = measure_peak(|| {
+            start.wait();
+            let mine = vec![1u8; 1 << 20];
+            stop.wait();
+            mine.len()
+        });
+        let peak = peak.expect("installed in this binary");
+        assert!((1 << 20..2 << 20).contains(&peak), "peak {peak}");
+    });
+}
