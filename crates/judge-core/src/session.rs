@@ -10,7 +10,7 @@ use crate::discover::SubmissionDir;
 use crate::fingerprint::{combined_hash, hash_tree, sha256_hex};
 use crate::grading::{Challenge, GradeContext, Graded};
 use crate::report::{
-    CandidateKind, Fingerprint, Report, SCHEMA_VERSION, SubmissionInfo, Totals, score,
+    CandidateKind, FileHash, Fingerprint, Report, SCHEMA_VERSION, SubmissionInfo, Totals, score,
 };
 
 /// The fingerprint a fresh grade of `submission` would carry. `None` for the reference.
@@ -170,16 +170,33 @@ pub fn grade_submission(
         // hash names the refusal, so it matches no walkable tree.
         Err(e) => {
             let reason = format!("the submission folder cannot be graded: {e}");
-            let mut card = Scorecard::new(&challenge.criteria());
-            card.decide_remaining(None, &Verdict::error(reason.clone()));
-            let graded = Graded {
-                results: card.finish(&reason),
-                ..Graded::default()
-            };
+            let graded = every_criterion(challenge, &Verdict::error(reason.clone()));
             (Vec::new(), sha256_hex(reason.as_bytes()), graded)
         }
     };
     let fingerprint = fingerprint_of(challenge, prompt_sha256, submission_sha256, ctx.seed);
+    submission_report(challenge, submission, files, fingerprint, started, graded)
+}
+
+/// Every criterion of `challenge` decided as `verdict`: grading that could not start or end.
+fn every_criterion(challenge: &dyn Challenge, verdict: &Verdict) -> Graded {
+    let mut card = Scorecard::new(&challenge.criteria());
+    card.decide_remaining(None, verdict);
+    Graded {
+        results: card.finish(verdict.detail()),
+        ..Graded::default()
+    }
+}
+
+/// The report of a submission folder, its files as hashed and the entry the grader chose.
+fn submission_report(
+    challenge: &dyn Challenge,
+    submission: &SubmissionDir,
+    files: Vec<FileHash>,
+    fingerprint: Fingerprint,
+    started: (u64, Instant),
+    graded: Graded,
+) -> Report {
     let info = SubmissionInfo {
         path: submission.dir.display().to_string(),
         entry: graded.entry.clone(),
@@ -208,22 +225,11 @@ pub fn ungraded_submission(
     verdict: &Verdict,
 ) -> Report {
     let fingerprint = fingerprint_of(challenge, prompt_sha256, String::new(), ctx.seed);
-    let mut card = Scorecard::new(&challenge.criteria());
-    card.decide_remaining(None, verdict);
-    let graded = Graded {
-        results: card.finish("unused"),
-        ..Graded::default()
-    };
-    let info = SubmissionInfo {
-        path: submission.dir.display().to_string(),
-        entry: None,
-        files: Vec::new(),
-    };
-    assemble(
+    let graded = every_criterion(challenge, verdict);
+    submission_report(
         challenge,
-        CandidateKind::Submission,
-        submission.model.clone(),
-        Some(info),
+        submission,
+        Vec::new(),
         fingerprint,
         started,
         graded,
