@@ -72,13 +72,17 @@ impl Criterion {
 }
 
 /// Whose fault an ERROR is: a broken submission costs the model; a harness fault (our bug, a
-/// missing interpreter) is reported apart and makes `judge` exit 2.
+/// missing interpreter) is reported apart and makes `judge` exit 2. A contract fault is the
+/// submission's too (it scores like any ERROR) but says the answer could not be checked because
+/// it does not meet the interface (missing name, wrong signature or return type), which a reader
+/// must be able to tell from a wrong algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Fault {
     #[default]
     Submission,
     Harness,
+    Contract,
 }
 
 /// The outcome of one criterion, always with its evidence.
@@ -117,6 +121,15 @@ impl Verdict {
         Verdict::Error {
             evidence: evidence.into(),
             fault: Fault::Submission,
+        }
+    }
+
+    /// The submission does not meet the interface, so the criterion could not be checked; the
+    /// evidence names what was expected and what was found.
+    pub fn contract_error(evidence: impl Into<String>) -> Self {
+        Verdict::Error {
+            evidence: evidence.into(),
+            fault: Fault::Contract,
         }
     }
 
@@ -181,6 +194,17 @@ impl Verdict {
             },
             other => other,
         }
+    }
+
+    /// An ERROR because the interface was not followed (see [`Fault::Contract`]).
+    pub fn is_contract_fault(&self) -> bool {
+        matches!(
+            self,
+            Verdict::Error {
+                fault: Fault::Contract,
+                ..
+            }
+        )
     }
 
     pub fn is_harness_fault(&self) -> bool {
@@ -292,6 +316,17 @@ impl Scorecard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_contract_error_is_the_submissions_and_says_so_in_json() {
+        let verdict = Verdict::contract_error("expected `f(x)`, found `f(x, y)`");
+        assert!(verdict.is_contract_fault());
+        assert!(!verdict.is_harness_fault());
+        assert_eq!(verdict.label(), "ERROR");
+        let json = serde_json::to_string(&verdict).unwrap();
+        assert!(json.contains(r#""fault":"contract""#), "{json}");
+        assert_eq!(serde_json::from_str::<Verdict>(&json).unwrap(), verdict);
+    }
 
     fn criteria() -> Vec<Criterion> {
         vec![

@@ -45,6 +45,8 @@ pub struct Graded {
     pub results: Vec<CriterionResult>,
     /// The file the grader loaded as the submission's entry point.
     pub entry: Option<String>,
+    /// The adapter through which the entry was loaded, if any (see [`crate::report::AdapterInfo`]).
+    pub adapter: Option<crate::report::AdapterInfo>,
     /// Things worth knowing that are not criteria (blocked imports, sandbox gaps).
     pub notes: Vec<String>,
     /// Facts about the environment used (python and numpy versions, GPU, sandbox features).

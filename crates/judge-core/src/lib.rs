@@ -20,4 +20,4 @@ pub mod untrusted_fs;
 pub use challenge::{ChallengeId, Difficulty, UnknownChallenge};
 pub use criterion::{Criterion, CriterionKind, CriterionResult, Fault, Scorecard, Verdict};
 pub use grading::{Challenge, GradeContext, Graded};
-pub use report::{CandidateKind, Report, ReportError, SCHEMA_VERSION};
+pub use report::{AdapterInfo, CandidateKind, Report, ReportError, SCHEMA_VERSION};

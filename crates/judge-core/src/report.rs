@@ -53,6 +53,18 @@ pub struct SubmissionInfo {
     /// The module (or .cu file) the grader loaded, when one was found.
     pub entry: Option<String>,
     pub files: Vec<FileHash>,
+    /// The adapter that mapped the submission's own API onto the contract, when one was used:
+    /// such a grade did not follow the interface and every report says "via adapter".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapter: Option<AdapterInfo>,
+}
+
+/// An adapter (`judge_adapter.py` in the folder, or `judge grade --adapter FILE`) and its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdapterInfo {
+    /// Where it came from: the path given to `--adapter`, or `judge_adapter.py` in the folder.
+    pub path: String,
+    pub sha256: String,
 }
 
 /// Everything a grade depends on. Re-grading is skipped when all four are unchanged.
@@ -320,6 +332,7 @@ pub(crate) mod tests {
                     path: "flash.py".into(),
                     sha256: "ab".repeat(32),
                 }],
+                adapter: None,
             }),
             fingerprint: Fingerprint {
                 prompt_sha256: "cd".repeat(32),

@@ -201,6 +201,7 @@ fn submission_report(
         path: submission.dir.display().to_string(),
         entry: graded.entry.clone(),
         files,
+        adapter: graded.adapter.clone(),
     };
     assemble(
         challenge,

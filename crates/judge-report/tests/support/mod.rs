@@ -105,6 +105,7 @@ pub fn report(
                 path: "solution.py".into(),
                 sha256: "ab".repeat(32),
             }],
+            adapter: None,
         }),
         fingerprint: Fingerprint {
             prompt_sha256: "cd".repeat(32),
