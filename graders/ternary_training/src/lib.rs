@@ -31,6 +31,7 @@ mod candidate;
 mod checks;
 pub mod corpus;
 pub mod npz;
+pub mod twin;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -153,10 +154,11 @@ impl Challenge for TernaryTrainingGrader {
     fn grade_reference(&self, ctx: &GradeContext) -> Graded {
         let corpus = Corpus::for_reference(ctx.train_data.as_deref());
         let mut card = Scorecard::new(&self.criteria());
+        let mut notes = Vec::new();
         match &corpus {
             Corpus::Found { bytes, .. } => {
                 let text = String::from_utf8_lossy(bytes);
-                decide_reference_run(&text, ctx, &corpus, &mut card);
+                notes.extend(decide_reference_run(&text, ctx, &corpus, &mut card));
             }
             Corpus::Missing(reason) => decide_ternary(&mut card, &Verdict::skipped(reason)),
             Corpus::Unreadable(reason) | Corpus::Refused(reason) => {
@@ -166,6 +168,7 @@ impl Challenge for TernaryTrainingGrader {
         decide_reference_shared(&mut card);
         Graded {
             results: card.finish("the reference run did not reach it"),
+            notes,
             ..Graded::default()
         }
     }
@@ -232,24 +235,29 @@ fn decide_ternary(card: &mut Scorecard, verdict: &Verdict) {
 }
 
 /// Trains the reference's small configuration on `corpus`, saves its artifacts like any run,
-/// and grades them through the same checks, with the Rust model as the scorer. Training takes
-/// about half a minute, so it draws a progress bar where the context allows one.
+/// and grades them through the same checks, with the Rust model as the scorer; then trains its
+/// f32 twin ([`twin`]) for the notes. Each run takes about half a minute, so each draws a
+/// progress bar where the context allows one. Returns the notes.
 fn decide_reference_run(
     corpus_text: &str,
     ctx: &GradeContext,
     corpus: &Corpus,
     card: &mut Scorecard,
-) {
+) -> Vec<String> {
     let failed = |card: &mut Scorecard, why: String| {
         decide_ternary(card, &Verdict::harness_error(why));
+        Vec::new()
     };
     let dir = match tempfile::tempdir() {
         Ok(dir) => dir,
         Err(e) => return failed(card, format!("temporary folder: {e}")),
     };
-    let saved = ternary::run_small(corpus_text, ctx.seed, ctx.show_progress)
-        .and_then(|summary| ternary::artifacts::save_artifacts(&summary, dir.path()));
-    if let Err(e) = saved {
+    let config = ternary::TrainingConfig::small(ctx.seed);
+    let summary = match ternary::train(corpus_text, &config, ctx.show_progress) {
+        Ok(summary) => summary,
+        Err(e) => return failed(card, format!("reference run: {e}")),
+    };
+    if let Err(e) = ternary::artifacts::save_artifacts(&summary, dir.path()) {
         return failed(card, format!("reference run: {e}"));
     }
     let set = artifacts::ArtifactSet::load(dir.path());
@@ -262,6 +270,12 @@ fn decide_reference_run(
             0.0,
         ),
     }
+    let twin =
+        twin::PrecisionTwin::train(corpus_text, &config, &summary.validation, ctx.show_progress);
+    vec![match twin {
+        Ok(twin) => twin.note(),
+        Err(e) => format!("f32 twin not trained: {e}"),
+    }]
 }
 
 /// The artifact criteria's results, decided in this process before any Python starts.

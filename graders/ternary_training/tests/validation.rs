@@ -686,6 +686,45 @@ fn the_reference_passes_every_auto_criterion() {
     let report = session::grade_reference(&TernaryTrainingGrader, "test-prompt", &ctx);
     println!("{}", describe(&report));
     assert_all_auto_pass(&report);
+    assert!(
+        report.notes.iter().any(|n| n.starts_with("f32 twin")),
+        "the f32 twin's figure is in the notes: {:?}",
+        report.notes
+    );
+}
+
+/// The twin's figure is the ternary run's perplexity beside its own, trained on the same
+/// corpus with the same configuration, and its note quotes both and their ratio.
+#[test]
+fn the_f32_twin_reports_both_perplexities_and_their_ratio() {
+    let corpus = generated_corpus();
+    let mut config = tiny_config();
+    config.steps = 60;
+    config.sample_tokens = 4;
+    let ternary = ternary::train(&corpus, &config, false).expect("tiny run trains");
+    let twin = grader_ternary_training::twin::PrecisionTwin::train(
+        &corpus,
+        &config,
+        &ternary.validation,
+        false,
+    )
+    .expect("the twin trains");
+    assert_eq!(twin.ternary_perplexity, ternary.validation.perplexity);
+    assert!(twin.full_precision_perplexity.is_finite() && twin.full_precision_perplexity > 1.0);
+    assert_ne!(twin.full_precision_perplexity, twin.ternary_perplexity);
+    assert_eq!(
+        twin.ratio(),
+        twin.ternary_perplexity / twin.full_precision_perplexity
+    );
+    let note = twin.note();
+    for figure in [
+        format!("{:.3} ternary", twin.ternary_perplexity),
+        format!("{:.3} f32", twin.full_precision_perplexity),
+        format!("ratio {:.3}", twin.ratio()),
+        "not a criterion".to_string(),
+    ] {
+        assert!(note.contains(&figure), "{figure} in {note}");
+    }
 }
 
 #[test]
