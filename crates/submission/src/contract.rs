@@ -20,6 +20,35 @@ pub struct PythonContract {
     pub self_test: SelfTestRule,
 }
 
+impl PythonContract {
+    /// The common contract: every one of `names` required, no fixture modules, the self-test
+    /// made of test files or else every script.
+    pub fn new(challenge: ChallengeId, names: &[&'static str], call_timeout: Duration) -> Self {
+        PythonContract {
+            challenge,
+            names: names.to_vec(),
+            required: names.to_vec(),
+            fixtures: Vec::new(),
+            call_timeout,
+            self_test: SelfTestRule::TestFilesOrScripts,
+        }
+    }
+
+    /// With grader fixture modules (name, Python source), loaded before the submission.
+    pub fn with_fixtures(self, fixtures: Vec<(String, String)>) -> Self {
+        PythonContract { fixtures, ..self }
+    }
+
+    /// With no name required by entry loading: for a grader that decides itself which of the
+    /// names will do (any one complete pair, say).
+    pub fn requiring_none(self) -> Self {
+        PythonContract {
+            required: Vec::new(),
+            ..self
+        }
+    }
+}
+
 /// What counts as a submission's own tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SelfTestRule {

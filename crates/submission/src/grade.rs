@@ -111,6 +111,7 @@ pub fn grade_python_with(
         }
     };
     let entry = entry::load(&mut worker, contract, &mut card, &mut graded);
+    let mut grader_notes = Vec::new();
     let stopped = match entry {
         Some(entry) => {
             let mut session = Session {
@@ -122,8 +123,10 @@ pub fn grade_python_with(
                 contract: contract.clone(),
                 limits: limits.clone(),
                 deadline,
+                notes: Vec::new(),
             };
             decide_on_checked_channel(&mut session, criteria, &mut card, decide);
+            grader_notes = session.notes;
             finish_worker(&session.worker, &mut card, &mut graded)
         }
         None => finish_worker(&worker, &mut card, &mut graded),
@@ -132,6 +135,7 @@ pub fn grade_python_with(
     run_self_tests(env, dir, &limits, deadline, contract.self_test, &mut card);
     graded.results = card.finish(stopped.as_deref().unwrap_or("the grader did not reach it"));
     no_vacuous_framework_pass(&mut graded.results);
+    graded.notes.extend(grader_notes);
     graded
 }
 

@@ -5,6 +5,9 @@
 //! starts the sandboxed worker, loads the entry module, decides the shared criteria
 //! (`no_frameworks`, `self_test`, the manual items), records the environment, and fails closed
 //! when anything dies half way.
+//!
+//! Most graders need no more than that: they implement [`PythonGrader`] (own criteria,
+//! contract, the two decisions) and [`python_challenge!`] turns it into a `Challenge`.
 
 mod contract;
 mod criteria;
@@ -12,6 +15,7 @@ mod entry;
 mod grade;
 mod machine_load;
 pub mod memory;
+pub mod python_grader;
 mod reference;
 mod self_test;
 mod session;
@@ -23,6 +27,7 @@ pub use contract::{PythonContract, SelfTestRule};
 pub use criteria::{NO_FRAMEWORKS, SELF_TEST, no_frameworks_criterion, self_test_criterion};
 pub use grade::{grade_python, grade_python_with};
 pub use machine_load::machine_slowdown;
+pub use python_grader::PythonGrader;
 pub use reference::{decide_reference_shared, grade_reference};
 pub use self_test::self_test_scripts;
 pub use session::Session;

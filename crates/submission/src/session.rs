@@ -22,6 +22,8 @@ pub struct Session {
     pub(crate) limits: Limits,
     /// When the whole grading of this submission (`--timeout`) must be over.
     pub(crate) deadline: Instant,
+    /// Notes for the report, in the order the grader made them.
+    pub(crate) notes: Vec<String>,
 }
 
 /// What is left of the grading's time, or the verdict for a check that no longer fits.
@@ -68,6 +70,13 @@ impl Session {
         )
     }
 
+    /// Adds a note to the report (what the grader chose to call, say), after the notes of the
+    /// grading itself. Notes of a session from [`Self::spawn_with_memory_limit`] are its own
+    /// and reach no report.
+    pub fn note(&mut self, note: String) {
+        self.notes.push(note);
+    }
+
     /// Whether the worker was stopped (timeout, crash): every later call would fail at once.
     pub fn is_stopped(&self) -> bool {
         self.worker.stopped().is_some()
@@ -100,6 +109,7 @@ impl Session {
             contract: self.contract.clone(),
             limits,
             deadline: self.deadline,
+            notes: Vec::new(),
         })
     }
 }

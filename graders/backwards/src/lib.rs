@@ -15,11 +15,10 @@ mod candidate;
 mod cases;
 mod checks;
 
-use std::path::Path;
 use std::time::Duration;
 
-use judge_core::{Challenge, ChallengeId, Criterion, GradeContext, Graded};
-use judge_submission::{PythonContract, grade_python};
+use judge_core::{ChallengeId, Criterion, GradeContext, Scorecard};
+use judge_submission::{PythonContract, PythonGrader, Session};
 
 pub use candidate::{Grads, LayerNorm, Outputs};
 
@@ -50,7 +49,9 @@ pub const ENTRY_PAIRS: [(&str, &str); 4] = [
 #[derive(Debug, Default)]
 pub struct BackwardsGrader;
 
-impl Challenge for BackwardsGrader {
+judge_submission::python_challenge!(BackwardsGrader);
+
+impl PythonGrader for BackwardsGrader {
     fn id(&self) -> ChallengeId {
         ChallengeId::Backwards
     }
@@ -59,7 +60,7 @@ impl Challenge for BackwardsGrader {
         "1"
     }
 
-    fn criteria(&self) -> Vec<Criterion> {
+    fn own_criteria(&self) -> Vec<Criterion> {
         use ids::*;
         vec![
             Criterion::auto(
@@ -78,8 +79,6 @@ impl Challenge for BackwardsGrader {
                 "y and dx finite and accurate for constant and near-constant rows, D = 1",
             ),
             Criterion::auto(FLOAT32, "float32 inputs: y and dx within 1e-4"),
-            judge_submission::no_frameworks_criterion(),
-            judge_submission::self_test_criterion(),
             Criterion::manual(EXPLAINS_COMPLEXITY, "time and memory complexity analysis"),
             Criterion::manual(EXPLAINS_FUSION, "plan for fusing into a single GPU kernel"),
             Criterion::manual(
@@ -89,39 +88,31 @@ impl Challenge for BackwardsGrader {
         ]
     }
 
-    fn grade_reference(&self, ctx: &GradeContext) -> Graded {
-        judge_submission::grade_reference(&self.criteria(), |card| {
-            checks::decide_all(&mut candidate::Reference, ctx.seed, card);
-        })
+    fn contract(&self) -> PythonContract {
+        let names: Vec<&'static str> = ENTRY_PAIRS.iter().flat_map(|&(f, b)| [f, b]).collect();
+        // Checked in `decide_submission` instead, so that any one complete pair will do.
+        PythonContract::new(ChallengeId::Backwards, &names, Duration::from_secs(60))
+            .requiring_none()
     }
 
-    fn grade_submission(&self, dir: &Path, ctx: &GradeContext) -> Graded {
-        let contract = PythonContract {
-            challenge: self.id(),
-            names: ENTRY_PAIRS.iter().flat_map(|&(f, b)| [f, b]).collect(),
-            // Checked here instead, so that any one complete pair will do.
-            required: Vec::new(),
-            fixtures: Vec::new(),
-            call_timeout: Duration::from_secs(60),
-            self_test: judge_submission::SelfTestRule::TestFilesOrScripts,
-        };
-        let mut bound_names = None;
-        let mut graded = grade_python(&contract, &self.criteria(), dir, ctx, |session, card| {
-            match candidate::Python::bind(session) {
-                Ok(mut python) => {
-                    bound_names = Some(python.describe_binding());
-                    checks::decide_all(&mut python, ctx.seed, card);
-                }
-                Err(missing) => {
-                    for id in checks::OWN_AUTO_CRITERIA {
-                        card.record(id, missing.clone(), 0.0);
-                    }
-                }
+    fn decide_reference(&self, ctx: &GradeContext, card: &mut Scorecard) {
+        checks::decide_all(&mut candidate::Reference, ctx.seed, card);
+    }
+
+    fn decide_submission(&self, session: &mut Session, ctx: &GradeContext, card: &mut Scorecard) {
+        let called = match candidate::Python::bind(session) {
+            Ok(mut python) => {
+                let names = python.describe_binding();
+                checks::decide_all(&mut python, ctx.seed, card);
+                names
             }
-        });
-        if let Some(names) = bound_names {
-            graded.notes.push(format!("called {names}"));
-        }
-        graded
+            Err(missing) => {
+                for id in checks::OWN_AUTO_CRITERIA {
+                    card.record(id, missing.clone(), 0.0);
+                }
+                return;
+            }
+        };
+        session.note(format!("called {called}"));
     }
 }

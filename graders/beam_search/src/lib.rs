@@ -19,11 +19,10 @@ mod candidate;
 mod cases;
 mod checks;
 
-use std::path::Path;
 use std::time::Duration;
 
-use judge_core::{Challenge, ChallengeId, Criterion, GradeContext, Graded};
-use judge_submission::{PythonContract, grade_python};
+use judge_core::{ChallengeId, Criterion, GradeContext, Scorecard};
+use judge_submission::{PythonContract, PythonGrader, Session};
 
 pub use candidate::{BeamSearch, FixtureModel, Returned, Search, python_fixtures};
 
@@ -48,7 +47,9 @@ const ENTRY: &str = "batched_beam_search";
 #[derive(Debug, Default)]
 pub struct BeamSearchGrader;
 
-impl Challenge for BeamSearchGrader {
+judge_submission::python_challenge!(BeamSearchGrader);
+
+impl PythonGrader for BeamSearchGrader {
     fn id(&self) -> ChallengeId {
         ChallengeId::BeamSearch
     }
@@ -57,7 +58,7 @@ impl Challenge for BeamSearchGrader {
         "1"
     }
 
-    fn criteria(&self) -> Vec<Criterion> {
+    fn own_criteria(&self) -> Vec<Criterion> {
         use ids::*;
         vec![
             Criterion::auto(GREEDY, "K=1, alpha=0 equals greedy decoding"),
@@ -91,8 +92,6 @@ impl Challenge for BeamSearchGrader {
                 "tokens and scores (1e-9) equal the reference on random models, alpha = 0",
             )
             .with_weight(2),
-            judge_submission::no_frameworks_criterion(),
-            judge_submission::self_test_criterion(),
             Criterion::manual(
                 EXPLAINS_RETENTION,
                 "comments explain why finished beams must not be removed from the pool",
@@ -105,24 +104,16 @@ impl Challenge for BeamSearchGrader {
         ]
     }
 
-    fn grade_reference(&self, ctx: &GradeContext) -> Graded {
-        judge_submission::grade_reference(&self.criteria(), |card| {
-            checks::decide_all(&mut candidate::Reference, ctx.seed, card);
-        })
+    fn contract(&self) -> PythonContract {
+        PythonContract::new(ChallengeId::BeamSearch, &[ENTRY], Duration::from_secs(120))
+            .with_fixtures(candidate::python_fixtures())
     }
 
-    fn grade_submission(&self, dir: &Path, ctx: &GradeContext) -> Graded {
-        let contract = PythonContract {
-            challenge: self.id(),
-            names: vec![ENTRY],
-            required: vec![ENTRY],
-            fixtures: candidate::python_fixtures(),
-            call_timeout: Duration::from_secs(120),
-            self_test: judge_submission::SelfTestRule::TestFilesOrScripts,
-        };
-        grade_python(&contract, &self.criteria(), dir, ctx, |session, card| {
-            let mut python = candidate::Python::new(session);
-            checks::decide_all(&mut python, ctx.seed, card);
-        })
+    fn decide_reference(&self, ctx: &GradeContext, card: &mut Scorecard) {
+        checks::decide_all(&mut candidate::Reference, ctx.seed, card);
+    }
+
+    fn decide_submission(&self, session: &mut Session, ctx: &GradeContext, card: &mut Scorecard) {
+        checks::decide_all(&mut candidate::Python::new(session), ctx.seed, card);
     }
 }

@@ -20,11 +20,10 @@ mod candidate;
 mod cases;
 mod checks;
 
-use std::path::Path;
 use std::time::Duration;
 
-use judge_core::{Challenge, ChallengeId, Criterion, GradeContext, Graded};
-use judge_submission::{PythonContract, grade_python};
+use judge_core::{ChallengeId, Criterion, GradeContext, Scorecard};
+use judge_submission::{PythonContract, PythonGrader, Session};
 
 pub use candidate::{Target, TreeVerifier, Verification, allowed_positions};
 
@@ -48,7 +47,9 @@ const VERIFY_ENTRY: &str = "verify_and_accept";
 #[derive(Debug, Default)]
 pub struct DflashVerifyGrader;
 
-impl Challenge for DflashVerifyGrader {
+judge_submission::python_challenge!(DflashVerifyGrader);
+
+impl PythonGrader for DflashVerifyGrader {
     fn id(&self) -> ChallengeId {
         ChallengeId::DflashVerify
     }
@@ -57,7 +58,7 @@ impl Challenge for DflashVerifyGrader {
         "1"
     }
 
-    fn criteria(&self) -> Vec<Criterion> {
+    fn own_criteria(&self) -> Vec<Criterion> {
         use ids::*;
         vec![
             Criterion::auto(
@@ -91,8 +92,6 @@ impl Challenge for DflashVerifyGrader {
                 ONE_FORWARD,
                 "exactly one target forward per verify_and_accept call",
             ),
-            judge_submission::no_frameworks_criterion(),
-            judge_submission::self_test_criterion(),
             Criterion::manual(
                 MINIMAL_LM,
                 "provides its own MinimalLM target (1 layer, ~64 dim, 1000 vocab)",
@@ -100,24 +99,19 @@ impl Challenge for DflashVerifyGrader {
         ]
     }
 
-    fn grade_reference(&self, ctx: &GradeContext) -> Graded {
-        judge_submission::grade_reference(&self.criteria(), |card| {
-            checks::decide_all(&mut candidate::Reference, ctx.seed, card);
-        })
+    fn contract(&self) -> PythonContract {
+        PythonContract::new(
+            ChallengeId::DflashVerify,
+            &[MASK_ENTRY, VERIFY_ENTRY],
+            Duration::from_secs(60),
+        )
     }
 
-    fn grade_submission(&self, dir: &Path, ctx: &GradeContext) -> Graded {
-        let contract = PythonContract {
-            challenge: self.id(),
-            names: vec![MASK_ENTRY, VERIFY_ENTRY],
-            required: vec![MASK_ENTRY, VERIFY_ENTRY],
-            fixtures: Vec::new(),
-            call_timeout: Duration::from_secs(60),
-            self_test: judge_submission::SelfTestRule::TestFilesOrScripts,
-        };
-        grade_python(&contract, &self.criteria(), dir, ctx, |session, card| {
-            let mut python = candidate::Python::new(session);
-            checks::decide_all(&mut python, ctx.seed, card);
-        })
+    fn decide_reference(&self, ctx: &GradeContext, card: &mut Scorecard) {
+        checks::decide_all(&mut candidate::Reference, ctx.seed, card);
+    }
+
+    fn decide_submission(&self, session: &mut Session, ctx: &GradeContext, card: &mut Scorecard) {
+        checks::decide_all(&mut candidate::Python::new(session), ctx.seed, card);
     }
 }

@@ -10,11 +10,10 @@ mod candidate;
 mod cases;
 mod checks;
 
-use std::path::Path;
 use std::time::Duration;
 
-use judge_core::{Challenge, ChallengeId, Criterion, GradeContext, Graded};
-use judge_submission::{PythonContract, grade_python};
+use judge_core::{ChallengeId, Criterion, GradeContext, Scorecard};
+use judge_submission::{PythonContract, PythonGrader, Session};
 
 pub use candidate::{Attention, Inputs, Outcome};
 
@@ -40,7 +39,9 @@ const ENTRY: &str = "flash_attention_fwd";
 #[derive(Debug, Default)]
 pub struct FlashAttentionGrader;
 
-impl Challenge for FlashAttentionGrader {
+judge_submission::python_challenge!(FlashAttentionGrader);
+
+impl PythonGrader for FlashAttentionGrader {
     fn id(&self) -> ChallengeId {
         ChallengeId::FlashAttention
     }
@@ -49,7 +50,7 @@ impl Challenge for FlashAttentionGrader {
         "1"
     }
 
-    fn criteria(&self) -> Vec<Criterion> {
+    fn own_criteria(&self) -> Vec<Criterion> {
         use ids::*;
         vec![
             Criterion::auto(CAUSAL, "matches naive attention, causal (rel err ≤ 1e-4)")
@@ -74,8 +75,6 @@ impl Challenge for FlashAttentionGrader {
                 MEMORY_ENFORCED,
                 "runs N=16384 under an address-space cap an N×N matrix exceeds",
             ),
-            judge_submission::no_frameworks_criterion(),
-            judge_submission::self_test_criterion(),
             Criterion::manual(
                 EXPLAINS_RESCALE,
                 "explains why the factor is exp(m_old − m_new)",
@@ -87,24 +86,19 @@ impl Challenge for FlashAttentionGrader {
         ]
     }
 
-    fn grade_reference(&self, ctx: &GradeContext) -> Graded {
-        judge_submission::grade_reference(&self.criteria(), |card| {
-            checks::decide_all(&mut candidate::Reference, ctx.seed, card);
-        })
+    fn contract(&self) -> PythonContract {
+        PythonContract::new(
+            ChallengeId::FlashAttention,
+            &[ENTRY],
+            Duration::from_secs(120),
+        )
     }
 
-    fn grade_submission(&self, dir: &Path, ctx: &GradeContext) -> Graded {
-        let contract = PythonContract {
-            challenge: self.id(),
-            names: vec![ENTRY],
-            required: vec![ENTRY],
-            fixtures: Vec::new(),
-            call_timeout: Duration::from_secs(120),
-            self_test: judge_submission::SelfTestRule::TestFilesOrScripts,
-        };
-        grade_python(&contract, &self.criteria(), dir, ctx, |session, card| {
-            let mut python = candidate::Python::new(session);
-            checks::decide_all(&mut python, ctx.seed, card);
-        })
+    fn decide_reference(&self, ctx: &GradeContext, card: &mut Scorecard) {
+        checks::decide_all(&mut candidate::Reference, ctx.seed, card);
+    }
+
+    fn decide_submission(&self, session: &mut Session, ctx: &GradeContext, card: &mut Scorecard) {
+        checks::decide_all(&mut candidate::Python::new(session), ctx.seed, card);
     }
 }

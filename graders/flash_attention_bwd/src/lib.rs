@@ -20,11 +20,10 @@ mod cases;
 mod checks;
 mod per_tile_rowsum;
 
-use std::path::Path;
 use std::time::Duration;
 
-use judge_core::{Challenge, ChallengeId, Criterion, GradeContext, Graded};
-use judge_submission::{PythonContract, grade_python};
+use judge_core::{ChallengeId, Criterion, GradeContext, Scorecard};
+use judge_submission::{PythonContract, PythonGrader, Session};
 
 pub use candidate::{Backward, CachedArray, Forward, ForwardBackward};
 
@@ -51,7 +50,9 @@ const BACKWARD: &str = "flash_attention_bwd";
 #[derive(Debug, Default)]
 pub struct FlashAttentionBwdGrader;
 
-impl Challenge for FlashAttentionBwdGrader {
+judge_submission::python_challenge!(FlashAttentionBwdGrader);
+
+impl PythonGrader for FlashAttentionBwdGrader {
     fn id(&self) -> ChallengeId {
         ChallengeId::FlashAttentionBwd
     }
@@ -60,7 +61,7 @@ impl Challenge for FlashAttentionBwdGrader {
         "1"
     }
 
-    fn criteria(&self) -> Vec<Criterion> {
+    fn own_criteria(&self) -> Vec<Criterion> {
         use ids::*;
         vec![
             Criterion::auto(OUTPUT, "forward output O matches naive attention"),
@@ -96,8 +97,6 @@ impl Challenge for FlashAttentionBwdGrader {
                 MEMORY_ENFORCED,
                 "forward + backward at N=8192 under an address-space cap an N×N matrix exceeds",
             ),
-            judge_submission::no_frameworks_criterion(),
-            judge_submission::self_test_criterion(),
             Criterion::manual(
                 FINITE_DIFFERENCES,
                 "Test 1 checks all of dV and 10 dQ/dK entries against central differences",
@@ -105,24 +104,19 @@ impl Challenge for FlashAttentionBwdGrader {
         ]
     }
 
-    fn grade_reference(&self, ctx: &GradeContext) -> Graded {
-        judge_submission::grade_reference(&self.criteria(), |card| {
-            checks::decide_all(&mut candidate::Reference, ctx.seed, card);
-        })
+    fn contract(&self) -> PythonContract {
+        PythonContract::new(
+            ChallengeId::FlashAttentionBwd,
+            &[BACKWARD, FORWARD],
+            Duration::from_secs(120),
+        )
     }
 
-    fn grade_submission(&self, dir: &Path, ctx: &GradeContext) -> Graded {
-        let contract = PythonContract {
-            challenge: self.id(),
-            names: vec![BACKWARD, FORWARD],
-            required: vec![BACKWARD, FORWARD],
-            fixtures: Vec::new(),
-            call_timeout: Duration::from_secs(120),
-            self_test: judge_submission::SelfTestRule::TestFilesOrScripts,
-        };
-        grade_python(&contract, &self.criteria(), dir, ctx, |session, card| {
-            let mut python = candidate::Python::new(session);
-            checks::decide_all(&mut python, ctx.seed, card);
-        })
+    fn decide_reference(&self, ctx: &GradeContext, card: &mut Scorecard) {
+        checks::decide_all(&mut candidate::Reference, ctx.seed, card);
+    }
+
+    fn decide_submission(&self, session: &mut Session, ctx: &GradeContext, card: &mut Scorecard) {
+        checks::decide_all(&mut candidate::Python::new(session), ctx.seed, card);
     }
 }

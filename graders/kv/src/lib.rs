@@ -16,11 +16,10 @@ mod candidate;
 mod cases;
 mod checks;
 
-use std::path::Path;
 use std::time::Duration;
 
-use judge_core::{Challenge, ChallengeId, Criterion, GradeContext, Graded};
-use judge_submission::{PythonContract, grade_python};
+use judge_core::{ChallengeId, Criterion, GradeContext, Scorecard};
+use judge_submission::{PythonContract, PythonGrader, Session};
 
 pub use candidate::{DecodeRun, KvCandidate, StepInputs};
 
@@ -48,7 +47,9 @@ const PROBE_SOURCE: &str = include_str!("../py/kv_probe.py");
 #[derive(Debug, Default)]
 pub struct KvGrader;
 
-impl Challenge for KvGrader {
+judge_submission::python_challenge!(KvGrader);
+
+impl PythonGrader for KvGrader {
     fn id(&self) -> ChallengeId {
         ChallengeId::Kv
     }
@@ -57,7 +58,7 @@ impl Challenge for KvGrader {
         "1"
     }
 
-    fn criteria(&self) -> Vec<Criterion> {
+    fn own_criteria(&self) -> Vec<Criterion> {
         use ids::*;
         vec![
             Criterion::auto(
@@ -80,8 +81,6 @@ impl Challenge for KvGrader {
                 "held bytes ≤ 3× 2·n·H·t·d·8, a step allocates < 10% of the cache",
             ),
             Criterion::auto(LONG_RUN, "4096 tokens × 2 sequences decode within 30 s"),
-            judge_submission::no_frameworks_criterion(),
-            judge_submission::self_test_criterion(),
             Criterion::manual(
                 EXPLAINS_MEMORY,
                 "analyses memory growth over long sequences",
@@ -94,24 +93,16 @@ impl Challenge for KvGrader {
         ]
     }
 
-    fn grade_reference(&self, ctx: &GradeContext) -> Graded {
-        judge_submission::grade_reference(&self.criteria(), |card| {
-            checks::decide_all(&mut candidate::Reference::default(), ctx.seed, card);
-        })
+    fn contract(&self) -> PythonContract {
+        PythonContract::new(ChallengeId::Kv, &[ENTRY], Duration::from_secs(120))
+            .with_fixtures(vec![(PROBE_MODULE.to_string(), PROBE_SOURCE.to_string())])
     }
 
-    fn grade_submission(&self, dir: &Path, ctx: &GradeContext) -> Graded {
-        let contract = PythonContract {
-            challenge: self.id(),
-            names: vec![ENTRY],
-            required: vec![ENTRY],
-            fixtures: vec![(PROBE_MODULE.to_string(), PROBE_SOURCE.to_string())],
-            call_timeout: Duration::from_secs(120),
-            self_test: judge_submission::SelfTestRule::TestFilesOrScripts,
-        };
-        grade_python(&contract, &self.criteria(), dir, ctx, |session, card| {
-            let mut python = candidate::Python::new(session);
-            checks::decide_all(&mut python, ctx.seed, card);
-        })
+    fn decide_reference(&self, ctx: &GradeContext, card: &mut Scorecard) {
+        checks::decide_all(&mut candidate::Reference::default(), ctx.seed, card);
+    }
+
+    fn decide_submission(&self, session: &mut Session, ctx: &GradeContext, card: &mut Scorecard) {
+        checks::decide_all(&mut candidate::Python::new(session), ctx.seed, card);
     }
 }
