@@ -101,7 +101,7 @@ impl ModelConfig {
         Ok(())
     }
 
-    /// Shape of every tensor, in the order of [`ModelWeights::tensors`] (computed without
+    /// Shape of every tensor, in the order of [`ModelWeights::tensors`](super::ModelWeights::tensors) (computed without
     /// allocating the tensors: the model checks its weights against it on every call).
     pub fn tensor_shapes(&self) -> Vec<Vec<usize>> {
         let (d, q, kv, f) = (
