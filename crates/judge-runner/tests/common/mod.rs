@@ -4,7 +4,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use judge_runner::{Limits, PythonEnv, Worker, WorkerOptions};
+use judge_runner::{CallError, CallOutcome, Limits, PythonEnv, Worker, WorkerOptions};
+use ndarray::Array2;
 use tempfile::TempDir;
 
 /// The interpreter users get (created on first use, through the same code path).
@@ -47,4 +48,18 @@ pub fn start(dir: &Path) -> Worker {
 
 pub fn start_with(dir: &Path, options: WorkerOptions) -> Worker {
     Worker::start(&python(), dir, options).expect("the worker starts")
+}
+
+/// Two small arrays with values that are exact in binary, and their sum computed in Rust.
+pub fn operands() -> (Array2<f64>, Array2<f64>, Array2<f64>) {
+    let a = Array2::from_shape_fn((3, 4), |(i, j)| i as f64 * 0.5 - j as f64);
+    let b = Array2::from_shape_fn((3, 4), |(i, j)| (i * j) as f64 + 0.25);
+    let sum = &a + &b;
+    (a, b, sum)
+}
+
+/// Calls the toy contract's `add` on [`operands`].
+pub fn call_add(worker: &mut Worker) -> Result<CallOutcome, CallError> {
+    let (a, b, _) = operands();
+    worker.call_function("add", vec![a.into(), b.into()])
 }
