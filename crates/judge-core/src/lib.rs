@@ -1,23 +1,23 @@
-//! Core types of judge: the challenges, their criteria and verdicts, the GRADE.json report,
-//! its renderings, and the exit-code policy. No grader logic and no process handling lives here.
+//! The grading machinery of judge: the challenges and their criteria (the types are
+//! judge-schema's, re-exported), the scorecard, the grading session that turns a grader's checks
+//! into a signed GRADE.json, discovery and sharding of submissions, fingerprints, seeds, report
+//! signing and the judge's own access to files a submission planted. No grader logic and no
+//! process handling lives here.
 
-pub mod challenge;
-pub mod compare;
-pub mod criterion;
 pub mod discover;
-pub mod exit;
 pub mod fingerprint;
 pub mod grading;
-pub mod heap;
-pub mod render;
 pub mod report;
-pub mod review;
+pub mod scorecard;
 pub mod seed;
 pub mod session;
 pub mod signing;
 pub mod untrusted_fs;
 
+pub use judge_schema::{challenge, criterion, exit, review};
+
 pub use challenge::{ChallengeId, Difficulty, UnknownChallenge};
-pub use criterion::{Criterion, CriterionKind, CriterionResult, Fault, Scorecard, Verdict};
+pub use criterion::{Criterion, CriterionKind, CriterionResult, Fault, Verdict};
 pub use grading::{Challenge, GradeContext, Graded};
-pub use report::{AdapterInfo, CandidateKind, Report, ReportError, SCHEMA_VERSION};
+pub use report::{AdapterInfo, CandidateKind, Report, ReportError, ReportFile, SCHEMA_VERSION};
+pub use scorecard::Scorecard;

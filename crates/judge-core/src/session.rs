@@ -5,13 +5,15 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use crate::criterion::{Scorecard, Verdict};
+use crate::criterion::Verdict;
 use crate::discover::SubmissionDir;
 use crate::fingerprint::{combined_hash, hash_tree, sha256_hex};
 use crate::grading::{Challenge, GradeContext, Graded};
 use crate::report::{
-    CandidateKind, FileHash, Fingerprint, Report, SCHEMA_VERSION, SubmissionInfo, Totals, score,
+    CandidateKind, FileHash, Fingerprint, MACHINE_ENVIRONMENT_KEY, Report, SCHEMA_VERSION,
+    SubmissionInfo, Totals, score,
 };
+use crate::scorecard::Scorecard;
 
 /// The fingerprint a fresh grade of `submission` would carry. `None` for the reference.
 pub fn fingerprint(
@@ -89,9 +91,6 @@ fn now_unix() -> u64 {
         .map(|d| d.as_secs())
         .unwrap_or(0)
 }
-
-/// The report environment entry that names the machine a grade ran on (for reports in papers).
-pub const MACHINE_ENVIRONMENT_KEY: &str = "machine";
 
 /// `x86_64 linux 6.1.0, 2 CPUs, Intel(R) Xeon(R) …`: what a reader needs to place timings.
 fn machine_description() -> String {

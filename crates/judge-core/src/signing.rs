@@ -66,25 +66,7 @@ pub enum KeyError {
     Exposed { path: PathBuf, mode: u32 },
 }
 
-/// Why a report does not verify.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unverified {
-    /// No `signature` field at all.
-    Unsigned,
-    /// A signature that does not match: the report was edited, or signed with another key.
-    Mismatch,
-}
-
-impl fmt::Display for Unverified {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Unverified::Unsigned => "not signed by this judge (no signature)",
-            Unverified::Mismatch => {
-                "not signed by this judge (the signature does not match: edited, or signed with another key)"
-            }
-        })
-    }
-}
+pub use judge_schema::Unverified;
 
 impl ReportKey {
     /// Reads the key at `path`, creating it (mode 0600, atomically) when there is none. Two
@@ -209,7 +191,8 @@ fn parse_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::report::tests::sample_report;
+    use crate::report::ReportFile;
+    use judge_schema::sample::sample_report;
 
     /// A key in a temporary folder; the folder must outlive the key's use.
     pub(crate) fn temp_key() -> (tempfile::TempDir, ReportKey) {

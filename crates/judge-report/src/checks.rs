@@ -2,8 +2,7 @@
 //! judge has. A report's own claims about its criteria (kinds, weights) and about the current
 //! grader version are never taken at their word.
 
-use judge_core::signing::ReportKey;
-use judge_core::{ChallengeId, Criterion, Report};
+use judge_schema::{ChallengeId, Criterion, Report, ReportSource};
 
 /// One grader the judge has, as `judge report` checks reports against it. Built by the binary
 /// from its registry (this crate does not depend on the graders).
@@ -21,7 +20,7 @@ pub struct RegisteredGrader {
 /// The key, the registered graders, and whether unsigned reports count.
 #[derive(Debug, Clone, Copy)]
 pub struct Checks<'a> {
-    pub key: &'a ReportKey,
+    pub key: &'a dyn ReportSource,
     /// A challenge without an entry here is judged by its newest verified report's version.
     pub graders: &'a [RegisteredGrader],
     /// Count reports that are not signed by this judge (the page then says so).

@@ -16,9 +16,11 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use judge_core::report::{REPORT_FILE_NAME, UNNAMED_MODEL_DIR};
-use judge_core::signing::{ReportKey, Unverified};
-use judge_core::{CandidateKind, ChallengeId, Report, ReportError};
+use judge_schema::report::{REPORT_FILE_NAME, UNNAMED_MODEL_DIR};
+use judge_schema::{
+    CandidateKind, ChallengeId, ParseError, Report, ReportSource, SCHEMA_VERSION, Unreadable,
+    Unverified,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::matrix::REFERENCE_COLUMN;
@@ -120,7 +122,7 @@ pub struct Gathered {
 /// root, a root that is not a folder or cannot be listed, or a tree without a single file named
 /// GRADE.json is an error; a file that does not parse or sits in the wrong place is a
 /// [`Problem`].
-pub fn gather(root: &Path, key: &ReportKey) -> Result<Gathered, GatherError> {
+pub fn gather(root: &Path, key: &dyn ReportSource) -> Result<Gathered, GatherError> {
     if !root.exists() {
         return Err(GatherError::Missing(root.to_path_buf()));
     }
@@ -167,7 +169,7 @@ pub fn gather(root: &Path, key: &ReportKey) -> Result<Gathered, GatherError> {
             )));
             continue;
         };
-        match Report::read(&path) {
+        match read(key, &path) {
             Ok(report) => match disagreement(model_dir, challenge, &report) {
                 Some(reason) => problems.push(misplaced(reason)),
                 None => reports.push(FoundReport {
@@ -176,7 +178,11 @@ pub fn gather(root: &Path, key: &ReportKey) -> Result<Gathered, GatherError> {
                     report,
                 }),
             },
-            Err(error) => problems.push(read_problem(relative, &error)),
+            Err(problem) => problems.push(Problem {
+                path: relative,
+                kind: problem.0,
+                reason: problem.1,
+            }),
         }
     }
     problems.sort();
@@ -214,23 +220,22 @@ fn disagreement(model_dir: &str, challenge: ChallengeId, report: &Report) -> Opt
         .then(|| format!("sits in the model folder '{model_dir}' but grades '{expected}'"))
 }
 
-fn read_problem(path: String, error: &ReportError) -> Problem {
-    let (kind, reason) = match error {
-        ReportError::Read(judge_core::untrusted_fs::UntrustedFileError::Symlink { .. }) => {
-            (ProblemKind::SymbolicLink, error.to_string())
-        }
-        ReportError::Read(source) => (ProblemKind::Unreadable, source.to_string()),
-        ReportError::Malformed { source, .. } => (ProblemKind::Malformed, source.to_string()),
-        ReportError::Schema { found, .. } => (
+/// The report at `path`, or the kind of problem it is and why.
+fn read(source: &dyn ReportSource, path: &Path) -> Result<Report, (ProblemKind, String)> {
+    let text = source.read_text(path).map_err(|error| match error {
+        Unreadable {
+            symbolic_link: true,
+            reason,
+        } => (ProblemKind::SymbolicLink, reason),
+        Unreadable { reason, .. } => (ProblemKind::Unreadable, reason),
+    })?;
+    Report::from_json(&text).map_err(|error| match error {
+        ParseError::Malformed(source) => (ProblemKind::Malformed, source.to_string()),
+        ParseError::Schema { found } => (
             ProblemKind::WrongSchema,
-            format!(
-                "schema version {found}; this judge reads version {}",
-                judge_core::SCHEMA_VERSION
-            ),
+            format!("schema version {found}; this judge reads version {SCHEMA_VERSION}"),
         ),
-        ReportError::Write { source, .. } => (ProblemKind::Unreadable, source.to_string()),
-    };
-    Problem { path, kind, reason }
+    })
 }
 
 /// `/`-separated path of `path` below `root`.

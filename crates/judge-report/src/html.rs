@@ -16,9 +16,9 @@
 
 use std::fmt::Write as _;
 
-use judge_core::ChallengeId;
+use judge_schema::ChallengeId;
 
-use judge_core::render::printable;
+use crate::render::printable;
 
 use crate::grade::{Grade, percent};
 use crate::markdown::{NO_ANSWER, UNVERIFIED, accept_unsigned_notice, cell_text, legend};

@@ -17,6 +17,7 @@ pub mod html;
 pub mod markdown;
 pub mod matrix;
 pub mod passk;
+pub mod render;
 pub mod reviews;
 
 use std::fmt;

@@ -3,10 +3,10 @@
 
 use std::fmt::Write as _;
 
-use judge_core::render::printable;
+use crate::render::printable;
 
 use crate::grade::{GRADE_SCALE, Grade, percent};
-use judge_core::ChallengeId;
+use judge_schema::ChallengeId;
 
 use crate::matrix::{Cell, Matrix, REFERENCE_COLUMN, Status, Total};
 

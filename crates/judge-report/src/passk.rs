@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use judge_core::ChallengeId;
+use judge_schema::ChallengeId;
 use serde::{Deserialize, Serialize};
 
 use crate::matrix::{Cell, Matrix, REFERENCE_COLUMN};

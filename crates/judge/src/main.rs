@@ -31,7 +31,7 @@ use clap::Parser;
 
 /// Counts heap bytes so memory criteria can measure our in-process references.
 #[global_allocator]
-static ALLOCATOR: judge_core::heap::CountingAllocator = judge_core::heap::CountingAllocator;
+static ALLOCATOR: judge_heap::CountingAllocator = judge_heap::CountingAllocator;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();

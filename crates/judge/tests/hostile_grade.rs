@@ -12,7 +12,7 @@ use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use judge_core::fingerprint::{combined_hash, hash_tree};
-use judge_core::{ChallengeId, Report, session};
+use judge_core::{ChallengeId, Report, ReportFile, session};
 use support::{judge_command, key, prompt_sha256, put_unsigned, report, text};
 
 /// Runs the judge, killing it (and failing) if it has not finished within `limit`.

@@ -2,6 +2,7 @@
 
 mod support;
 
+use judge_core::ReportFile;
 use support::judge_command;
 
 fn judge(args: &[&str]) -> std::process::Output {

@@ -10,7 +10,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use judge_core::review::ReviewVerdict;
-use judge_core::{Fault, Report, Verdict};
+use judge_core::{Fault, Report, ReportFile, Verdict};
 use judge_llm::Transcript;
 use judge_llm::mock::{Canned, MockServer};
 

@@ -9,6 +9,7 @@
 //! Most graders need no more than that: they implement [`PythonGrader`] (own criteria,
 //! contract, the two decisions) and [`python_challenge!`] turns it into a `Challenge`.
 
+pub mod compare;
 mod contract;
 mod criteria;
 mod entry;

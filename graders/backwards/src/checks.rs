@@ -1,9 +1,9 @@
 //! The criteria, each a function of a candidate. Expected values come from the reference crate
 //! (f64, two-pass variance) on exactly the numbers the candidate received.
 
-use judge_core::compare::{describe_error, max_relative_error};
 use judge_core::seed::for_criterion;
 use judge_core::{Scorecard, Verdict};
+use judge_submission::compare::{describe_error, max_relative_error};
 use layernorm::{layer_norm_backward, layer_norm_forward};
 use ndarray::ArrayD;
 use rand::SeedableRng;

@@ -112,7 +112,7 @@ impl Reference {
 
 impl Attention for Reference {
     fn forward(&mut self, inputs: &Inputs, tile: usize, causal: bool) -> Result<Outcome, Verdict> {
-        let (output, peak) = judge_core::heap::measure_peak(|| Self::run(inputs, tile, causal));
+        let (output, peak) = judge_heap::measure_peak(|| Self::run(inputs, tile, causal));
         let output = output?;
         let output_bytes = output.len() as u64 * inputs.itemsize();
         Ok(Outcome {

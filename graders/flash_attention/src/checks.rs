@@ -2,9 +2,9 @@
 //! crate's naive attention (the full softmax matrix: fine at these sizes, never at N = 16384).
 
 use flash_attention::{FlashAttention, naive};
-use judge_core::compare::{describe_error, max_relative_error};
 use judge_core::seed::for_criterion;
 use judge_core::{Scorecard, Verdict};
+use judge_submission::compare::{describe_error, max_relative_error};
 use judge_submission::memory::{CallMemory, call_memory_verdict};
 use ndarray::ArrayD;
 use rand::SeedableRng;

@@ -8,7 +8,7 @@ use grader_testkit::{
     assert_missing_entry_is_named, assert_null_submissions_fail, describe, evidence, grade,
     grade_reference, status,
 };
-use judge_core::heap::CountingAllocator;
+use judge_heap::CountingAllocator;
 
 /// The reference's memory criteria measure its heap with the same allocator `judge` installs.
 #[global_allocator]

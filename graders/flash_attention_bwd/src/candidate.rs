@@ -110,7 +110,7 @@ impl ForwardBackward for Reference {
 
     fn forward(&mut self, case: &Case) -> Result<Forward<ReferenceCache>, Verdict> {
         let attention = FlashAttention::new(case.tile, case.causal);
-        let (result, peak) = judge_core::heap::measure_peak(|| {
+        let (result, peak) = judge_heap::measure_peak(|| {
             attention.forward(case.q.view(), case.k.view(), case.v.view())
         });
         let result = result.map_err(refused)?;
@@ -132,7 +132,7 @@ impl ForwardBackward for Reference {
 
     fn backward(&mut self, case: &Case, cache: &ReferenceCache) -> Result<Backward, Verdict> {
         let attention = FlashAttention::new(case.tile, case.causal);
-        let (result, peak) = judge_core::heap::measure_peak(|| {
+        let (result, peak) = judge_heap::measure_peak(|| {
             attention.backward(
                 case.d_o.view(),
                 cache.q.view(),

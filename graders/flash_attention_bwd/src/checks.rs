@@ -3,9 +3,9 @@
 //! and, for the memory criteria's large N, from its tiled forward and backward.
 
 use flash_attention::{FlashAttention, ForwardOutput, Gradients, naive};
-use judge_core::compare::{Mismatch, describe_error, max_relative_error};
 use judge_core::seed::for_criterion;
 use judge_core::{Scorecard, Verdict};
+use judge_submission::compare::{Mismatch, describe_error, max_relative_error};
 use judge_submission::memory::{CallMemory, call_memory_verdict};
 use ndarray::{ArrayD, ArrayViewD};
 use rand::SeedableRng;

@@ -4,7 +4,7 @@
 
 use grader_flash_attention_bwd::FlashAttentionBwdGrader;
 use grader_testkit::{assert_all_auto_pass, grade_reference};
-use judge_core::heap::CountingAllocator;
+use judge_heap::CountingAllocator;
 
 /// The reference's memory criteria measure its heap with the same allocator `judge` installs.
 #[global_allocator]

@@ -137,7 +137,7 @@ impl KvCandidate for Reference {
         let mut heap_measured = true;
         let started = Instant::now();
         for t in 0..steps.steps() {
-            let (output, peak) = judge_core::heap::measure_peak(|| {
+            let (output, peak) = judge_heap::measure_peak(|| {
                 cache.append(
                     seqs,
                     steps.keys.index_axis(Axis(0), t),

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use judge_core::compare::{describe_error, max_relative_error};
 use judge_core::seed::for_criterion;
 use judge_core::{Scorecard, Verdict};
+use judge_submission::compare::{describe_error, max_relative_error};
 use kv_cache::{CacheDims, ContiguousKvCache, KvCache, bytes_per_token, full_causal_attention};
 use ndarray::{Array3, ArrayD, Axis, s};
 use rand::SeedableRng;

@@ -4,7 +4,7 @@
 
 use grader_kv::KvGrader;
 use grader_testkit::{assert_all_auto_pass, grade_reference};
-use judge_core::heap::CountingAllocator;
+use judge_heap::CountingAllocator;
 
 /// The reference's memory criterion measures its heap with the same allocator `judge` installs.
 #[global_allocator]

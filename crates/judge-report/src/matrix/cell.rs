@@ -1,7 +1,7 @@
 //! Step 5: one report's cell, its score recomputed from its criteria.
 
-use judge_core::report::{Totals, score};
-use judge_core::{ChallengeId, CriterionKind, CriterionResult, Verdict};
+use judge_schema::report::{Totals, score};
+use judge_schema::{ChallengeId, CriterionKind, CriterionResult, Verdict};
 use serde::{Deserialize, Serialize};
 
 use crate::gather::{FoundReport, Problem, ProblemKind};
@@ -120,7 +120,7 @@ pub struct Cell {
     pub criteria: Vec<CriterionLine>,
     /// Model reviews of its manual criteria (`judge review`): shown apart, never counted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub reviews: Vec<judge_core::review::Review>,
+    pub reviews: Vec<judge_schema::review::Review>,
 }
 
 /// Step 5 for one report.

@@ -33,7 +33,7 @@ mod total;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use judge_core::{ChallengeId, Difficulty, Report};
+use judge_schema::{ChallengeId, Difficulty, Report};
 use serde::{Deserialize, Serialize};
 
 use crate::checks::Checks;

@@ -1,6 +1,6 @@
 //! Which judge made the matrix, when, and from which runs.
 
-use judge_core::Report;
+use judge_schema::Report;
 use serde::{Deserialize, Serialize};
 
 use super::Cell;
@@ -51,7 +51,7 @@ impl Provenance {
 impl Provenance {
     /// `2026-12-03 11:55 UTC`.
     pub fn generated_utc(&self) -> String {
-        judge_core::render::utc_minute(self.generated_unix)
+        crate::render::utc_minute(self.generated_unix)
     }
 
     /// One sentence for the top of a page.
@@ -76,5 +76,5 @@ impl Provenance {
     }
 }
 
-/// The report environment entry that names the machine (written by `judge_core::session`).
-const MACHINE_KEY: &str = judge_core::session::MACHINE_ENVIRONMENT_KEY;
+/// The report environment entry that names the machine (written by `judge_schema::session`).
+const MACHINE_KEY: &str = judge_schema::report::MACHINE_ENVIRONMENT_KEY;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use judge_core::{ChallengeId, Report};
+use judge_schema::{ChallengeId, Report};
 
 use super::{REFERENCE_COLUMN, UNNAMED_MODEL};
 use crate::checks::{Checks, criteria_mismatch};
@@ -12,8 +12,8 @@ use crate::gather::{FoundReport, Problem, ProblemKind};
 /// The column a report belongs to, or why it has none.
 fn column_of(report: &Report) -> Result<String, String> {
     match report.candidate {
-        judge_core::CandidateKind::Reference => Ok(REFERENCE_COLUMN.to_string()),
-        judge_core::CandidateKind::Submission => match report.model.as_deref() {
+        judge_schema::CandidateKind::Reference => Ok(REFERENCE_COLUMN.to_string()),
+        judge_schema::CandidateKind::Submission => match report.model.as_deref() {
             Some(REFERENCE_COLUMN) => Err(format!(
                 "model name '{REFERENCE_COLUMN}' is reserved for the reference column; rename the model folder"
             )),

@@ -1,6 +1,6 @@
 //! A column's total, and the ranking of the columns.
 
-use judge_core::ChallengeId;
+use judge_schema::ChallengeId;
 use serde::{Deserialize, Serialize};
 
 use super::{Cell, REFERENCE_COLUMN};

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
+use judge_core::ReportFile;
 use judge_core::report::{FileHash, Fingerprint, SubmissionInfo, Totals, score};
 use judge_core::signing::ReportKey;
 use judge_core::{CandidateKind, ChallengeId, Criterion, CriterionResult, Report, Verdict};

@@ -7,10 +7,10 @@ use std::sync::Mutex;
 use judge_core::discover::{SubmissionDir, discover};
 use judge_core::report::{REPORT_FILE_NAME, UNNAMED_MODEL_DIR};
 use judge_core::signing::ReportKey;
-use judge_core::{Report, session};
+use judge_core::{Report, ReportFile, session};
 
-use judge_core::render;
 use judge_llm::TRANSCRIPT_FILE_NAME;
+use judge_report::render;
 use judge_scaffold::PROMPT_FILE_NAME;
 
 use super::output::{cached_note, print_table, progress, prompt_sha256};

@@ -3,8 +3,8 @@
 use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use judge_core::render::{terminal, use_colour};
 use judge_core::{ChallengeId, Report};
+use judge_report::render::{terminal, use_colour};
 
 /// The hash of the prompt a submission answers (seed text + interface section).
 pub fn prompt_sha256(id: ChallengeId) -> String {
@@ -36,7 +36,7 @@ pub fn print_table(report: &Report) -> anyhow::Result<()> {
 pub fn cached_note(report: &Report) -> String {
     format!(
         "cached: graded {}, seed {}; --force to re-grade",
-        judge_core::render::utc_minute(report.started_unix),
+        judge_report::render::utc_minute(report.started_unix),
         report.fingerprint.seed
     )
 }

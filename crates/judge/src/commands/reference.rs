@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use judge_core::report::REPORT_FILE_NAME;
-use judge_core::{ChallengeId, CriterionKind, Report, Verdict, session};
+use judge_core::{ChallengeId, CriterionKind, Report, ReportFile, Verdict, session};
 use judge_report::REFERENCE_COLUMN;
 
 use super::output::{print_reports, progress, prompt_sha256};

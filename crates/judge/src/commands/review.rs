@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use judge_core::discover::{SubmissionDir, discover};
 use judge_core::report::REPORT_FILE_NAME;
 use judge_core::review::{Review, ReviewVerdict};
-use judge_core::{CriterionKind, Report};
+use judge_core::{CriterionKind, Report, ReportFile};
 use judge_llm::review::{ReviewedFile, parse_verdict, review_request};
 use judge_llm::{Client, ClientError, TRANSCRIPT_FILE_NAME};
 
@@ -85,7 +85,7 @@ pub fn run(args: ReviewArgs) -> anyhow::Result<i32> {
                 criterion.id,
                 review.reviewer,
                 review.verdict.label(),
-                judge_core::render::printable(&review.reasons, false)
+                judge_report::render::printable(&review.reasons, false)
             );
             report.reviews.retain(|r| r.criterion != criterion.id);
             report.reviews.push(review);

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
+use judge_core::ReportFile;
 use judge_core::discover::SubmissionDir;
 use judge_core::report::REPORT_FILE_NAME;
 use judge_core::signing::ReportKey;

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use judge_core::ReportFile;
 use judge_core::report::{Fingerprint, Totals, score};
 use judge_core::signing::{KEY_ENV, ReportKey};
 use judge_core::{

@@ -1,4 +1,5 @@
-//! How graders compare a candidate's numbers with the reference's, and say how far off they are.
+//! How graders compare a candidate's numbers with the reference's, and say how far off they
+//! are (in judge-submission because every grader that compares arrays already depends on it).
 
 use ndarray::{ArrayViewD, Dimension, Zip};
 

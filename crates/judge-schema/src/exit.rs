@@ -31,7 +31,8 @@ pub fn for_reports<'a>(reports: impl IntoIterator<Item = &'a Report>) -> i32 {
 mod tests {
     use super::*;
     use crate::criterion::Verdict;
-    use crate::report::{Totals, tests::sample_report};
+    use crate::report::Totals;
+    use crate::sample::sample_report;
 
     #[test]
     fn exit_codes_follow_the_policy() {

@@ -1,11 +1,11 @@
-//! Human renderings of a report: a terminal table and Markdown. JSON is `Report::to_json`.
+//! Human renderings of one report: a terminal table and Markdown (JSON is `Report::to_json`),
+//! and the escaping of untrusted text that every rendering here, the matrix's too, goes through.
 
 use std::fmt::Write as _;
 
 use comfy_table::{Cell, Color, ContentArrangement, Table, presets};
 
-use crate::criterion::{CriterionKind, CriterionResult, Verdict};
-use crate::report::{CandidateKind, Report, Tally};
+use judge_schema::{CandidateKind, CriterionKind, CriterionResult, Report, Tally, Verdict};
 
 /// Whether to colour terminal output: only on a TTY, and never when NO_COLOR is set
 /// (<https://no-color.org>: any non-empty value).
@@ -220,7 +220,7 @@ mod tests {
     }
 
     use super::*;
-    use crate::report::tests::sample_report;
+    use judge_schema::sample::sample_report;
 
     #[test]
     fn terminal_table_shows_every_criterion_with_its_evidence() {

@@ -1,6 +1,6 @@
 //! The counting allocator measures what a closure allocates, in its own test binary.
 
-use judge_core::heap::{CountingAllocator, measure_peak};
+use judge_heap::{CountingAllocator, measure_peak};
 
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
