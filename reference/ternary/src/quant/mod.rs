@@ -293,7 +293,8 @@ mod tests {
     use rand::{Rng, SeedableRng, rngs::StdRng};
     use rand_distr::{Distribution, Normal};
 
-    fn gaussian(n: usize, seed: u64) -> Vec<f32> {
+    /// `n` weights ~ N(0, 0.7²), reproducible from `seed` (the packing tests use them too).
+    pub(super) fn gaussian(n: usize, seed: u64) -> Vec<f32> {
         let mut rng = StdRng::seed_from_u64(seed);
         let normal = Normal::new(0.0f32, 0.7).expect("valid normal");
         (0..n).map(|_| normal.sample(&mut rng)).collect()

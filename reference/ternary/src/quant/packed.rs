@@ -193,14 +193,8 @@ pub fn verify_packed_against_latent(
 mod tests {
     use super::*;
     use crate::quant::GROUP_SIZE;
+    use crate::quant::tests::gaussian;
     use rand::{Rng, SeedableRng, rngs::StdRng};
-    use rand_distr::{Distribution, Normal};
-
-    fn gaussian(n: usize, seed: u64) -> Vec<f32> {
-        let mut rng = StdRng::seed_from_u64(seed);
-        let normal = Normal::new(0.0f32, 0.7).expect("valid normal");
-        (0..n).map(|_| normal.sample(&mut rng)).collect()
-    }
 
     #[test]
     fn pack_unpack_round_trip() {
