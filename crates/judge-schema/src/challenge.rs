@@ -145,9 +145,11 @@ pub const SEED_CHALLENGES: [&str; 8] = [
 /// One row of the challenge table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChallengeInfo {
+    /// The id its reports and folders use.
     pub id: ChallengeId,
     /// The folder name, also the id on the command line and in reports.
     pub name: &'static str,
+    /// The seed's label for it, shown beside every report.
     pub difficulty: Difficulty,
     /// One line, as the seed's difficulty guide words it.
     pub summary: &'static str,
@@ -165,12 +167,16 @@ pub struct ChallengeInfo {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Difficulty {
     #[serde(rename = "MEDIUM")]
+    /// The seed's MEDIUM.
     Medium,
     #[serde(rename = "HARD")]
+    /// The seed's HARD.
     Hard,
     #[serde(rename = "EXTRA HARD")]
+    /// The seed's EXTRA HARD.
     ExtraHard,
     #[serde(rename = "OPEN-ENDED RESEARCH")]
+    /// The seed's OPEN-ENDED RESEARCH.
     OpenEndedResearch,
 }
 
@@ -191,6 +197,7 @@ impl Difficulty {
         }
     }
 
+    /// The label as the seed prints it (`EXTRA HARD`).
     pub fn label(self) -> &'static str {
         match self {
             Difficulty::Medium => "MEDIUM",
@@ -218,6 +225,7 @@ impl ChallengeId {
         self.info().name
     }
 
+    /// The difficulty its table row gives it.
     pub fn difficulty(self) -> Difficulty {
         self.info().difficulty
     }

@@ -20,6 +20,7 @@ pub enum CriterionKind {
 }
 
 impl CriterionKind {
+    /// The name GRADE.json and the tables use for the kind.
     pub fn label(self) -> &'static str {
         match self {
             CriterionKind::Auto => "auto",
@@ -36,24 +37,29 @@ pub struct Criterion {
     pub id: String,
     /// What the prompt asks, in a few words.
     pub title: String,
+    /// Who decides it, and so whether it scores.
     pub kind: CriterionKind,
     /// Relative weight within the challenge's auto criteria.
     pub weight: u32,
 }
 
 impl Criterion {
+    /// A harness-decided criterion of weight 1.
     pub fn auto(id: &str, title: &str) -> Self {
         Self::new(id, title, CriterionKind::Auto, 1)
     }
 
+    /// The submission's own tests; shown apart, never scored.
     pub fn self_test(id: &str, title: &str) -> Self {
         Self::new(id, title, CriterionKind::SelfTest, 1)
     }
 
+    /// A prose item for review; weight 0, since it never scores.
     pub fn manual(id: &str, title: &str) -> Self {
         Self::new(id, title, CriterionKind::Manual, 0)
     }
 
+    /// A criterion of any kind and weight (the shorthands above cover the usual ones).
     pub fn new(id: &str, title: &str, kind: CriterionKind, weight: u32) -> Self {
         Self {
             id: id.to_string(),
@@ -63,6 +69,7 @@ impl Criterion {
         }
     }
 
+    /// The same criterion weighing `weight` among its challenge's auto criteria.
     pub fn with_weight(mut self, weight: u32) -> Self {
         self.weight = weight;
         self
@@ -78,8 +85,11 @@ impl Criterion {
 #[serde(rename_all = "snake_case")]
 pub enum Fault {
     #[default]
+    /// The submission broke (exception, timeout, missing function): the model's ERROR.
     Submission,
+    /// Our bug or a broken environment: reported apart, exit code 2.
     Harness,
+    /// The submission does not meet the interface, so its answer could not be checked.
     Contract,
 }
 
@@ -88,26 +98,39 @@ pub enum Fault {
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Verdict {
     /// Ran and met the requirement; the evidence says by how much (e.g. `max rel err 3.1e-12`).
-    Pass { evidence: String },
+    Pass {
+        /// How well: the measured figure against its bound.
+        evidence: String,
+    },
     /// Ran and missed it; the evidence says how (first differing token, peak bytes vs limit...).
-    Fail { evidence: String },
+    Fail {
+        /// How it missed: the first difference, or the figure against its bound.
+        evidence: String,
+    },
     /// Could not be run or decided: exception, timeout, memory limit, missing function.
     Error {
+        /// What went wrong: the exception, the limit hit, the missing name.
         evidence: String,
+        /// Whose fault it is (absent in older reports: the submission's).
         #[serde(default)]
         fault: Fault,
     },
     /// Not decided, with the reason (no GPU, manual review, reference has no self-test).
-    Skipped { reason: String },
+    Skipped {
+        /// Why it was not decided.
+        reason: String,
+    },
 }
 
 impl Verdict {
+    /// A PASS with the evidence of how well it met the requirement.
     pub fn pass(evidence: impl Into<String>) -> Self {
         Verdict::Pass {
             evidence: evidence.into(),
         }
     }
 
+    /// A FAIL with the evidence of how it missed.
     pub fn fail(evidence: impl Into<String>) -> Self {
         Verdict::Fail {
             evidence: evidence.into(),
@@ -139,6 +162,7 @@ impl Verdict {
         }
     }
 
+    /// A SKIPPED with the reason it was not decided.
     pub fn skipped(reason: impl Into<String>) -> Self {
         Verdict::Skipped {
             reason: reason.into(),
@@ -155,6 +179,7 @@ impl Verdict {
         }
     }
 
+    /// `PASS`, `FAIL`, `ERROR` or `SKIPPED`, as tables and exit summaries print it.
     pub fn label(&self) -> &'static str {
         match self {
             Verdict::Pass { .. } => "PASS",
@@ -174,6 +199,7 @@ impl Verdict {
         }
     }
 
+    /// Whether it is a PASS (the only verdict that adds to a score).
     pub fn is_pass(&self) -> bool {
         matches!(self, Verdict::Pass { .. })
     }
@@ -205,6 +231,7 @@ impl Verdict {
         )
     }
 
+    /// Whether it is an ERROR that is the harness's fault, not the submission's.
     pub fn is_harness_fault(&self) -> bool {
         matches!(
             self,
@@ -220,8 +247,11 @@ impl Verdict {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CriterionResult {
     #[serde(flatten)]
+    /// The criterion decided (its fields sit beside the verdict's in GRADE.json).
     pub criterion: Criterion,
+    /// What was decided, with its evidence.
     pub verdict: Verdict,
+    /// Wall-clock seconds the check took.
     pub seconds: f64,
 }
 

@@ -8,8 +8,11 @@
 
 use crate::report::Report;
 
+/// Every auto criterion passed (skips allowed).
 pub const SUCCESS: i32 = 0;
+/// Some auto criterion failed or errored because of the submission.
 pub const CRITERIA_FAILED: i32 = 1;
+/// Bad usage, a broken environment, or a harness fault.
 pub const USAGE_OR_ENVIRONMENT: i32 = 2;
 
 /// The exit code for a set of reports: a harness fault outranks a failed criterion, because

@@ -3,6 +3,8 @@
 //! `judge` derives from reports. Serde only, so judge-report and outside tools can read
 //! reports without the grading machinery (as nextest-metadata does for nextest).
 
+#![warn(missing_docs)]
+
 pub mod challenge;
 pub mod criterion;
 pub mod exit;

@@ -40,15 +40,18 @@ pub enum CandidateKind {
 pub struct FileHash {
     /// Path relative to the submission folder, with `/` separators.
     pub path: String,
+    /// SHA-256 of the file's bytes, in hex.
     pub sha256: String,
 }
 
 /// Where the submission came from and which file the grader chose as its entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubmissionInfo {
+    /// The submission folder as given on the command line.
     pub path: String,
     /// The module (or .cu file) the grader loaded, when one was found.
     pub entry: Option<String>,
+    /// Every file graded, with its hash, sorted by path.
     pub files: Vec<FileHash>,
     /// The adapter that mapped the submission's own API onto the contract, when one was used:
     /// such a grade did not follow the interface and every report says "via adapter".
@@ -61,26 +64,35 @@ pub struct SubmissionInfo {
 pub struct AdapterInfo {
     /// Where it came from: the path given to `--adapter`, or `judge_adapter.py` in the folder.
     pub path: String,
+    /// SHA-256 of the adapter's bytes, in hex.
     pub sha256: String,
 }
 
 /// Everything a grade depends on. Re-grading is skipped when all four are unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fingerprint {
+    /// SHA-256 of the prompt the submission answered.
     pub prompt_sha256: String,
+    /// The grader and its version, as `kv/1`: a new version invalidates old grades.
     pub grader_version: String,
     /// Hash over the submission's file list and contents (empty for the reference).
     pub submission_sha256: String,
+    /// The seed the hidden inputs were generated from.
     pub seed: u64,
 }
 
 /// Counts of verdicts for one kind of criterion.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tally {
+    /// Criteria that passed.
     pub pass: u32,
+    /// Criteria that ran and missed.
     pub fail: u32,
+    /// Criteria that could not be run or decided.
     pub error: u32,
+    /// Criteria not decided, with a reason (no GPU, needs review).
     pub skipped: u32,
+    /// All criteria of the kind.
     pub total: u32,
 }
 
@@ -99,12 +111,16 @@ impl Tally {
 /// Verdict counts per criterion kind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
+    /// The scored criteria.
     pub auto: Tally,
+    /// The submission's own tests.
     pub self_test: Tally,
+    /// Prose items for review.
     pub manual: Tally,
 }
 
 impl Totals {
+    /// The counts of `results`, per kind.
     pub fn of(results: &[CriterionResult]) -> Self {
         let mut totals = Totals::default();
         for result in results {
@@ -140,13 +156,19 @@ pub fn score(results: &[CriterionResult]) -> f64 {
 /// One GRADE.json.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
+    /// The schema version, [`SCHEMA_VERSION`] for every report this judge writes.
     pub schema: u32,
+    /// The version of the judge that graded it.
     pub judge_version: String,
+    /// The challenge graded.
     pub challenge: ChallengeId,
     /// The model folder's name, when the submission sits in `MODEL/<challenge>/`.
     pub model: Option<String>,
+    /// Whether this grades a submission or our reference.
     pub candidate: CandidateKind,
+    /// What was graded; absent for the reference.
     pub submission: Option<SubmissionInfo>,
+    /// What the grade depends on; reuse requires all of it unchanged.
     pub fingerprint: Fingerprint,
     /// Facts about the machine that matter for reading the result (python, numpy, sandbox, GPU).
     pub environment: BTreeMap<String, String>,
@@ -154,9 +176,13 @@ pub struct Report {
     pub notes: Vec<String>,
     /// Seconds since the Unix epoch when grading started.
     pub started_unix: u64,
+    /// Wall-clock seconds the whole grade took.
     pub seconds: f64,
+    /// Every criterion of the grader, in its order, with its verdict.
     pub criteria: Vec<CriterionResult>,
+    /// Verdict counts per kind.
     pub totals: Totals,
+    /// The weighted fraction of auto criteria passed ([`score`]).
     pub score: f64,
     /// Model reviews of manual criteria (`judge review`), one per criterion reviewed; shown
     /// apart, never counted.
@@ -234,6 +260,7 @@ impl Report {
         self.criteria.iter().any(|r| r.verdict.is_harness_fault())
     }
 
+    /// The report as GRADE.json holds it (pretty-printed JSON).
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a Report always serialises")
     }

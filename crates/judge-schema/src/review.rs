@@ -7,13 +7,16 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReviewVerdict {
+    /// The reviewer found the requirement met.
     Pass,
+    /// The reviewer found it not met.
     Fail,
     /// The reviewer gave no usable verdict (no valid JSON, twice); `reasons` says what it said.
     Unreviewed,
 }
 
 impl ReviewVerdict {
+    /// The label tables print: `PASS`, `FAIL`, `UNREVIEWED`.
     pub fn label(self) -> &'static str {
         match self {
             ReviewVerdict::Pass => "PASS",
@@ -30,10 +33,13 @@ pub struct Review {
     pub criterion: String,
     /// The model id that reviewed it.
     pub reviewer: String,
+    /// What the reviewer concluded.
     pub verdict: ReviewVerdict,
     /// One paragraph from the reviewer (or why there is no verdict). Untrusted text.
     pub reasons: String,
+    /// Tokens the review prompt cost, for the bill.
     pub prompt_tokens: u64,
+    /// Tokens the reviewer answered with.
     pub completion_tokens: u64,
     /// Seconds since the Unix epoch when the review was asked for.
     pub reviewed_unix: u64,
