@@ -9,7 +9,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use judge_core::discover::SubmissionDir;
-use judge_core::{Challenge, CriterionKind, GradeContext, Report, Verdict, session};
+use judge_core::{
+    ADAPTER_FILE_NAME, Challenge, CriterionKind, GradeContext, Report, Verdict, session,
+};
 use judge_runner::{Limits, PythonEnv, Worker, WorkerOptions};
 use tempfile::TempDir;
 
@@ -375,6 +377,86 @@ pub fn assert_missing_entry_is_named(
     }
     assert_eq!(report.score, 0.0, "{}", describe(&report));
     report
+}
+
+/// Grades the bare-prompt fixture `<manifest_dir>/tests/fixtures/<folder>`: an answer written
+/// without the interface, with the `judge_adapter.py` that maps it onto the contract. Without
+/// its adapter every auto criterion is an ERROR with a contract fault (the interface was not
+/// followed, which is not a wrong answer) and it scores 0; with it every auto criterion
+/// passes and the report names the adapter. Returns the report without the adapter.
+pub fn assert_bare_prompt_answer_needs_its_adapter(
+    grader: &dyn Challenge,
+    manifest_dir: &str,
+    folder: &str,
+    seed: u64,
+) -> Report {
+    let fixture = Path::new(manifest_dir).join("tests/fixtures").join(folder);
+    let adapted = submission_from_dir(grader.id().as_str(), &fixture);
+    assert!(
+        adapted.dir.join(ADAPTER_FILE_NAME).is_file(),
+        "{} has no {ADAPTER_FILE_NAME}",
+        fixture.display()
+    );
+    let with_adapter = grade(grader, &adapted, seed);
+    assert_all_auto_pass(&with_adapter);
+    let adapter = with_adapter
+        .submission
+        .as_ref()
+        .and_then(|s| s.adapter.as_ref())
+        .unwrap_or_else(|| panic!("no adapter recorded\n{}", describe(&with_adapter)));
+    assert_eq!(adapter.path, ADAPTER_FILE_NAME);
+
+    let bare = submission_from_dir(grader.id().as_str(), &fixture);
+    fs::remove_file(bare.dir.join(ADAPTER_FILE_NAME)).expect("remove the adapter");
+    let without = grade(grader, &bare, seed);
+    let not_contract: Vec<_> = without
+        .criteria
+        .iter()
+        .filter(|r| r.criterion.kind == CriterionKind::Auto && !r.verdict.is_contract_fault())
+        .map(|r| r.criterion.id.as_str())
+        .collect();
+    assert!(
+        not_contract.is_empty(),
+        "without its adapter, {not_contract:?} are not contract ERRORs\n{}",
+        describe(&without)
+    );
+    assert_eq!(without.score, 0.0, "{}", describe(&without));
+    assert!(
+        without
+            .submission
+            .as_ref()
+            .is_some_and(|s| s.adapter.is_none()),
+        "{}",
+        describe(&without)
+    );
+    without
+}
+
+/// A buggy bare-prompt answer: the `file` of the bare-prompt fixture `folder` with `edits`
+/// applied ([`mutated_fixture`]), beside that fixture's own `judge_adapter.py`, so the bug is
+/// graded through the adapter.
+pub fn mutated_bare_prompt(
+    challenge: &str,
+    manifest_dir: &str,
+    folder: &str,
+    mutation: &Mutation,
+    file: &str,
+) -> Submission {
+    let sub = mutated_fixture(
+        challenge,
+        manifest_dir,
+        folder,
+        mutation.name,
+        file,
+        mutation.edits,
+    );
+    let adapter = Path::new(manifest_dir)
+        .join("tests/fixtures")
+        .join(folder)
+        .join(ADAPTER_FILE_NAME);
+    fs::copy(&adapter, sub.dir.join(ADAPTER_FILE_NAME))
+        .unwrap_or_else(|e| panic!("{}: {e}", adapter.display()));
+    sub
 }
 
 /// A worker with only a grader's fixture modules loaded and no submission, for checking the

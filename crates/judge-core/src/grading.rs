@@ -21,6 +21,42 @@ pub struct GradeContext {
     /// Whether long steps (e.g. training the ternary reference) may draw a progress bar on
     /// stderr: off under `--quiet`, without a terminal, and in tests.
     pub show_progress: bool,
+    /// An adapter from outside the submission (`judge grade --adapter FILE`).
+    pub adapter: Option<ExternalAdapter>,
+    /// `judge grade --entry FILE`: the entry file (relative to the submission folder) when
+    /// several files define the contract names.
+    pub entry: Option<String>,
+}
+
+/// The file name an adapter has: in a submission folder it is the entry, and one given with
+/// `--adapter` is copied into the scratch copy under this name.
+pub const ADAPTER_FILE_NAME: &str = "judge_adapter.py";
+
+/// An adapter supplied from outside the submission, read once by the judge (a regular file,
+/// never through a link, capped like any untrusted file) and copied into the scratch copy only.
+#[derive(Debug, Clone)]
+pub struct ExternalAdapter {
+    /// The path as given on the command line (GRADE.json records it).
+    pub path: String,
+    pub source: Vec<u8>,
+}
+
+impl ExternalAdapter {
+    /// Largest adapter accepted: adapters are a few lines of glue.
+    pub const MAX_BYTES: u64 = 1 << 20;
+
+    /// Reads `path` through [`crate::untrusted_fs`].
+    pub fn read(path: &Path) -> Result<Self, crate::untrusted_fs::UntrustedFileError> {
+        let source = crate::untrusted_fs::read_capped(path, Self::MAX_BYTES)?;
+        Ok(ExternalAdapter {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+
+    pub fn sha256(&self) -> String {
+        crate::fingerprint::sha256_hex(&self.source)
+    }
 }
 
 impl GradeContext {
@@ -34,6 +70,8 @@ impl GradeContext {
             memory_bytes: Self::DEFAULT_MEMORY_BYTES,
             train_data: None,
             show_progress: false,
+            adapter: None,
+            entry: None,
         }
     }
 }

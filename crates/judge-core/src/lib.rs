@@ -18,6 +18,6 @@ pub use judge_schema::{challenge, criterion, exit, review};
 
 pub use challenge::{ChallengeId, Difficulty, UnknownChallenge};
 pub use criterion::{Criterion, CriterionKind, CriterionResult, Fault, Verdict};
-pub use grading::{Challenge, GradeContext, Graded};
+pub use grading::{ADAPTER_FILE_NAME, Challenge, ExternalAdapter, GradeContext, Graded};
 pub use report::{AdapterInfo, CandidateKind, Report, ReportError, ReportFile, SCHEMA_VERSION};
 pub use scorecard::Scorecard;

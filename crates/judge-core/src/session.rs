@@ -8,7 +8,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use crate::criterion::Verdict;
 use crate::discover::SubmissionDir;
 use crate::fingerprint::{combined_hash, hash_tree, sha256_hex};
-use crate::grading::{Challenge, GradeContext, Graded};
+use crate::grading::{ADAPTER_FILE_NAME, Challenge, ExternalAdapter, GradeContext, Graded};
 use crate::report::{
     CandidateKind, FileHash, Fingerprint, MACHINE_ENVIRONMENT_KEY, Report, SCHEMA_VERSION,
     SubmissionInfo, Totals, score,
@@ -22,8 +22,19 @@ pub fn fingerprint(
     submission: Option<&Path>,
     seed: u64,
 ) -> Result<Fingerprint, crate::untrusted_fs::TreeError> {
+    fingerprint_via(challenge, prompt_sha256, submission, seed, None)
+}
+
+/// [`fingerprint`] of a submission graded through an adapter from outside it (`--adapter`).
+pub fn fingerprint_via(
+    challenge: &dyn Challenge,
+    prompt_sha256: &str,
+    submission: Option<&Path>,
+    seed: u64,
+    adapter: Option<&ExternalAdapter>,
+) -> Result<Fingerprint, crate::untrusted_fs::TreeError> {
     let submission_sha256 = match submission {
-        Some(dir) => combined_hash(&hash_tree(dir)?),
+        Some(dir) => submission_hash(&hash_tree(dir)?, adapter),
         None => String::new(),
     };
     Ok(fingerprint_of(
@@ -32,6 +43,20 @@ pub fn fingerprint(
         submission_sha256,
         seed,
     ))
+}
+
+/// The submission hash: its files and, when one comes from outside the folder, the adapter it
+/// is graded through (so adding, changing or dropping `--adapter` grades again, and a report
+/// made without it is stale). The adapter is hashed under a name no file in a folder can have.
+fn submission_hash(files: &[FileHash], adapter: Option<&ExternalAdapter>) -> String {
+    let mut files = files.to_vec();
+    if let Some(adapter) = adapter {
+        files.push(FileHash {
+            path: format!("\0--adapter\0{ADAPTER_FILE_NAME}"),
+            sha256: adapter.sha256(),
+        });
+    }
+    combined_hash(&files)
 }
 
 /// `kv/1`: the grader version a fresh report of `challenge` records.
@@ -159,7 +184,7 @@ pub fn grade_submission(
     let started = (now_unix(), Instant::now());
     let (files, submission_sha256, graded) = match hash_tree(&submission.dir) {
         Ok(files) => {
-            let sha256 = combined_hash(&files);
+            let sha256 = submission_hash(&files, ctx.adapter.as_ref());
             let graded = guarded(challenge, || {
                 challenge.grade_submission(&submission.dir, ctx)
             });

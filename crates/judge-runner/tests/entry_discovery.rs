@@ -50,8 +50,45 @@ fn wrong_arity_shows_in_parameters_and_as_type_error() {
     let entry = worker.load_entry(&["add"], "toy").expect("loads");
     assert_eq!(entry.parameters_of("add"), Some(&["a".to_string()][..]));
     let error = call_add(&mut worker).expect_err("two arguments for one parameter");
+    // Refused at the call boundary: the interface was not followed (issue 15), and the
+    // evidence still carries the TypeError, with the signature found and the call made.
+    assert!(
+        matches!(error, CallError::Contract { ref name, ref detail }
+            if name == "add" && detail.contains("found add(a)") && detail.contains("TypeError")),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn a_type_error_inside_the_submissions_own_code_is_its_exception_not_the_contract() {
+    let source = "def add(a, b):\n    return helper(a)\n\ndef helper(x, y):\n    return x + y\n";
+    let dir = submission(&[("toy.py", source)]);
+    let mut worker = start(dir.path());
+    worker.load_entry(&["add"], "toy").expect("loads");
+    let error = call_add(&mut worker).expect_err("helper is called with one argument");
     assert!(
         matches!(error, CallError::Exception { ref type_name, .. } if type_name == "TypeError"),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn a_refused_call_quotes_the_signature_the_interface_declares() {
+    let dir = submission(&[("toy.py", "def add(model, a, b):\n    return a + b\n")]);
+    let mut worker = start(dir.path());
+    let signatures = [("add".to_string(), "add(a, b)".to_string())];
+    worker
+        .load_entry_from(&judge_runner::EntryRequest {
+            names: &["add"],
+            prefer: "toy",
+            entry: None,
+            signatures: &signatures,
+        })
+        .expect("loads");
+    let error = call_add(&mut worker).expect_err("a missing argument");
+    assert!(
+        matches!(error, CallError::Contract { ref detail, .. }
+            if detail.starts_with("expected add(a, b); found add(model, a, b)")),
         "{error:?}"
     );
 }

@@ -158,6 +158,13 @@ pub struct GradeArgs {
     /// Write GRADE.json files below DIR/<model>/<challenge>/ instead of into the submissions.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Grade through this adapter (a judge_adapter.py kept outside the submission): it is
+    /// copied into the scratch copy only, and the grade is marked "via adapter".
+    #[arg(long, value_name = "FILE")]
+    pub adapter: Option<PathBuf>,
+    /// The entry file (relative to the submission folder) when several define the contract.
+    #[arg(long, value_name = "FILE")]
+    pub entry: Option<String>,
     /// Submissions graded in parallel.
     #[arg(short, long, default_value_t = 1, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=256))]
     pub jobs: usize,

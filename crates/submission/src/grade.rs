@@ -9,6 +9,8 @@ use judge_core::{
 };
 use judge_runner::{Limits, PythonEnv, Worker, WorkerOptions, probe_sandbox};
 
+use crate::entry::LoadPlan;
+
 use crate::contract::PythonContract;
 use crate::criteria::NO_FRAMEWORKS;
 use crate::entry;
@@ -102,7 +104,24 @@ pub fn grade_python_with(
         limits: limits.clone(),
         fixtures: contract.fixtures.clone(),
     };
-    let mut worker = match Worker::start(env, dir, options) {
+    let plan = match LoadPlan::new(contract.challenge, dir, ctx) {
+        Ok(plan) => plan,
+        Err(verdict) => {
+            entry::fail_auto(&mut card, &verdict);
+            run_self_tests(env, dir, &limits, deadline, contract.self_test, &mut card);
+            graded.results = card.finish(verdict.detail());
+            no_vacuous_framework_pass(&mut graded.results);
+            return graded;
+        }
+    };
+    graded.adapter = plan.adapter.clone();
+    if let (Some(adapter), Some(entry)) = (&plan.adapter, &ctx.entry) {
+        graded.notes.push(format!(
+            "--entry {entry} not used: the adapter {} is the entry",
+            adapter.path
+        ));
+    }
+    let mut worker = match plan.start_worker(env, dir, options) {
         Ok(worker) => worker,
         Err(error) => {
             card.decide_remaining(None, &runner_error_verdict(&error));
@@ -110,7 +129,7 @@ pub fn grade_python_with(
             return graded;
         }
     };
-    let entry = entry::load(&mut worker, contract, &mut card, &mut graded);
+    let entry = entry::load(&mut worker, contract, &plan, &mut card, &mut graded);
     let mut grader_notes = Vec::new();
     let stopped = match entry {
         Some(entry) => {
@@ -121,6 +140,7 @@ pub fn grade_python_with(
                 env,
                 dir: dir.to_path_buf(),
                 contract: contract.clone(),
+                plan,
                 limits: limits.clone(),
                 deadline,
                 notes: Vec::new(),
@@ -203,12 +223,21 @@ fn no_vacuous_framework_pass(results: &mut [CriterionResult]) {
     if checked {
         return;
     }
+    // When the interface was not followed anywhere, that is why nothing could be checked.
+    let contract = results.iter().all(|r| {
+        r.criterion.kind != CriterionKind::Auto
+            || r.criterion.id == NO_FRAMEWORKS
+            || r.verdict.is_contract_fault()
+    });
     for result in results.iter_mut() {
         if result.criterion.id == NO_FRAMEWORKS && result.verdict.is_pass() {
-            result.verdict = Verdict::error(
-                "no criterion could check the answer (every one ended in ERROR), so there was \
-                 nothing to check",
-            );
+            let evidence = "no criterion could check the answer (every one ended in ERROR), so \
+                            there was nothing to check";
+            result.verdict = if contract {
+                Verdict::contract_error(evidence)
+            } else {
+                Verdict::error(evidence)
+            };
         }
     }
 }

@@ -30,6 +30,11 @@ pub fn self_test_scripts(dir: &Path) -> Vec<PathBuf> {
                 .collect()
         })
         .unwrap_or_default();
+    // An adapter is glue the judge loads, not one of the submission's programs.
+    python.retain(|p| {
+        p.file_name()
+            .is_none_or(|n| n != judge_core::ADAPTER_FILE_NAME)
+    });
     python.sort();
     let tests: Vec<PathBuf> = python.iter().filter(|p| is_test_file(p)).cloned().collect();
     if tests.is_empty() { python } else { tests }

@@ -9,6 +9,7 @@ use judge_runner::{
 };
 
 use crate::contract::PythonContract;
+use crate::entry::LoadPlan;
 use crate::verdicts::{call_error_verdict, runner_error_verdict};
 
 /// A started worker with its loaded entry module.
@@ -19,6 +20,7 @@ pub struct Session {
     pub(crate) env: &'static PythonEnv,
     pub(crate) dir: PathBuf,
     pub(crate) contract: PythonContract,
+    pub(crate) plan: LoadPlan,
     pub(crate) limits: Limits,
     /// When the whole grading of this submission (`--timeout`) must be over.
     pub(crate) deadline: Instant,
@@ -95,10 +97,13 @@ impl Session {
             limits: limits.clone(),
             fixtures: self.contract.fixtures.clone(),
         };
-        let mut worker =
-            Worker::start(self.env, &self.dir, options).map_err(|e| runner_error_verdict(&e))?;
-        let entry = worker
-            .load_entry(&self.contract.names, self.contract.challenge.as_str())
+        let mut worker = self
+            .plan
+            .start_worker(self.env, &self.dir, options)
+            .map_err(|e| runner_error_verdict(&e))?;
+        let entry = self
+            .plan
+            .load_entry(&mut worker, &self.contract)
             .map_err(|e| call_error_verdict(&e))?;
         Ok(Session {
             worker,
@@ -107,6 +112,7 @@ impl Session {
             env: self.env,
             dir: self.dir.clone(),
             contract: self.contract.clone(),
+            plan: self.plan.clone(),
             limits,
             deadline: self.deadline,
             notes: Vec::new(),

@@ -196,11 +196,12 @@ fn array_value(values: ArrayD<f64>, dtype: Dtype) -> Value {
     }
 }
 
-/// An output array, or a FAIL naming which output was not one.
+/// An output array, or a contract ERROR naming which output was not one (an answer of the
+/// wrong type cannot be checked; it is not a wrong answer).
 fn output_array(name: &str, value: &Value) -> Result<ArrayD<f64>, Verdict> {
     value
         .to_f64_array()
-        .map_err(|e| Verdict::fail(format!("{name}: {e}")))
+        .map_err(|e| Verdict::contract_error(format!("{name}: {e}")))
 }
 
 /// `(y, cache)` from the forward's return value. A bare array is `y` with no cache: the forward
@@ -211,17 +212,17 @@ fn split_forward(value: Value) -> Result<(ArrayD<f64>, Result<Value, Verdict>), 
             let cache = items.pop().expect("two items");
             Ok((output_array("y", &items[0])?, Ok(cache)))
         }
-        Value::Tuple(items) | Value::List(items) => Err(Verdict::fail(format!(
+        Value::Tuple(items) | Value::List(items) => Err(Verdict::contract_error(format!(
             "the forward returned {} values; the contract is (y, cache)",
             items.len()
         ))),
         array @ Value::Array(_) => Ok((
             output_array("y", &array)?,
-            Err(Verdict::fail(
+            Err(Verdict::contract_error(
                 "the forward returned y alone: no cache to run the backward with",
             )),
         )),
-        other => Err(Verdict::fail(format!(
+        other => Err(Verdict::contract_error(format!(
             "the forward returned {}, expected (y, cache)",
             other.type_name()
         ))),
@@ -239,13 +240,13 @@ fn gradients(value: &Value) -> Result<Grads, Verdict> {
         Value::Dict(_) => match (by_key("dx"), by_key("dgamma"), by_key("dbeta")) {
             (Some(dx), Some(dgamma), Some(dbeta)) => [dx, dgamma, dbeta],
             _ => {
-                return Err(Verdict::fail(
+                return Err(Verdict::contract_error(
                     "the backward returned a dict without the keys dx, dgamma, dbeta",
                 ));
             }
         },
         other => {
-            return Err(Verdict::fail(format!(
+            return Err(Verdict::contract_error(format!(
                 "the backward returned {}, expected (dx, dgamma, dbeta)",
                 other.type_name()
             )));

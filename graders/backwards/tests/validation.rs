@@ -139,3 +139,40 @@ fn a_forward_without_its_backward_is_an_error_naming_the_backward() {
         assert_eq!(status(&report, id), "ERROR", "{}", describe(&report));
     }
 }
+
+/// The answer written to the bare prompt (differently named functions and a named-tuple cache), with the adapter that maps it onto the
+/// interface.
+const BARE_PROMPT: &str = "bare_prompt";
+
+#[test]
+fn a_bare_prompt_answer_is_a_contract_error_without_its_adapter_and_passes_with_it() {
+    let report = grader_testkit::assert_bare_prompt_answer_needs_its_adapter(
+        &BackwardsGrader,
+        env!("CARGO_MANIFEST_DIR"),
+        BARE_PROMPT,
+        SEED,
+    );
+    let first = report
+        .criteria
+        .iter()
+        .find(|r| r.criterion.kind == judge_core::CriterionKind::Auto)
+        .expect("an auto criterion");
+    assert!(
+        first.verdict.detail().contains("missing") && first.verdict.detail().contains("expected"),
+        "{}",
+        describe(&report)
+    );
+}
+
+#[test]
+fn a_bare_prompt_answer_with_dx_without_the_variance_term_fails_through_its_adapter() {
+    let sub = grader_testkit::mutated_bare_prompt(
+        "backwards",
+        env!("CARGO_MANIFEST_DIR"),
+        BARE_PROMPT,
+        &mutations::BARE_PROMPT_DX_MISSING_TERM,
+        "layernorm.py",
+    );
+    let report = grade(&BackwardsGrader, &sub, SEED);
+    assert_fails_exactly(&report, &[ids::GRAD_X, ids::LARGE_OFFSET, ids::FLOAT32]);
+}

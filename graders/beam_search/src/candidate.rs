@@ -6,7 +6,7 @@ use beam_search::{ScriptedModel, batched_beam_search};
 use judge_core::Verdict;
 use judge_runner::{ObjHandle, Value};
 use judge_submission::tiny_lm_twin::{self, Twins};
-use judge_submission::{Session, call_error_verdict};
+use judge_submission::{Session, call_error_verdict, return_contract_error};
 use tiny_lm::{LanguageModel, TinyLm};
 
 /// The grader's Python fixture modules: the NumPy twins of the reference models, each tested
@@ -212,9 +212,9 @@ impl BeamSearch for Python<'_> {
             .session
             .call(super::ENTRY, args, kwargs)
             .map_err(|e| call_error_verdict(&e))?;
-        parse_output(&outcome.value, search.prompts.len()).map_err(|reason| {
-            Verdict::fail(format!("returned {}: {reason}", outcome.value.type_name()))
-        })
+        // A value that cannot be read as hypotheses is the interface not followed.
+        parse_output(&outcome.value, search.prompts.len())
+            .map_err(|reason| return_contract_error(super::ENTRY, &outcome.value, &reason))
     }
 }
 

@@ -244,3 +244,46 @@ fn the_fixture_models_take_the_mask_as_optional_and_causal() {
         assert!(max_abs_diff(&got.value, &expected) < 1e-9, "{method}");
     }
 }
+
+/// The answer written to the bare prompt (model first, its own forward call, Hypothesis
+/// objects), with the adapter that maps it onto the interface.
+const BARE_PROMPT: &str = "bare_prompt";
+
+#[test]
+fn a_bare_prompt_answer_is_a_contract_error_without_its_adapter_and_passes_with_it() {
+    let report = grader_testkit::assert_bare_prompt_answer_needs_its_adapter(
+        &BeamSearchGrader,
+        env!("CARGO_MANIFEST_DIR"),
+        BARE_PROMPT,
+        SEED,
+    );
+    // The evidence says what the interface declares and what the answer's signature is.
+    let evidence = evidence(&report, ids::GREEDY);
+    assert!(
+        evidence.contains("expected batched_beam_search(prompts,")
+            && evidence.contains("found batched_beam_search(lm, prompt_token_ids,"),
+        "{}",
+        describe(&report)
+    );
+}
+
+#[test]
+fn a_bare_prompt_answer_that_drops_finished_beams_fails_through_its_adapter() {
+    let sub = grader_testkit::mutated_bare_prompt(
+        "beam_search",
+        env!("CARGO_MANIFEST_DIR"),
+        BARE_PROMPT,
+        &mutations::BARE_PROMPT_DROPS_EOS_BEAMS,
+        "beam_search.py",
+    );
+    let report = grade(&BeamSearchGrader, &sub, SEED);
+    assert_fails_exactly(
+        &report,
+        &[
+            ids::EOS_RETENTION,
+            ids::PROMPT_NOT_IN_LENGTH,
+            ids::CUT_OFF,
+            ids::MATCHES_REFERENCE,
+        ],
+    );
+}

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use judge_core::Verdict;
 use judge_runner::{NdArray, ObjHandle, RemoteObject, Value};
-use judge_submission::{Session, call_error_verdict};
+use judge_submission::{Session, call_error_verdict, return_contract_error};
 use ndarray::{Array2, ArrayD, ArrayView2, Axis, Ix2};
 use tiny_lm::{D_MODEL, HEAD_DIM, LanguageModel, ModelError, N_HEADS, TinyLm, VOCAB_SIZE};
 
@@ -244,12 +244,9 @@ impl TreeVerifier for Python<'_> {
             .session
             .call(super::MASK_ENTRY, args, Vec::new())
             .map_err(|e| call_error_verdict(&e))?;
-        allowed_positions(&outcome.value).map_err(|reason| {
-            Verdict::fail(format!(
-                "build_tree_mask returned {}: {reason}",
-                outcome.value.type_name()
-            ))
-        })
+        // Not a 2-D mask of any convention: the interface not followed.
+        allowed_positions(&outcome.value)
+            .map_err(|reason| return_contract_error(super::MASK_ENTRY, &outcome.value, &reason))
     }
 
     fn verify_and_accept(
@@ -272,12 +269,7 @@ impl TreeVerifier for Python<'_> {
             .session
             .call(super::VERIFY_ENTRY, args, Vec::new())
             .map_err(|e| call_error_verdict(&e))?;
-        let (accepted, new_token) = parse_acceptance(&outcome.value).map_err(|reason| {
-            Verdict::fail(format!(
-                "verify_and_accept returned {}: {reason}",
-                outcome.value.type_name()
-            ))
-        })?;
+        let (accepted, new_token) = parse_acceptance(&outcome.value)?;
         Ok(Verification {
             accepted,
             new_token,
@@ -309,33 +301,53 @@ pub fn allowed_positions(value: &Value) -> Result<Array2<bool>, String> {
 }
 
 /// `(accepted_tokens, new_token)`: a sequence of ints (list, tuple or 1-D array) and an int.
-fn parse_acceptance(value: &Value) -> Result<(Vec<u32>, u32), String> {
+/// A value of another type or shape is a contract ERROR (the answer could not be read); a
+/// token outside the vocabulary is a wrong answer (FAIL).
+///
+/// One flat list of ints (`accepted + [new_token]`) is not read as the pair: it cannot be told
+/// from the accepted tokens alone with the new token forgotten, which would then be graded as
+/// a verifier that accepts one token fewer and still decodes greedily. So it is a contract
+/// ERROR that says so; an adapter (`judge_adapter.py`) that splits it grades the algorithm.
+fn parse_acceptance(value: &Value) -> Result<(Vec<u32>, u32), Verdict> {
+    let contract = |reason: String| return_contract_error(super::VERIFY_ENTRY, value, &reason);
     let fields = value
         .as_sequence()
-        .map_err(|_| "expected (accepted_tokens, new_token)".to_string())?;
+        .map_err(|_| contract("expected (accepted_tokens, new_token)".to_string()))?;
+    let flat = !fields.is_empty() && fields.iter().all(|f| matches!(f, Value::Int(_)));
+    if flat {
+        return Err(contract(format!(
+            "one flat list of {} tokens, expected the pair (accepted_tokens, new_token); a \
+             list accepted + [new_token] is not read as the pair, since it cannot be told from \
+             accepted tokens without the new token (an adapter can split it)",
+            fields.len()
+        )));
+    }
     let [accepted, new_token] = fields else {
-        return Err(format!(
+        return Err(contract(format!(
             "{} fields, expected (accepted_tokens, new_token)",
             fields.len()
-        ));
+        )));
     };
     let accepted = accepted
         .to_i64_array()
-        .map_err(|e| format!("accepted_tokens: {e}"))?;
+        .map_err(|e| contract(format!("accepted_tokens: {e}")))?;
     if accepted.ndim() != 1 {
-        return Err(format!(
+        return Err(contract(format!(
             "accepted_tokens of shape {:?}, expected 1-D",
             accepted.shape()
-        ));
+        )));
     }
+    let new_token = new_token
+        .as_i64()
+        .map_err(|e| contract(format!("new_token: {e}")))?;
+    let wrong =
+        |reason: String| Verdict::fail(format!("{} returned {reason}", super::VERIFY_ENTRY));
     let accepted = accepted
         .iter()
         .map(|&t| vocabulary_token(t))
-        .collect::<Result<Vec<u32>, String>>()?;
-    let new_token = new_token
-        .as_i64()
-        .map_err(|e| format!("new_token: {e}"))
-        .and_then(vocabulary_token)?;
+        .collect::<Result<Vec<u32>, String>>()
+        .map_err(wrong)?;
+    let new_token = vocabulary_token(new_token).map_err(wrong)?;
     Ok((accepted, new_token))
 }
 

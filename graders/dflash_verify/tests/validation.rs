@@ -10,7 +10,7 @@ use grader_dflash_verify::{DflashVerifyGrader, ids};
 use grader_testkit::{
     assert_all_auto_pass, assert_correct_submission, assert_fails_exactly,
     assert_missing_entry_is_named, assert_null_submissions_fail, describe, evidence,
-    fixture_worker, grade, grade_reference,
+    fixture_worker, grade, grade_reference, status, submission,
 };
 use judge_runner::{Limits, Target};
 use judge_submission::tiny_lm_twin::{new_twin, python_module};
@@ -155,4 +155,89 @@ fn the_python_twin_computes_the_rust_logits_under_tree_masks_through_the_bridge(
         worst = (&got - &expected).abs().fold(worst, |m, &d| m.max(d));
     }
     assert!(worst <= 1e-9, "TinyLM twin differs by {worst:e}");
+}
+
+/// The answer written to the bare prompt (other names, an additive mask and one flat list returned), with the adapter that maps it onto the
+/// interface.
+const BARE_PROMPT: &str = "bare_prompt";
+
+#[test]
+fn a_bare_prompt_answer_is_a_contract_error_without_its_adapter_and_passes_with_it() {
+    let report = grader_testkit::assert_bare_prompt_answer_needs_its_adapter(
+        &DflashVerifyGrader,
+        env!("CARGO_MANIFEST_DIR"),
+        BARE_PROMPT,
+        SEED,
+    );
+    let first = report
+        .criteria
+        .iter()
+        .find(|r| r.criterion.kind == judge_core::CriterionKind::Auto)
+        .expect("an auto criterion");
+    assert!(
+        first.verdict.detail().contains("missing") && first.verdict.detail().contains("expected"),
+        "{}",
+        describe(&report)
+    );
+}
+
+#[test]
+fn a_bare_prompt_answer_with_no_subtree_invalidation_fails_through_its_adapter() {
+    let sub = grader_testkit::mutated_bare_prompt(
+        "dflash_verify",
+        env!("CARGO_MANIFEST_DIR"),
+        BARE_PROMPT,
+        &mutations::BARE_PROMPT_NO_SUBTREE_INVALIDATION,
+        "dflash.py",
+    );
+    let report = grade(&DflashVerifyGrader, &sub, SEED);
+    assert_fails_exactly(
+        &report,
+        &[ids::GOLDEN, ids::SUBTREE, ids::REPLACEMENT, ids::MULTI_STEP],
+    );
+}
+
+/// The case: a correct verifier returning accepted + [new_token] as one list where
+/// the interface asks for the pair. It is not a wrong answer (no FAIL): every criterion that
+/// reads the verifier's return is a contract ERROR saying why, and the mask still passes.
+#[test]
+fn one_flat_list_instead_of_the_pair_is_a_contract_error_not_a_wrong_answer() {
+    let source = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/correct/dflash_verify.py"),
+    )
+    .unwrap();
+    let flat = source.replace(
+        "    return accepted, new_token\n",
+        "    return accepted + [new_token]\n",
+    );
+    assert_ne!(flat, source, "the return to change was found");
+    let sub = submission("dflash_verify", &[("dflash_verify.py", flat.as_str())]);
+    let report = grade(&DflashVerifyGrader, &sub, SEED);
+    // (Its own self-test, written for the pair, fails: that is not a graded answer.)
+    let failed: Vec<_> = report
+        .criteria
+        .iter()
+        .filter(|r| r.criterion.kind == judge_core::CriterionKind::Auto)
+        .filter(|r| r.verdict.label() == "FAIL")
+        .map(|r| r.criterion.id.as_str())
+        .collect();
+    assert!(failed.is_empty(), "{failed:?} FAIL\n{}", describe(&report));
+    assert_eq!(
+        status(&report, ids::TREE_MASK),
+        "PASS",
+        "{}",
+        describe(&report)
+    );
+    let golden = report
+        .criteria
+        .iter()
+        .find(|r| r.criterion.id == ids::GOLDEN)
+        .expect("golden criterion");
+    assert!(golden.verdict.is_contract_fault(), "{}", describe(&report));
+    assert!(
+        golden.verdict.detail().contains("one flat list"),
+        "{}",
+        describe(&report)
+    );
 }

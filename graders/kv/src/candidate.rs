@@ -214,7 +214,7 @@ impl<'s> Python<'s> {
         let made = self.session.call(ENTRY, args, Vec::new()).map_err(error)?;
         match made.value {
             Value::Opaque { handle, .. } | Value::Obj(handle) => Ok(handle),
-            other => Err(Verdict::fail(format!(
+            other => Err(Verdict::contract_error(format!(
                 "{ENTRY}(...) returned {}, expected a cache object",
                 other.type_name()
             ))),
@@ -272,7 +272,7 @@ impl KvCandidate for Python<'_> {
         outcome
             .value
             .to_f64_array()
-            .map_err(|e| Verdict::fail(format!("attend returned {e}")))
+            .map_err(|e| Verdict::contract_error(format!("attend returned {e}")))
     }
 
     fn decode(

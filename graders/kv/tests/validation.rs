@@ -108,3 +108,49 @@ fn a_submission_without_the_contract_class_is_an_error_naming_it() {
         "KVCache",
     );
 }
+
+/// The answer written to the bare prompt (its own class, argument order and method names), with the adapter that maps it onto the
+/// interface.
+const BARE_PROMPT: &str = "bare_prompt";
+
+#[test]
+fn a_bare_prompt_answer_is_a_contract_error_without_its_adapter_and_passes_with_it() {
+    let report = grader_testkit::assert_bare_prompt_answer_needs_its_adapter(
+        &KvGrader,
+        env!("CARGO_MANIFEST_DIR"),
+        BARE_PROMPT,
+        SEED,
+    );
+    let first = report
+        .criteria
+        .iter()
+        .find(|r| r.criterion.kind == judge_core::CriterionKind::Auto)
+        .expect("an auto criterion");
+    assert!(
+        first.verdict.detail().contains("missing") && first.verdict.detail().contains("expected"),
+        "{}",
+        describe(&report)
+    );
+}
+
+#[test]
+fn a_bare_prompt_answer_with_an_off_by_one_causal_prefix_fails_through_its_adapter() {
+    let sub = grader_testkit::mutated_bare_prompt(
+        "kv",
+        env!("CARGO_MANIFEST_DIR"),
+        BARE_PROMPT,
+        &mutations::BARE_PROMPT_OFF_BY_ONE,
+        "kv_cache.py",
+    );
+    let report = grade(&KvGrader, &sub, SEED);
+    // As the interface's off_by_one: wrong numbers everywhere, the same batched or alone.
+    let off_by_one = grade_fixture("off_by_one");
+    let failing: Vec<&str> = off_by_one
+        .criteria
+        .iter()
+        .filter(|r| r.verdict.label() == "FAIL")
+        .map(|r| r.criterion.id.as_str())
+        .collect();
+    assert!(failing.contains(&ids::MATCHES), "{}", describe(&off_by_one));
+    assert_fails_exactly(&report, &failing);
+}

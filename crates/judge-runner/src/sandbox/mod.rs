@@ -168,6 +168,12 @@ impl Sandbox {
         &self.work
     }
 
+    /// Puts a file the judge supplies into the work folder (see `scratch::place_file`), e.g.
+    /// an adapter from outside the submission: the original folder is never written.
+    pub fn place_file(&self, name: &str, bytes: &[u8]) -> Result<(), RunnerError> {
+        scratch::place_file(&self.work, name, bytes, self.owner)
+    }
+
     /// The judge-owned scratch root: the sandbox may read files put here, never change them.
     pub fn root_dir(&self) -> &Path {
         self.root.path()

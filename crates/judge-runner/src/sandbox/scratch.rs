@@ -117,6 +117,43 @@ fn copy_file(
     Ok(written)
 }
 
+/// Writes a file the judge supplies (an adapter given with `--adapter`) into the work folder:
+/// created exclusively, never through a link, the sandbox's to read; one of the same name that
+/// came with the submission is replaced (removed first, as a name, never followed).
+pub(crate) fn place_file(
+    work: &Path,
+    name: &str,
+    bytes: &[u8],
+    owner: Option<(u32, u32)>,
+) -> Result<(), RunnerError> {
+    let plain = !name.is_empty() && !name.starts_with('.') && !name.contains('/') && name != "..";
+    if !plain {
+        return Err(RunnerError::Sandbox(format!(
+            "refusing to place {name:?}: not a plain file name"
+        )));
+    }
+    let to = work.join(name);
+    let context = || format!("placing {} into the sandbox", to.display());
+    match fs::remove_file(&to) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(RunnerError::io(context())(e)),
+    }
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .mode(0o600)
+        .open(&to)
+        .map_err(RunnerError::io(context()))?;
+    io::Write::write_all(&mut file, bytes).map_err(RunnerError::io(context()))?;
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::fchown(&file, Some(uid), Some(gid))
+            .map_err(RunnerError::io(context()))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,6 +23,19 @@ pub struct EntryInfo {
     pub candidates: Vec<PathBuf>,
 }
 
+/// What [`Worker::load_entry_from`] loads.
+#[derive(Debug, Clone, Copy)]
+pub struct EntryRequest<'a> {
+    /// The contract names entry discovery looks for.
+    pub names: &'a [&'a str],
+    /// The file stem preferred when several files define them (the challenge id).
+    pub prefer: &'a str,
+    /// The file to load instead of discovering one, relative to the submission folder.
+    pub entry: Option<&'a str>,
+    /// (name, `name(params)`) as the interface declares them, quoted when a call is refused.
+    pub signatures: &'a [(String, String)],
+}
+
 impl EntryInfo {
     /// The parameter names of `name`, if the module defines it.
     pub fn parameters_of(&self, name: &str) -> Option<&[String]> {
@@ -43,9 +56,31 @@ impl Worker {
         contract_names: &[&str],
         challenge_id: &str,
     ) -> Result<EntryInfo, CallError> {
+        self.load_entry_from(&EntryRequest {
+            names: contract_names,
+            prefer: challenge_id,
+            entry: None,
+            signatures: &[],
+        })
+    }
+
+    /// [`Worker::load_entry`] with the entry file named (an adapter, `--entry FILE`) and the
+    /// signatures the interface declares, which a refused call's evidence quotes.
+    pub fn load_entry_from(&mut self, request: &EntryRequest<'_>) -> Result<EntryInfo, CallError> {
         let timeout = self.limits.call_timeout;
+        let signatures: serde_json::Map<String, Json> = request
+            .signatures
+            .iter()
+            .map(|(name, signature)| (name.clone(), Json::String(signature.clone())))
+            .collect();
         let (ok, _) = self.request(
-            json!({"op": "load", "names": contract_names, "prefer": challenge_id}),
+            json!({
+                "op": "load",
+                "names": request.names,
+                "prefer": request.prefer,
+                "entry": request.entry,
+                "signatures": signatures,
+            }),
             timeout,
         )?;
         self.import_resident = self
@@ -83,5 +118,11 @@ impl Worker {
                 .map(PathBuf::from)
                 .collect(),
         })
+    }
+
+    /// Writes `bytes` as the file `name` into the submission's scratch copy (never into the
+    /// original folder): an adapter supplied from outside, before the entry is loaded.
+    pub fn place_file(&mut self, name: &str, bytes: &[u8]) -> Result<(), crate::RunnerError> {
+        self.sandbox.place_file(name, bytes)
     }
 }

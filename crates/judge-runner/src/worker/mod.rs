@@ -35,7 +35,7 @@ use crate::python_env::PythonEnv;
 use crate::sandbox::{Sandbox, SandboxedProcess, describe_exit};
 pub use calls::Target;
 use channel::{Response, spawn_request_writer, spawn_response_reader};
-pub use entry::EntryInfo;
+pub use entry::{EntryInfo, EntryRequest};
 pub use outcome::{CallError, CallOutcome};
 use remote::Remote;
 pub use remote::RemoteObject;

@@ -53,6 +53,10 @@ pub enum CallError {
     /// The submission lacks what was asked for (module, function, method).
     #[error("missing {name}: {detail}")]
     Missing { name: String, detail: String },
+    /// The submission's signature refused the call itself (wrong arity or parameter names):
+    /// the interface was not followed. `detail` names what was expected and what was found.
+    #[error("{detail}")]
+    Contract { name: String, detail: String },
     /// The call imported a blocked framework.
     #[error("import of {module} is not allowed (numpy only)")]
     Blocked { module: String },

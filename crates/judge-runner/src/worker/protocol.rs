@@ -152,6 +152,10 @@ impl Worker {
                 name: text("name"),
                 detail: text("detail"),
             },
+            Some("contract") => CallError::Contract {
+                name: text("name"),
+                detail: text("detail"),
+            },
             Some("blocked") => CallError::Blocked {
                 module: text("module"),
             },

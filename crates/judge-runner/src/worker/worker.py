@@ -444,12 +444,54 @@ def serve(fixtures_dir, inbox, outbox):
         except (TypeError, ValueError):
             return []
 
-    def load(names, prefer):
+    def signature_text(name, obj):
+        """`name(a, b, c=1)` as inspect sees it, or `name(?)` when it cannot say."""
+        try:
+            return name + str(inspect.signature(obj))
+        except (TypeError, ValueError):
+            return name + "(?)"
+
+    def binds(fn, args, kwargs):
+        """Whether `fn`'s own signature accepts the call; None when it has no signature."""
+        try:
+            signature = inspect.signature(fn)
+        except (TypeError, ValueError):
+            return None
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError:
+            return False
+        return True
+
+    def describe_call(name, args, kwargs):
+        parts = [type(a).__name__ for a in args] + ["%s=%s" % (k, type(v).__name__) for k, v in kwargs.items()]
+        return "%s(%s)" % (name, ", ".join(parts))
+
+    def contract_error(name, fn, args, kwargs, e):
+        """A call the submission's signature refuses (wrong arity or parameter name): the
+        interface was not followed; expected (from the interface) against found (inspect)."""
+        expected = submission.get("signatures", {}).get(name)
+        detail = "expected %s; found %s (called as %s): %s: %s" % (
+            expected or name + "(...) as the interface declares it",
+            signature_text(name, fn),
+            describe_call(name, args, kwargs),
+            type(e).__name__,
+            str(e)[:1000],
+        )
+        return {"error": {"kind": "contract", "name": name, "detail": detail}}
+
+    def load(names, prefer, entry=None):
         """Imports the .py file that defines the contract names (ARCHITECTURE §4): files are
-        parsed, not run, to find it; only the chosen one is imported."""
+        parsed, not run, to find it; only the chosen one is imported. `entry` (an adapter, or
+        `judge grade --entry FILE`) names the file instead, and discovery is skipped."""
         files = python_files()
         if not files:
             return missing("a Python module", "the submission has no .py file")
+        if entry is not None:
+            wanted_file = os.path.normpath(entry)
+            if wanted_file not in files:
+                return missing(entry, "no such .py file in the submission (searched %s)" % ", ".join(files))
+            return import_entry(names, wanted_file, [wanted_file])
         wanted = set(names)
         scored, broken = [], []
         for path in files:
@@ -473,7 +515,9 @@ def serve(fixtures_dir, inbox, outbox):
             return (-len(defined), -len(bound), stem(path) != prefer, test_like, path.count(os.sep), path)
 
         scored.sort(key=rank)
-        chosen = scored[0][0]
+        return import_entry(names, scored[0][0], [path for path, _, _ in scored])
+
+    def import_entry(names, chosen, candidates):
         folder = os.path.dirname(os.path.abspath(chosen))
         if folder not in sys.path:
             sys.path.insert(0, folder)
@@ -497,7 +541,7 @@ def serve(fixtures_dir, inbox, outbox):
                 "defined": present,
                 "missing": [n for n in names if n not in present],
                 "parameters": [[n, parameters(getattr(module, n))] for n in present],
-                "candidates": [path for path, _, _ in scored],
+                "candidates": candidates,
             }
         )
 
@@ -524,6 +568,9 @@ def serve(fixtures_dir, inbox, outbox):
             return None, missing(name, "it is not callable (%s)" % type(fn).__name__)
         return fn, None
 
+    def target_name(target):
+        return target["function"] if "function" in target else target["method"][1]
+
     def call(request):
         fn, error = resolve_target(request["target"])
         if error is not None:
@@ -540,6 +587,13 @@ def serve(fixtures_dir, inbox, outbox):
         except BaseException as e:
             if is_tracing():
                 trace_stop()
+            # A TypeError at the call boundary (the signature refuses the call: no frame of the
+            # submission's own ran, or its signature does not bind the arguments) is the
+            # interface not followed; a TypeError deeper in its own code is its error.
+            if isinstance(e, TypeError):
+                bound = binds(fn, args, kwargs)
+                if bound is False or (bound is None and e.__traceback__.tb_next is None):
+                    return contract_error(target_name(request["target"]), fn, args, kwargs, e)
             # Drop the worker's own frame from the traceback.
             return exception_error(e.with_traceback(e.__traceback__.tb_next))
         seconds = perf_counter() - start
@@ -605,7 +659,8 @@ def serve(fixtures_dir, inbox, outbox):
             if op == "call":
                 response = call(request)
             elif op == "load":
-                response = load(request["names"], request["prefer"])
+                submission["signatures"] = dict(request.get("signatures") or {})
+                response = load(request["names"], request["prefer"], request.get("entry"))
             elif op == "new_fixture":
                 response = new_fixture(request)
             elif op == "new_remote":

@@ -253,7 +253,7 @@ pub fn serve() -> anyhow::Result<i32> {
         dir: job.dir,
     };
     let key = super::report_key(job.args.run.key.as_deref())?;
-    let mut ctx = super::context(&job.args.run);
+    let mut ctx = super::grade_context(&job.args)?;
     ctx.seed = job.seed;
     #[cfg(debug_assertions)]
     test_trigger::fire(&sub.dir);

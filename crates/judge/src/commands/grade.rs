@@ -67,8 +67,25 @@ pub fn run(args: GradeArgs) -> anyhow::Result<i32> {
         return Ok(judge_core::exit::USAGE_OR_ENVIRONMENT);
     }
 
+    // An adapter maps one challenge's interface: grading other challenges through it is a
+    // mistake, refused before anything runs.
+    if let Some(adapter) = &args.adapter {
+        let mut challenges: Vec<&str> = gradable.iter().map(|s| s.challenge.as_str()).collect();
+        challenges.sort_unstable();
+        challenges.dedup();
+        if challenges.len() > 1 {
+            eprintln!(
+                "error: --adapter {} maps one challenge's interface, but '{}' holds {}; grade \
+                 one challenge folder (or a folder of one challenge) with it",
+                adapter.display(),
+                args.path.display(),
+                challenges.join(", ")
+            );
+            return Ok(judge_core::exit::USAGE_OR_ENVIRONMENT);
+        }
+    }
     let key = super::report_key(args.run.key.as_deref())?;
-    let ctx = super::context(&args.run);
+    let ctx = super::grade_context(&args)?;
     crate::interrupt::install()?;
     let run_started = std::time::Instant::now();
     // Results as they come: the table on a terminal, one line each when piped; JSON at the end.
@@ -257,7 +274,7 @@ pub(super) fn grade_one(
     let grader = registry::grader(sub.challenge).expect("partitioned on having a grader");
     let prompt = prompt_sha256(sub.challenge);
     if !args.force
-        && let Some(existing) = up_to_date(sub, args, grader.as_ref(), &prompt, ctx.seed, key, say)
+        && let Some(existing) = up_to_date(sub, args, grader.as_ref(), &prompt, ctx, key, say)
     {
         tracing::info!("{}: up to date, not re-graded", sub.label());
         return existing;
@@ -277,7 +294,7 @@ fn up_to_date(
     args: &GradeArgs,
     grader: &dyn judge_core::Challenge,
     prompt: &str,
-    seed: u64,
+    ctx: &judge_core::GradeContext,
     key: &ReportKey,
     say: &dyn Fn(&str),
 ) -> Option<Report> {
@@ -297,6 +314,13 @@ fn up_to_date(
         ));
         return None;
     }
-    let wanted = session::fingerprint(grader, prompt, Some(&sub.dir), seed).ok()?;
+    let wanted = session::fingerprint_via(
+        grader,
+        prompt,
+        Some(&sub.dir),
+        ctx.seed,
+        ctx.adapter.as_ref(),
+    )
+    .ok()?;
     session::is_up_to_date(&existing, &wanted, args.run.seed.is_some()).then_some(existing)
 }

@@ -43,7 +43,26 @@ fn context(run: &crate::cli::RunArgs) -> judge_core::GradeContext {
         memory_bytes: run.memory_gib << 30,
         train_data: run.train_data.clone(),
         show_progress: !run.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        adapter: None,
+        entry: None,
     }
+}
+
+/// [`context`] for `judge grade`: with `--adapter` (read once, as any untrusted file: a
+/// regular file, never through a link, capped) and `--entry`.
+fn grade_context(args: &crate::cli::GradeArgs) -> anyhow::Result<judge_core::GradeContext> {
+    use anyhow::Context as _;
+    let mut ctx = context(&args.run);
+    ctx.adapter = args
+        .adapter
+        .as_deref()
+        .map(|path| {
+            judge_core::ExternalAdapter::read(path)
+                .with_context(|| format!("--adapter {}", path.display()))
+        })
+        .transpose()?;
+    ctx.entry = args.entry.clone();
+    Ok(ctx)
 }
 
 /// The key reports are signed and verified with: `--key FILE`, else `$JUDGE_KEY_FILE`, else

@@ -151,6 +151,8 @@ pub fn run(args: ModelRunArgs) -> anyhow::Result<i32> {
             key: args.key.clone(),
         },
         out: None,
+        adapter: None,
+        entry: None,
         jobs: 1,
         shard: None,
         force: false,

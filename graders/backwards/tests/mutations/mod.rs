@@ -77,3 +77,13 @@ pub const FIXTURES: FixtureSet = FixtureSet {
     file: FILE,
     mutations: &MUTATIONS,
 };
+
+/// The bare-prompt answer (`tests/fixtures/bare_prompt`) without the variance term in dx:
+/// graded through its adapter, the checks of dx FAIL as they do for an answer to the interface.
+pub const BARE_PROMPT_DX_MISSING_TERM: Mutation = Mutation {
+    name: "bare_prompt_dx_missing_term",
+    edits: &[(
+        "    dx = cache.rstd * (dxhat - dxhat.mean(axis=-1, keepdims=True)\n                       - cache.xhat * (dxhat * cache.xhat).mean(axis=-1, keepdims=True))\n",
+        "    dx = cache.rstd * (dxhat - dxhat.mean(axis=-1, keepdims=True))  # BUG: no variance term\n",
+    )],
+};

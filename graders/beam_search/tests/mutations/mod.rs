@@ -96,3 +96,13 @@ pub const FIXTURES: FixtureSet = FixtureSet {
     file: FILE,
     mutations: &MUTATIONS,
 };
+
+/// The bare-prompt answer (`tests/fixtures/bare_prompt`) with finished beams dropped: graded
+/// through its adapter, the EOS trap must FAIL as it does for an answer to the interface.
+pub const BARE_PROMPT_DROPS_EOS_BEAMS: Mutation = Mutation {
+    name: "bare_prompt_drops_eos_beams",
+    edits: &[(
+        "                    pool.append(beam)\n                    continue\n",
+        "                    continue  # BUG: a finished beam is dropped instead of competing\n",
+    )],
+};

@@ -100,3 +100,13 @@ pub const FIXTURES: FixtureSet = FixtureSet {
     file: FILE,
     mutations: &MUTATIONS,
 };
+
+/// The bare-prompt answer (`tests/fixtures/bare_prompt`) judging the subtree of a rejected
+/// node: graded through its adapter, the subtree trap FAILs as for an answer to the interface.
+pub const BARE_PROMPT_NO_SUBTREE_INVALIDATION: Mutation = Mutation {
+    name: "bare_prompt_no_subtree_invalidation",
+    edits: &[(
+        "        if parent in rejected:\n            rejected.add(i)  # subtree invalidation: drafted after a token the target refused\n            continue\n        if parent != last:\n",
+        "        if parent != last and parent not in rejected:  # BUG: a rejected node's children are judged\n",
+    )],
+};

@@ -113,3 +113,13 @@ pub const FIXTURES: FixtureSet = FixtureSet {
     file: FILE,
     mutations: &MUTATIONS,
 };
+
+/// The bare-prompt answer (`tests/fixtures/bare_prompt`) attending one past the last cached
+/// token: graded through its adapter, the output checks FAIL as for an answer to the interface.
+pub const BARE_PROMPT_OFF_BY_ONE: Mutation = Mutation {
+    name: "bare_prompt_off_by_one",
+    edits: &[(
+        "            n = self.seq_lens[s]\n",
+        "            n = self.seq_lens[s] + 1  # BUG: one past the last cached token\n",
+    )],
+};
