@@ -97,6 +97,9 @@ td.cell.empty { color: #8a939c; font-size: 12px; }
 td.cell.empty { background: #e3e6ea; cursor: default; }
 td.cell.err { background: repeating-linear-gradient(45deg, #5e4b8b 0 8px, #725fa0 8px 16px) !important; }
 td.cell.stale a::after { content: " \2020"; }
+td.cell.contract { background-image: repeating-linear-gradient(-45deg, rgba(255,255,255,.35) 0 4px, transparent 4px 10px) !important; }
+td.cell .adapter { display: block; font-size: 11px; font-style: italic; }
+tr.criterion.contract td.status { background: repeating-linear-gradient(-45deg, #f3d9a4 0 4px, #fbeed2 4px 10px); }
 td.cell.unsigned a::after { content: " \2021"; }
 td.cell.unverified { background: repeating-linear-gradient(45deg, #8a939c 0 8px, #9aa3ac 8px 16px); }
 td.cell.unverified .pct { font-size: 12px; }
@@ -315,8 +318,14 @@ fn matrix_cell(cell: &Cell, out: &mut String) {
     if !cell.verified {
         classes.push_str(" unsigned");
     }
+    if cell.contract_faults > 0 {
+        classes.push_str(" contract");
+    }
+    if cell.adapter.is_some() {
+        classes.push_str(" adapter");
+    }
     let title = format!(
-        "{} · {}: auto {} passed, {} failed, {} error, {} skipped; {} to review{}{}{}",
+        "{} · {}: auto {} passed, {} failed, {} error, {} skipped; {} to review{}{}{}{}{}",
         cell.model,
         cell.challenge,
         cell.pass,
@@ -335,16 +344,41 @@ fn matrix_cell(cell: &Cell, out: &mut String) {
         } else {
             "; not signed by this judge"
         },
+        if cell.contract_faults > 0 {
+            format!(
+                "; C! interface not followed: {} criteria could not be checked",
+                cell.contract_faults
+            )
+        } else {
+            String::new()
+        },
+        match &cell.adapter {
+            Some(adapter) => format!(
+                "; via adapter {}: not an answer that followed the interface",
+                adapter.path
+            ),
+            None => String::new(),
+        },
     );
     let _ = write!(
         out,
         "<td class=\"{classes}\" id=\"{id}\" data-score=\"{score:.4}\" data-grade=\"{grade}\" \
          style=\"background:{colour}\" title=\"{title}\"><a href=\"#{criteria}\">\
-         <span class=\"pct\">{pct}%</span><span class=\"grade\">{grade}</span>{skipped}</a></td>",
+         <span class=\"pct\">{pct}%</span><span class=\"grade\">{grade}</span>{contract}{skipped}{adapter}</a></td>",
         skipped = if cell.skipped > 0 {
             format!("<span class=\"reason\">{} skipped</span>", cell.skipped)
         } else {
             String::new()
+        },
+        contract = if cell.contract_faults > 0 {
+            "<span class=\"reason\">C! interface not followed</span>"
+        } else {
+            ""
+        },
+        adapter = if cell.adapter.is_some() {
+            "<span class=\"adapter\">via adapter</span>"
+        } else {
+            ""
         },
         id = cell_id(&cell.model, cell.challenge),
         score = cell.score,
@@ -448,10 +482,19 @@ fn details(matrix: &Matrix, out: &mut String) {
                 version = escape_html(&cell.grader_version),
             );
             for line in &cell.criteria {
-                let harness = if line.harness_fault { " (harness)" } else { "" };
+                let harness = match (line.harness_fault, line.contract_fault) {
+                    (true, _) => " (harness)",
+                    (false, true) => " C!",
+                    (false, false) => "",
+                };
+                let contract = if line.contract_fault {
+                    " contract\" title=\"interface not followed"
+                } else {
+                    ""
+                };
                 let _ = writeln!(
                     out,
-                    "<tr class=\"criterion status-{status}\"><td class=\"status\">{status}{harness}</td>\
+                    "<tr class=\"criterion status-{status}{contract}\"><td class=\"status\">{status}{harness}</td>\
                      <td>{kind}</td><td>{title} <code>{id}</code></td><td class=\"evidence\">{evidence}</td></tr>",
                     status = line.status.label(),
                     kind = line.kind.label(),

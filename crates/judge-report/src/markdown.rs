@@ -51,7 +51,33 @@ const NOT_RUN_CHARS: usize = 40;
 
 /// `87% B`, `40% ERR`, `75% B (2 skipped)`, `not run: no GPU`, with a
 /// dagger when stale and a double dagger when counted unsigned; `unverified` when not counted.
+/// `C!` when criteria could not be checked because the interface was not followed, and
+/// `via adapter` when the grade went through one.
 pub(crate) fn cell_text(cell: &Cell) -> String {
+    let text = score_text(cell);
+    if !cell.counted {
+        return text;
+    }
+    let contract = if cell.contract_faults > 0 {
+        format!(" {CONTRACT_MARK}")
+    } else {
+        String::new()
+    };
+    let adapter = if cell.adapter.is_some() {
+        format!(" ({VIA_ADAPTER})")
+    } else {
+        String::new()
+    };
+    format!("{text}{contract}{adapter}")
+}
+
+/// What marks a cell (and a criterion) whose ERROR is the interface not followed.
+pub(crate) const CONTRACT_MARK: &str = "C!";
+
+/// What marks a grade made through an adapter.
+pub(crate) const VIA_ADAPTER: &str = "via adapter";
+
+fn score_text(cell: &Cell) -> String {
     if !cell.counted {
         return UNVERIFIED.to_string();
     }
@@ -109,6 +135,11 @@ pub fn legend(strict: bool) -> String {
         "{arithmetic} Self-test and manual criteria never count. Grades: {}, F below {lowest}%. \
          ERR = the judge itself failed on that cell (harness fault): re-grade it. \
          † = stale report (another grader version or prompt; see Problems). \
+         C! = interface not followed: criteria that could not be checked because the answer \
+         does not meet the interface (missing name, wrong signature, return type or shape); \
+         they score as ERROR, which is not a wrong answer. \
+         via adapter = graded through a judge_adapter.py that maps the answer's own API onto \
+         the interface: not an answer that followed it. \
          unverified = a report not signed by this judge's key (planted, forged or edited): \
          not counted.",
         steps.join(", ")
@@ -238,7 +269,13 @@ fn failing(matrix: &Matrix, out: &mut String) {
             cell_text(cell)
         );
         for line in &cell.failing {
-            let harness = if line.harness_fault { " (harness)" } else { "" };
+            let harness = if line.harness_fault {
+                " (harness)"
+            } else if line.contract_fault {
+                " C! (interface not followed)"
+            } else {
+                ""
+            };
             let _ = writeln!(
                 out,
                 "- {}{harness} {} ({}): {}",

@@ -37,19 +37,25 @@ pub fn printable(text: &str, multiline: bool) -> String {
 }
 
 /// The label a reader sees: manual criteria are "REVIEW", not "SKIPPED", so nobody mistakes an
-/// unread explanation for a skipped test.
+/// unread explanation for a skipped test; an ERROR because the interface was not followed is
+/// "ERROR C!", so nobody mistakes it for a wrong algorithm (see [`CONTRACT_LEGEND`]).
 pub fn status_label(result: &CriterionResult) -> &'static str {
     match (&result.criterion.kind, &result.verdict) {
         (CriterionKind::Manual, Verdict::Skipped { .. }) => "REVIEW",
+        (_, verdict) if verdict.is_contract_fault() => "ERROR C!",
         (_, verdict) => verdict.label(),
     }
 }
+
+/// The line under a table with "C!" rows.
+pub const CONTRACT_LEGEND: &str = "C! = interface not followed: the answer could not be checked      because it does not meet the interface (missing name, wrong signature, return type or      shape); it scores as ERROR, and is not a wrong answer";
 
 fn status_colour(result: &CriterionResult) -> Color {
     match status_label(result) {
         "PASS" => Color::Green,
         "FAIL" => Color::Red,
         "ERROR" => Color::Magenta,
+        "ERROR C!" => Color::DarkYellow,
         "REVIEW" => Color::Cyan,
         _ => Color::Yellow,
     }
@@ -71,8 +77,11 @@ pub fn heading(report: &Report) -> String {
         .and_then(|s| s.entry.as_deref())
         .map(|e| format!(" · entry {}", printable(e, false)))
         .unwrap_or_default();
+    let adapter = adapter_mark(report)
+        .map(|mark| format!(" · {mark}"))
+        .unwrap_or_default();
     format!(
-        "{} [{}] — {what}{entry} · seed {}",
+        "{} [{}] — {what}{entry}{adapter} · seed {}",
         report.challenge,
         report.challenge.difficulty(),
         report.fingerprint.seed
@@ -122,6 +131,20 @@ pub fn utc_minute(unix: u64) -> String {
     )
 }
 
+/// `via adapter judge_adapter.py`, for a grade made through an adapter: not an answer that
+/// followed the interface.
+pub fn adapter_mark(report: &Report) -> Option<String> {
+    let adapter = report.submission.as_ref()?.adapter.as_ref()?;
+    Some(format!("via adapter {}", printable(&adapter.path, false)))
+}
+
+fn has_contract_rows(report: &Report) -> bool {
+    report
+        .criteria
+        .iter()
+        .any(|r| r.verdict.is_contract_fault())
+}
+
 /// The closing line: totals per kind and the score.
 pub fn summary_line(report: &Report) -> String {
     let mut parts: Vec<String> = [
@@ -135,6 +158,12 @@ pub fn summary_line(report: &Report) -> String {
         parts.push(format!("{} manual to review", report.totals.manual.total));
     }
     parts.push(format!("score {:.2}", report.score));
+    if has_contract_rows(report) {
+        parts.push("C! interface not followed".to_string());
+    }
+    if let Some(mark) = adapter_mark(report) {
+        parts.push(mark);
+    }
     parts.push(format!("{:.1}s", report.seconds));
     parts.join(" · ")
 }
@@ -173,6 +202,9 @@ pub fn terminal(report: &Report, colour: bool, width: u16) -> String {
         let _ = writeln!(out, "note: {}", printable(note, false));
     }
     let _ = writeln!(out, "{table}");
+    if has_contract_rows(report) {
+        let _ = writeln!(out, "{CONTRACT_LEGEND}");
+    }
     out.push_str(&summary_line(report));
     out.push('\n');
     out
@@ -204,6 +236,9 @@ pub fn markdown(report: &Report) -> String {
             markdown_cell(result.verdict.detail()),
             result.seconds
         );
+    }
+    if has_contract_rows(report) {
+        let _ = writeln!(out, "\n{CONTRACT_LEGEND}");
     }
     let _ = writeln!(out, "\n{}", summary_line(report));
     out
@@ -255,6 +290,27 @@ mod tests {
         let md = markdown(&report);
         assert!(md.contains("a \\| b"));
         assert_eq!(md.lines().filter(|l| l.starts_with("| ")).count(), 1 + 5);
+    }
+
+    #[test]
+    fn contract_errors_and_adapters_are_marked_in_the_terminal_and_markdown() {
+        let mut report = sample_report();
+        report.criteria[0].verdict =
+            Verdict::contract_error("expected f(a, b); found f(model, a, b)");
+        report.submission.as_mut().unwrap().adapter = Some(crate::report::AdapterInfo {
+            path: "judge_adapter.py".into(),
+            sha256: "ab".repeat(32),
+        });
+        for text in [terminal(&report, false, 200), markdown(&report)] {
+            assert!(text.contains("ERROR C!"), "{text}");
+            assert!(text.contains(CONTRACT_LEGEND), "{text}");
+            assert!(text.contains("via adapter judge_adapter.py"), "{text}");
+        }
+        let plain = terminal(&sample_report(), false, 200);
+        assert!(
+            !plain.contains("C!") && !plain.contains("via adapter"),
+            "{plain}"
+        );
     }
 
     #[test]

@@ -496,3 +496,53 @@ fn cells_that_did_not_run_say_so_and_totals_say_what_they_are_over() {
         "{md}"
     );
 }
+
+#[test]
+fn contract_errors_and_adapters_are_marked_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut criteria = tally(1, 1);
+    criteria.push(support::auto(
+        "call",
+        1,
+        judge_core::Verdict::contract_error("expected f(a, b); found f(model, a, b)"),
+    ));
+    let mut adapted = report(Some("legacy"), Kv, criteria);
+    adapted.submission.as_mut().unwrap().adapter = Some(judge_core::AdapterInfo {
+        path: "judge_adapter.py".into(),
+        sha256: "ab".repeat(32),
+    });
+    put(dir.path(), "legacy/kv", &adapted);
+    put(
+        dir.path(),
+        "plain/kv",
+        &report(Some("plain"), Kv, tally(2, 1)),
+    );
+    let m = matrix(dir.path());
+    let cell = m.cell("legacy", Kv).expect("legacy kv");
+    assert_eq!(cell.contract_faults, 1);
+    assert!(cell.adapter.is_some());
+    let plain = m.cell("plain", Kv).expect("plain kv");
+    assert_eq!((plain.contract_faults, plain.adapter.is_some()), (0, false));
+
+    let md = Format::Markdown.render(&m);
+    assert!(md.contains("C! (via adapter)"), "{md}");
+    assert!(md.contains("C! = interface not followed"), "{md}");
+    assert!(
+        md.contains("ERROR C! (interface not followed) call"),
+        "{md}"
+    );
+    let html = Format::Html.render(&m);
+    assert!(html.contains("cell contract adapter"), "{html}");
+    assert!(html.contains("via adapter judge_adapter.py"), "{html}");
+    assert!(
+        html.contains("criterion status-ERROR contract\" title=\"interface not followed\""),
+        "{html}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&Format::Json.render(&m)).unwrap();
+    let cells = json["cells"].as_array().unwrap();
+    let legacy = cells.iter().find(|c| c["model"] == "legacy").unwrap();
+    assert_eq!(legacy["contract_faults"], 1);
+    assert_eq!(legacy["adapter"]["path"], "judge_adapter.py");
+    let plain = cells.iter().find(|c| c["model"] == "plain").unwrap();
+    assert!(plain.get("adapter").is_none() && plain.get("contract_faults").is_none());
+}

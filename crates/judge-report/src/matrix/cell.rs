@@ -55,6 +55,9 @@ pub struct CriterionLine {
     pub evidence: String,
     /// An ERROR that is the judge's fault, not the submission's.
     pub harness_fault: bool,
+    /// An ERROR because the interface was not followed (shown "C!"), not a wrong answer.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub contract_fault: bool,
 }
 
 impl CriterionLine {
@@ -66,6 +69,7 @@ impl CriterionLine {
             status: Status::of(result),
             evidence: result.verdict.detail().to_string(),
             harness_fault: result.verdict.is_harness_fault(),
+            contract_fault: result.verdict.is_contract_fault(),
         }
     }
 
@@ -104,6 +108,13 @@ pub struct Cell {
     /// Manual criteria awaiting a reviewer.
     pub review: u32,
     pub harness_fault: bool,
+    /// Auto criteria that are ERROR because the interface was not followed ("C!").
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub contract_faults: u32,
+    /// The adapter the grade went through ("via adapter"): not an answer that followed the
+    /// interface.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapter: Option<judge_core::AdapterInfo>,
     /// Graded with another grader version or prompt than the judge's current one.
     pub stale: bool,
     /// Signed with this judge's key.
@@ -121,6 +132,10 @@ pub struct Cell {
     /// Model reviews of its manual criteria (`judge review`): shown apart, never counted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reviews: Vec<judge_schema::review::Review>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Step 5 for one report.
@@ -172,6 +187,11 @@ pub(super) fn cell_of(
             .filter(|c| c.status == Status::Review)
             .count() as u32,
         harness_fault,
+        contract_faults: criteria
+            .iter()
+            .filter(|c| c.kind == CriterionKind::Auto && c.contract_fault)
+            .count() as u32,
+        adapter: report.submission.as_ref().and_then(|s| s.adapter.clone()),
         stale,
         verified: found.verified.is_ok(),
         counted,
