@@ -62,3 +62,30 @@ fn examples_are_real_copies_of_the_fixtures_and_grade_one_challenge_at_a_time() 
     );
     assert_eq!(buggy.status.code(), Some(1), "{buggy:?}");
 }
+
+#[test]
+fn legacy_solutions_pass_through_their_adapters_and_are_marked_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = judge(&["examples", "demo"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let legacy = dir.path().join("demo/legacy-solutions/backwards");
+    assert!(legacy.join("judge_adapter.py").is_file());
+    let graded = judge(
+        &[
+            "grade",
+            legacy.to_str().unwrap(),
+            "--out",
+            "grades",
+            "--seed",
+            "3",
+            "--quiet",
+        ],
+        dir.path(),
+    );
+    assert_eq!(graded.status.code(), Some(0), "{graded:?}");
+    let line = support::text(&graded.stdout);
+    assert!(line.contains("via adapter judge_adapter.py"), "{line}");
+    let report = judge(&["report", "grades"], dir.path());
+    let md = support::text(&report.stdout);
+    assert!(md.contains("(via adapter)"), "{md}");
+}

@@ -1,5 +1,6 @@
 //! `judge examples DIR`: writes the bundled example model folders (a correct and a buggy answer
-//! per challenge) as real files, so they can be graded one challenge at a time, copied
+//! per challenge, and answers written to the bare prompts with the `judge_adapter.py` that maps
+//! each onto the interface) as real files, so they can be graded one challenge at a time, copied
 //! anywhere, or edited. They are the graders' own fixtures, embedded at build time: the
 //! fixtures stay the one copy, and a grader test that changes one changes the example too.
 
@@ -39,6 +40,8 @@ macro_rules! example {
 
 const CORRECT: &str = "reference-solutions";
 const BUGGY: &str = "buggy-solutions";
+/// Answers written the way models answer the bare prompt (`--original`), each with its adapter.
+const LEGACY: &str = "legacy-solutions";
 
 /// The answers, in the seed's order; ternary_training has none (its fixtures are generated
 /// training artifacts).
@@ -124,11 +127,58 @@ const EXAMPLES: &[ExampleFile] = &[
         "d_within_tile",
         "flash_attention_bwd.py"
     ),
+    example!(
+        LEGACY,
+        Backwards,
+        "backwards",
+        "bare_prompt",
+        "layernorm.py"
+    ),
+    example!(
+        LEGACY,
+        Backwards,
+        "backwards",
+        "bare_prompt",
+        "judge_adapter.py"
+    ),
+    example!(LEGACY, Kv, "kv", "bare_prompt", "kv_cache.py"),
+    example!(LEGACY, Kv, "kv", "bare_prompt", "judge_adapter.py"),
+    example!(
+        LEGACY,
+        BeamSearch,
+        "beam_search",
+        "bare_prompt",
+        "beam_search.py"
+    ),
+    example!(
+        LEGACY,
+        BeamSearch,
+        "beam_search",
+        "bare_prompt",
+        "judge_adapter.py"
+    ),
+    example!(
+        LEGACY,
+        DflashVerify,
+        "dflash_verify",
+        "bare_prompt",
+        "dflash.py"
+    ),
+    example!(
+        LEGACY,
+        DflashVerify,
+        "dflash_verify",
+        "bare_prompt",
+        "judge_adapter.py"
+    ),
 ];
+
+/// The example model folders, in the order they are listed.
+const MODELS: [&str; 3] = [CORRECT, BUGGY, LEGACY];
 
 pub fn run(args: ExamplesArgs) -> anyhow::Result<i32> {
     let dir = &args.dir;
-    for model in [CORRECT, BUGGY] {
+    for model in MODELS {
         let folder = dir.join(model);
         if folder.exists() || folder.is_symlink() {
             eprintln!(
@@ -143,7 +193,7 @@ pub fn run(args: ExamplesArgs) -> anyhow::Result<i32> {
         fs::create_dir_all(&folder)?;
         write_new(&folder.join(file.name), file.text)?;
     }
-    for model in [CORRECT, BUGGY] {
+    for model in MODELS {
         outln!("  [+] {}", dir.join(model).display());
     }
     outln!(
