@@ -48,7 +48,9 @@ pub fn status_label(result: &CriterionResult) -> &'static str {
 }
 
 /// The line under a table with "C!" rows.
-pub const CONTRACT_LEGEND: &str = "C! = interface not followed: the answer could not be checked      because it does not meet the interface (missing name, wrong signature, return type or      shape); it scores as ERROR, and is not a wrong answer";
+pub const CONTRACT_LEGEND: &str = "C! = interface not followed: the answer could not be checked \
+     because it does not meet the interface (missing name, wrong signature, return type or \
+     shape); it scores as ERROR, and is not a wrong answer";
 
 fn status_colour(result: &CriterionResult) -> Color {
     match status_label(result) {
@@ -297,7 +299,7 @@ mod tests {
         let mut report = sample_report();
         report.criteria[0].verdict =
             Verdict::contract_error("expected f(a, b); found f(model, a, b)");
-        report.submission.as_mut().unwrap().adapter = Some(crate::report::AdapterInfo {
+        report.submission.as_mut().unwrap().adapter = Some(judge_schema::report::AdapterInfo {
             path: "judge_adapter.py".into(),
             sha256: "ab".repeat(32),
         });

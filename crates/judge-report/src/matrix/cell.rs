@@ -114,7 +114,7 @@ pub struct Cell {
     /// The adapter the grade went through ("via adapter"): not an answer that followed the
     /// interface.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub adapter: Option<judge_core::AdapterInfo>,
+    pub adapter: Option<judge_schema::report::AdapterInfo>,
     /// Graded with another grader version or prompt than the judge's current one.
     pub stale: bool,
     /// Signed with this judge's key.
