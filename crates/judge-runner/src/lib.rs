@@ -54,5 +54,6 @@ pub use sandbox::{
 pub use script::{ScriptOutcome, run_script};
 pub use value::{NdArray, ObjHandle, Value, ValueError};
 pub use worker::{
-    CallError, CallOutcome, EntryInfo, EntryRequest, RemoteObject, Target, Worker, WorkerOptions,
+    CallError, CallOutcome, CallTally, EntryInfo, EntryRequest, RemoteObject, Target, Worker,
+    WorkerOptions,
 };

@@ -36,6 +36,29 @@ fn correct_add_matches_the_rust_sum() {
     );
 }
 
+/// The process-wide tally a benchmark reads counts every returned call with its figures (other
+/// tests call in parallel, so the span holds at least this test's calls).
+#[test]
+fn the_call_tally_counts_returned_calls_and_their_seconds() {
+    let dir = submission(&[("toy.py", "def add(a, b):\n    return a + b\n")]);
+    let mut worker = start(dir.path());
+    worker.load_entry(&["add"], "toy").expect("loads");
+    let before = judge_runner::CallTally::now();
+    let first = call_add(&mut worker).expect("returns");
+    let second = call_add(&mut worker).expect("returns");
+    let span = judge_runner::CallTally::now().since(&before);
+    assert!(span.calls >= 2, "{span:?}");
+    assert!(
+        span.call_seconds >= 0.999 * (first.seconds + second.seconds),
+        "{span:?}"
+    );
+    assert!(
+        span.round_trip_seconds >= 0.999 * (first.round_trip_seconds + second.round_trip_seconds),
+        "{span:?}"
+    );
+    assert!(span.round_trip_seconds >= span.call_seconds, "{span:?}");
+}
+
 #[test]
 fn wrong_add_is_caught_by_the_rust_comparison() {
     let dir = submission(&[("toy.py", "def add(a, b):\n    return a - b\n")]);

@@ -49,8 +49,10 @@ impl Worker {
         let resident_peak = self.resident.and_then(|r| r.peak());
         let value = wire::decode(ok["value"].take(), self.sandbox.outbox())
             .map_err(|e| self.tampered(format!("undecodable result: {e}")))?;
+        let seconds = ok["seconds"].as_f64().unwrap_or(f64::NAN);
+        super::tally::record(seconds, round_trip_seconds);
         Ok(CallOutcome {
-            seconds: ok["seconds"].as_f64().unwrap_or(f64::NAN),
+            seconds,
             round_trip_seconds,
             peak_bytes: ok["peak_bytes"].as_u64(),
             fixture_calls: ok["fixture_calls"].as_u64().unwrap_or(0),

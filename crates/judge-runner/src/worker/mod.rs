@@ -16,6 +16,7 @@ mod outcome;
 mod protocol;
 mod remote;
 mod resident;
+mod tally;
 mod wire;
 
 use std::collections::HashMap;
@@ -40,6 +41,7 @@ pub use outcome::{CallError, CallOutcome};
 use remote::Remote;
 pub use remote::RemoteObject;
 use resident::ResidentMemory;
+pub use tally::CallTally;
 
 /// The worker script, run by the sandboxed interpreter.
 const WORKER_SOURCE: &str = include_str!("worker.py");
