@@ -10,7 +10,8 @@
 #   scripts/bench-all.sh [CORPUS]     default ../shared/data/train_data.txt; REPEATS=3 by default
 set -euo pipefail
 cd "$(dirname "$0")/.."
-corpus=${1:-../shared/data/train_data.txt}
+# Absolute: cargo runs each bench in its package folder.
+corpus=$(realpath -m "${1:-../shared/data/train_data.txt}")
 repeats=${REPEATS:-3}
 threads=$(nproc)
 python=$(scripts/bench-pytorch-venv.sh)
@@ -47,7 +48,11 @@ cargo bench -q -p judge --bench grading_throughput | tee "$log/grading.txt" >&2
 rust=$(median <"$log/rust-tokens")
 torch=$(median <"$log/torch-$threads-tokens")
 torch1=$(median <"$log/torch-1-tokens")
-twin_ratio=$(awk '/^ternary \/ f32 perplexity/ {print $5}' "$log/twin.txt")
+twin_ratio=$(awk '/^ternary \/ f32 perplexity/ {print $6}' "$log/twin.txt")
+best() { sort -g | tail -n 1; }
+rust_best=$(best <"$log/rust-tokens")
+torch_best=$(best <"$log/torch-$threads-tokens")
+torch1_best=$(best <"$log/torch-1-tokens")
 torch_version=$(field torch_version <"$log/torch-1-1.txt")
 {
     echo
@@ -59,9 +64,13 @@ torch_version=$(field torch_version <"$log/torch-1-1.txt")
     awk -v r="$rust" -v t="$torch" -v t1="$torch1" -v n="$threads" 'BEGIN {
         printf "| 2 speed | Path-B step tokens/s, Rust / PyTorch (%d threads) | %.2f (%.0f / %.0f) | ≥ 1 |\n", n, r / t, r, t
         printf "| 2 speed | Path-B step tokens/s, Rust / PyTorch (1 thread) | %.2f (%.0f / %.0f) | |\n", r / t1, r, t1 }'
+    awk -v r="$rust_best" -v t="$torch_best" -v t1="$torch1_best" -v n="$threads" 'BEGIN {
+        printf "| 2 speed | best of the repeats, Rust / PyTorch (%d threads) | %.2f (%.0f / %.0f) | ≥ 1 |\n", n, r / t, r, t
+        printf "| 2 speed | best of the repeats, Rust / PyTorch (1 thread) | %.2f (%.0f / %.0f) | |\n", r / t1, r, t1 }'
     echo "| 2 speed | Rust step GFLOP/s / same-run matmul rate | $(median <"$log/rust-share")% ($(median <"$log/rust-gflops") GFLOP/s) | ≥ 30% |"
     echo "| 2 speed | PyTorch ($threads threads) step GFLOP/s / its matmul rate | $(median <"$log/torch-$threads-gflops") / $(median <"$log/torch-$threads-matmul") GFLOP/s | |"
     grep '^SUMMARY|' "$log/grading.txt" | awk -F'|' '{printf "| %s | %s | %s | %s |\n", $2, $3, $4, $5}'
     echo
-    echo "section 2: median of $repeats alternating runs of 2 timed steps each (1 untimed warm-up)"
+    echo "section 2: $repeats alternating runs of 2 timed steps each (1 untimed warm-up); tokens/s per run: Rust $(paste -sd' ' "$log/rust-tokens"), PyTorch×$threads $(paste -sd' ' "$log/torch-$threads-tokens"), PyTorch×1 $(paste -sd' ' "$log/torch-1-tokens")"
+    echo "section 3: $(grep '^judge grade' "$log/grading.txt")"
 }
