@@ -383,13 +383,15 @@ pub fn assert_missing_entry_is_named(
 /// without the interface, with the `judge_adapter.py` that maps it onto the contract. Without
 /// its adapter every auto criterion is an ERROR with a contract fault (the interface was not
 /// followed, which is not a wrong answer) and it scores 0; with it every auto criterion
-/// passes and the report names the adapter. Returns the report without the adapter.
+/// passes and the report names the adapter. The first auto criterion's evidence without the
+/// adapter must contain each of `evidence_says` (what the interface expected, what was found).
 pub fn assert_bare_prompt_answer_needs_its_adapter(
     grader: &dyn Challenge,
     manifest_dir: &str,
     folder: &str,
     seed: u64,
-) -> Report {
+    evidence_says: &[&str],
+) {
     let fixture = Path::new(manifest_dir).join("tests/fixtures").join(folder);
     let adapted = submission_from_dir(grader.id().as_str(), &fixture);
     assert!(
@@ -429,7 +431,19 @@ pub fn assert_bare_prompt_answer_needs_its_adapter(
         "{}",
         describe(&without)
     );
-    without
+    let first = without
+        .criteria
+        .iter()
+        .find(|r| r.criterion.kind == CriterionKind::Auto)
+        .expect("an auto criterion");
+    for expected in evidence_says {
+        assert!(
+            first.verdict.detail().contains(expected),
+            "{}: evidence does not say {expected:?}\n{}",
+            first.criterion.id,
+            describe(&without)
+        );
+    }
 }
 
 /// A buggy bare-prompt answer: the `file` of the bare-prompt fixture `folder` with `edits`

@@ -251,19 +251,16 @@ const BARE_PROMPT: &str = "bare_prompt";
 
 #[test]
 fn a_bare_prompt_answer_is_a_contract_error_without_its_adapter_and_passes_with_it() {
-    let report = grader_testkit::assert_bare_prompt_answer_needs_its_adapter(
+    // The evidence says what the interface declares and what the answer's signature is.
+    grader_testkit::assert_bare_prompt_answer_needs_its_adapter(
         &BeamSearchGrader,
         env!("CARGO_MANIFEST_DIR"),
         BARE_PROMPT,
         SEED,
-    );
-    // The evidence says what the interface declares and what the answer's signature is.
-    let evidence = evidence(&report, ids::GREEDY);
-    assert!(
-        evidence.contains("expected batched_beam_search(prompts,")
-            && evidence.contains("found batched_beam_search(lm, prompt_token_ids,"),
-        "{}",
-        describe(&report)
+        &[
+            "expected batched_beam_search(prompts,",
+            "found batched_beam_search(lm, prompt_token_ids,",
+        ],
     );
 }
 
