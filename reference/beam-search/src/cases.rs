@@ -13,12 +13,19 @@ const EOS: u32 = 0;
 /// Everything one `batched_beam_search` call needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScriptedCase {
+    /// Short label for test and grader output.
     pub name: &'static str,
+    /// The model whose rules set the trap.
     pub model: ScriptedModel,
+    /// One prompt per batch item.
     pub prompts: Vec<Vec<u32>>,
+    /// K, the beams kept per item.
     pub beam_width: usize,
+    /// Steps at most.
     pub max_new_tokens: usize,
+    /// Length-penalty exponent: `score = acc / generated_len^alpha`.
     pub alpha: f64,
+    /// The token that finishes a beam.
     pub eos_token_id: u32,
 }
 

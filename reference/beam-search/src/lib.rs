@@ -7,6 +7,8 @@
 //!   in the length). Its NumPy twin is `py/scripted_lm.py`.
 //! * [`cases`]: the prompt's traps as ready-made scripted cases for tests and graders.
 
+#![warn(missing_docs)]
+
 pub mod cases;
 mod scripted;
 mod search;

@@ -14,24 +14,64 @@ use ndarray::{Array2, ArrayView2};
 use serde_json::{Value, json};
 use tiny_lm::{LanguageModel, ModelError};
 
+/// Why a scripted model or a listed distribution could not be built.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ScriptError {
+    /// `default_logits` is empty.
     #[error("the vocabulary must hold at least one token")]
     EmptyVocabulary,
+    /// A rule's logits are not one per vocabulary token.
     #[error("logits of length {got} for a vocabulary of size {vocab_size}")]
-    LogitsLength { got: usize, vocab_size: usize },
+    LogitsLength {
+        /// Length given.
+        got: usize,
+        /// Length of the default logits.
+        vocab_size: usize,
+    },
+    /// A logit is NaN or +∞ (−∞ is allowed: an impossible token).
     #[error("logit {value} at token {token} is NaN or +inf")]
-    BadLogit { token: usize, value: f64 },
+    BadLogit {
+        /// Its token id.
+        token: usize,
+        /// The logit.
+        value: f64,
+    },
+    /// A rule's context holds a token outside the vocabulary.
     #[error("context token {token} is outside the vocabulary of size {vocab_size}")]
-    ContextToken { token: u32, vocab_size: usize },
+    ContextToken {
+        /// The offending token.
+        token: u32,
+        /// The vocabulary size.
+        vocab_size: usize,
+    },
+    /// A listed token of [`next_token_distribution`] is outside the vocabulary.
     #[error("token {token} is outside the vocabulary of size {vocab_size}")]
-    TokenOutOfRange { token: u32, vocab_size: usize },
+    TokenOutOfRange {
+        /// The offending token.
+        token: u32,
+        /// The vocabulary size.
+        vocab_size: usize,
+    },
+    /// A listed log-prob is NaN or positive.
     #[error("log-prob {log_prob} of token {token} is not in (-inf, 0]")]
-    BadLogProb { token: u32, log_prob: f64 },
+    BadLogProb {
+        /// Its token.
+        token: u32,
+        /// The log-prob.
+        log_prob: f64,
+    },
+    /// A token is listed twice.
     #[error("token {token} is listed twice")]
-    DuplicateToken { token: u32 },
+    DuplicateToken {
+        /// The repeated token.
+        token: u32,
+    },
+    /// `Σ exp(log_prob) ≥ 1` while some tokens are unlisted.
     #[error("the listed log-probs hold probability mass {mass}, leaving none for the rest")]
-    NoMassLeft { mass: f64 },
+    NoMassLeft {
+        /// `Σ exp(log_prob)` of the listed tokens.
+        mass: f64,
+    },
 }
 
 /// Next-token logits as a function of the context: exact-match rules plus a default.

@@ -53,25 +53,44 @@ pub struct Hypothesis {
     pub finished: bool,
 }
 
+/// Invalid arguments to [`batched_beam_search`], or a model that misbehaved.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum BeamError {
+    /// `beam_width` is 0.
     #[error("beam_width must be at least 1")]
     ZeroBeamWidth,
+    /// `max_new_tokens` is 0.
     #[error("max_new_tokens must be at least 1: a score of zero generated tokens is 0/0^alpha")]
     ZeroMaxNewTokens,
+    /// `alpha` is NaN or ±∞.
     #[error("alpha must be finite, got {0}")]
     NonFiniteAlpha(f64),
+    /// A prompt has no tokens.
     #[error("prompt {item} is empty: there is no context to predict from")]
-    EmptyPrompt { item: usize },
+    EmptyPrompt {
+        /// Index of the empty prompt.
+        item: usize,
+    },
+    /// `eos_token_id` is not below the model's vocabulary size.
     #[error("eos_token_id {eos} is outside the vocabulary of size {vocab_size}")]
-    EosOutOfVocabulary { eos: u32, vocab_size: usize },
+    EosOutOfVocabulary {
+        /// The EOS token given.
+        eos: u32,
+        /// The model's vocabulary size.
+        vocab_size: usize,
+    },
+    /// The batched model call returned logits of the wrong shape.
     #[error("the model returned logits of shape {got:?}, expected {expected:?}")]
     LogitsShape {
+        /// `(rows, columns)` returned.
         got: (usize, usize),
+        /// `(unfinished beams, vocab_size)`.
         expected: (usize, usize),
     },
+    /// A log-softmax row holds NaN: the logits held NaN or +∞.
     #[error("the model returned logits whose log-softmax is NaN (NaN or +inf logits)")]
     NanLogProbs,
+    /// The model refused the call.
     #[error(transparent)]
     Model(#[from] ModelError),
 }

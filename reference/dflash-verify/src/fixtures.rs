@@ -5,10 +5,13 @@ use tiny_lm::{LanguageModel, ModelError, argmax};
 
 use crate::DraftTree;
 
+/// Why a draft tree could not be made.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum FixtureError {
+    /// `right_probability` lies outside [0, 1].
     #[error("right_probability must lie in [0, 1], got {0}")]
     Probability(f64),
+    /// The target refused a forward.
     #[error(transparent)]
     Model(#[from] ModelError),
 }

@@ -7,7 +7,9 @@ use crate::verify::{VerifyError, verify_and_accept};
 /// One draft step: node tokens and parents (`-1` = root), nodes in topological order.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DraftTree {
+    /// Token of node `i`.
     pub tokens: Vec<u32>,
+    /// Parent of node `i`: `-1` for a root, else an earlier node.
     pub parents: Vec<i64>,
 }
 

@@ -12,6 +12,8 @@
 //! The target is any [`tiny_lm::LanguageModel`]; it must carry NO absolute position encoding
 //! (the verification call passes no position ids), which `tiny_lm::TinyLm` satisfies.
 
+#![warn(missing_docs)]
+
 pub mod fixtures;
 pub mod generate;
 pub mod tree;

@@ -6,13 +6,20 @@
 
 use ndarray::{Array2, s};
 
+/// A tree that breaks the numbering rule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TreeError {
+    /// A parent is below −1 or not an earlier node.
     #[error(
         "node {node} has parent {parent}: a parent must be -1 (root) or an earlier node \
          (topological order)"
     )]
-    BadParent { node: usize, parent: i64 },
+    BadParent {
+        /// The child.
+        node: usize,
+        /// Its invalid parent.
+        parent: i64,
+    },
 }
 
 fn check_parents(tree_parents: &[i64]) -> Result<(), TreeError> {

@@ -43,19 +43,32 @@ use tiny_lm::{LanguageModel, ModelError, argmax};
 
 use crate::tree::{TreeError, build_tree_mask, tree_children};
 
+/// Invalid arguments to the verification or generation calls, or a model that refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
+    /// The prompt has no tokens.
     #[error("the prompt is empty: root nodes have no last prompt token to follow")]
     EmptyPrompt,
+    /// `tree_tokens` and `tree_parents` differ in length.
     #[error("{tokens} tree tokens but {parents} tree parents")]
-    TreeLength { tokens: usize, parents: usize },
+    TreeLength {
+        /// Length of `tree_tokens`.
+        tokens: usize,
+        /// Length of `tree_parents`.
+        parents: usize,
+    },
+    /// The logits are not one row per prompt and tree position, or have no columns.
     #[error("logits have shape {got:?}, expected (prompt + tree, vocab ≥ 1) = {expected:?}")]
     LogitsShape {
+        /// `(rows, columns)` given.
         got: (usize, usize),
+        /// `(prompt_len + tree nodes, vocab ≥ 1)`.
         expected: (usize, usize),
     },
+    /// The tree's parents are invalid.
     #[error(transparent)]
     Tree(#[from] TreeError),
+    /// The target refused the forward.
     #[error(transparent)]
     Model(#[from] ModelError),
 }

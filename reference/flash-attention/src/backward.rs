@@ -55,8 +55,11 @@ use crate::{AttentionError, FlashAttention, Float, Parallelism, rowwise};
 /// Gradients of a scalar loss with respect to the attention inputs, each (B, H, N, D).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Gradients<F> {
+    /// ∂loss/∂Q.
     pub dq: Array4<F>,
+    /// ∂loss/∂K.
     pub dk: Array4<F>,
+    /// ∂loss/∂V.
     pub dv: Array4<F>,
 }
 

@@ -35,6 +35,8 @@
 //! # Ok::<(), flash_attention::AttentionError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod backward;
 mod error;
 mod exp;
@@ -75,6 +77,7 @@ pub struct FlashAttention {
     pub tile: usize,
     /// Hide key j from query i when j > i.
     pub causal: bool,
+    /// Whether one call runs on the calling thread or on the rayon pool.
     pub parallelism: Parallelism,
 }
 
@@ -88,6 +91,7 @@ impl FlashAttention {
         }
     }
 
+    /// The same attention with the work spread as `parallelism` says.
     pub fn with_parallelism(self, parallelism: Parallelism) -> Self {
         Self {
             parallelism,

@@ -75,7 +75,9 @@ impl CacheDims {
 /// A run of cached tokens that are contiguous in memory: keys and values, each (H, n, d).
 #[derive(Debug, Clone)]
 pub struct KvSegment<'a> {
+    /// Keys of the run, (H, n, d).
     pub keys: ArrayView3<'a, f64>,
+    /// Values of the run, (H, n, d).
     pub values: ArrayView3<'a, f64>,
 }
 

@@ -57,6 +57,8 @@
 //! `p·V` the same way. Decoding is memory-bound: every step reads the whole cache once, so
 //! the cache's bytes — not FLOPs — set the speed.
 
+#![warn(missing_docs)]
+
 mod attention;
 mod cache;
 mod contiguous;

@@ -8,8 +8,11 @@ pub enum LayerNormError {
     /// A tensor's shape does not fit the others.
     #[error("{name} has shape {got:?}, expected {expected:?}")]
     ShapeMismatch {
+        /// Which argument: `gamma`, `beta` or `dy`.
         name: &'static str,
+        /// The shape it must have.
         expected: Vec<usize>,
+        /// The shape it has.
         got: Vec<usize>,
     },
     /// The normalised axis is empty: mean and variance are undefined.

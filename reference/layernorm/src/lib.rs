@@ -56,6 +56,8 @@
 //! [`layer_norm_forward_into`] and [`layer_norm_backward_into`] reuse output buffers: for
 //! large tensors, fresh pages cost more than the arithmetic.
 
+#![warn(missing_docs)]
+
 mod backward;
 mod buffers;
 mod error;

@@ -6,22 +6,35 @@ use ndarray::{Array1, Array2, ArrayView2};
 /// reports instead of panicking.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ModelError {
+    /// No tokens were given.
     #[error("empty token sequence: there is no position to predict from")]
     EmptySequence,
+    /// A token id is not below `vocab_size`.
     #[error("token {token} at position {position} is outside the vocabulary of size {vocab_size}")]
     TokenOutOfRange {
+        /// The offending token id.
         token: u32,
+        /// Its index in the sequence.
         position: usize,
+        /// The model's vocabulary size.
         vocab_size: usize,
     },
+    /// The mask is not `(len, len)` for a sequence of `len` tokens.
     #[error("attention mask has shape {rows}x{cols}, expected {len}x{len}")]
     MaskShape {
+        /// Rows of the mask given.
         rows: usize,
+        /// Columns of the mask given.
         cols: usize,
+        /// Length of the token sequence.
         len: usize,
     },
+    /// A mask row is all `false`, so that position attends to nothing.
     #[error("attention mask row {row} allows no position: a softmax over nothing is undefined")]
-    EmptyMaskRow { row: usize },
+    EmptyMaskRow {
+        /// The all-`false` mask row.
+        row: usize,
+    },
 }
 
 /// A language model as the searches see it.
@@ -31,6 +44,7 @@ pub enum ModelError {
 /// position `i`. The causal conveniences are defined through it, so an implementor writes one
 /// method; models with a cheaper batched path may override the batch method.
 pub trait LanguageModel {
+    /// Number of token ids, i.e. the width of every logits row.
     fn vocab_size(&self) -> usize;
 
     /// Logits of shape `(tokens.len(), vocab_size)` under an arbitrary `(len, len)` mask.

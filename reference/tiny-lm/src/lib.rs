@@ -9,6 +9,8 @@
 //! * [`log_softmax`] and [`argmax`] are the two reductions every consumer of logits needs, written
 //!   once so that the searches and their tests break ties the same way.
 
+#![warn(missing_docs)]
+
 mod language_model;
 mod logits;
 mod model;

@@ -40,11 +40,17 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 
 use crate::{LanguageModel, ModelError};
 
+/// Token ids are `0..VOCAB_SIZE`.
 pub const VOCAB_SIZE: usize = 1000;
+/// Width of the residual stream.
 pub const D_MODEL: usize = 64;
+/// Attention heads.
 pub const N_HEADS: usize = 4;
+/// Width of one head's q, k and v: `D_MODEL / N_HEADS`.
 pub const HEAD_DIM: usize = D_MODEL / N_HEADS;
+/// Hidden width of the GELU MLP: `4 · D_MODEL`.
 pub const D_FF: usize = 4 * D_MODEL;
+/// ε in `rms_norm(x, g) = x / sqrt(mean(x²) + ε) · g`.
 pub const RMS_NORM_EPS: f64 = 1e-6;
 
 /// The tiny target LM. Weight matrices are stored `(in, out)`, so a layer is `x · W`.
