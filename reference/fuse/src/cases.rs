@@ -31,6 +31,7 @@ pub enum Trap {
 }
 
 impl Trap {
+    /// Every trap, in declaration order.
     pub const ALL: [Trap; 7] = [
         Trap::SparseNegInf,
         Trap::AllNegInf,

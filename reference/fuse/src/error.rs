@@ -5,12 +5,20 @@
 pub enum FuseError {
     /// `k` must select at least one and at most `vocab` entries per row.
     #[error("k = {k} is outside 1..=vocab (vocab = {vocab})")]
-    InvalidK { k: usize, vocab: usize },
+    InvalidK {
+        /// The `k` asked for.
+        k: usize,
+        /// Columns per row.
+        vocab: usize,
+    },
     /// The flat logits buffer does not hold `rows × vocab` values.
     #[error("logits hold {len} values but rows × vocab = {rows} × {vocab}")]
     ShapeMismatch {
+        /// Length of the flat buffer.
         len: usize,
+        /// Rows asked for.
         rows: usize,
+        /// Columns per row.
         vocab: usize,
     },
     /// NaN and +inf have no softmax: the reference refuses them instead of returning NaN.
@@ -18,8 +26,11 @@ pub enum FuseError {
         "logit at row {row}, column {column} is {value}: only finite values and -inf are defined"
     )]
     UnsupportedLogit {
+        /// Row of the offending logit.
         row: usize,
+        /// Its column.
         column: usize,
+        /// The logit: NaN or +inf.
         value: f32,
     },
 }

@@ -17,6 +17,8 @@
 //! −inf gets uniform probabilities 1/vocab over columns 0..k; NaN and +inf are rejected by the
 //! CPU reference (the kernel leaves them undefined).
 
+#![warn(missing_docs)]
+
 pub mod cases;
 pub mod cuda;
 pub mod error;

@@ -3,20 +3,30 @@
 /// Row-major `[rows, k]` indices (i32, as the C interface's `int* top_idx`) and probabilities.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopK {
+    /// Rows of the result.
     pub rows: usize,
+    /// Entries per row.
     pub k: usize,
+    /// Column of each entry, `[rows, k]` row-major, best first.
     pub indices: Vec<i32>,
+    /// Softmax probability of each entry, `[rows, k]` row-major.
     pub probs: Vec<f32>,
 }
 
 /// The first place where two results disagree beyond the tolerance.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mismatch {
+    /// Row of the disagreement.
     pub row: usize,
+    /// Position within the row's top-k (0 = best).
     pub rank: usize,
+    /// Index in the expected result.
     pub expected_index: i32,
+    /// Index in the actual result (−1 when it has no entry there).
     pub actual_index: i32,
+    /// Probability in the expected result.
     pub expected_prob: f32,
+    /// Probability in the actual result (NaN when it has no entry there).
     pub actual_prob: f32,
 }
 

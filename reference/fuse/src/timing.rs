@@ -12,13 +12,19 @@ use std::time::Duration;
 /// The summary of a series of times (milliseconds).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Summary {
+    /// Number of times in the series.
     pub count: usize,
+    /// Middle value of the sorted times.
     pub median: f64,
     /// First and third quartiles: the spread reported beside the median.
     pub q1: f64,
+    /// Third quartile (see `q1`).
     pub q3: f64,
+    /// Fastest time.
     pub min: f64,
+    /// Slowest time.
     pub max: f64,
+    /// Arithmetic mean.
     pub mean: f64,
     /// Standard error of the mean over the mean: s / (√n · x̄), s the sample standard deviation.
     pub relative_standard_error: f64,

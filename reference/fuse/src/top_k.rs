@@ -7,7 +7,9 @@
 /// One entry of a row: its logit and its column.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Candidate {
+    /// The logit.
     pub value: f32,
+    /// Its column in the row.
     pub index: usize,
 }
 

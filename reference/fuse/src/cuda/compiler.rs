@@ -15,7 +15,9 @@ use super::source::{HostEntry, KernelUnit, write_sources};
 /// by the driver for newer GPUs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ComputeCapability {
+    /// Major version: 9 for Hopper, 8 for Ampere/Ada, ….
     pub major: u32,
+    /// Minor version.
     pub minor: u32,
 }
 

@@ -104,10 +104,12 @@ impl GpuSession {
         Ok(self.context.name()?)
     }
 
+    /// The CUDA context of the device, for callers that allocate their own buffers.
     pub fn context(&self) -> &Arc<CudaContext> {
         &self.context
     }
 
+    /// The stream all work of this session goes on.
     pub fn stream(&self) -> &Arc<CudaStream> {
         &self.stream
     }
@@ -269,8 +271,11 @@ impl FuseKernels {
 /// A validated problem shape: `[rows, vocab]` in, `[rows, k]` out, 1 ≤ k ≤ min(vocab, 256).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shape {
+    /// Rows of logits.
     pub rows: usize,
+    /// Columns of logits (vocabulary size).
     pub vocab: usize,
+    /// Entries kept per row.
     pub k: usize,
 }
 

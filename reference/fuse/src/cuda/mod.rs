@@ -51,32 +51,88 @@ pub use source::{BLOCK_THREADS, HostEntry, KernelUnit, MAX_K};
 /// the machine, not the code: a grader reports them as SKIPPED with the reason.
 #[derive(Debug, thiserror::Error)]
 pub enum CudaError {
+    /// No driver, no device, or a driver that would not start.
     #[error("no GPU: {reason}")]
-    GpuUnavailable { reason: String },
+    GpuUnavailable {
+        /// Why: no driver library, or the driver's refusal.
+        reason: String,
+    },
+    /// Neither NVRTC nor nvcc can be used here.
     #[error("no CUDA compiler: {reason}")]
-    CompilerUnavailable { reason: String },
+    CompilerUnavailable {
+        /// Why not.
+        reason: String,
+    },
+    /// NVRTC rejected a source.
     #[error("NVRTC could not compile {file}:\n{log}")]
-    Nvrtc { file: &'static str, log: String },
+    Nvrtc {
+        /// The source file.
+        file: &'static str,
+        /// NVRTC's compile log.
+        log: String,
+    },
+    /// nvcc exited with an error.
     #[error("nvcc failed: {command}\n{stderr}")]
-    Nvcc { command: String, stderr: String },
+    Nvcc {
+        /// The command line run.
+        command: String,
+        /// What nvcc wrote to stderr.
+        stderr: String,
+    },
+    /// `k` exceeds [`MAX_K`], the largest the kernels support.
     #[error("k = {k} is above the kernel's limit of {max}")]
-    KTooLarge { k: usize, max: usize },
+    KTooLarge {
+        /// The `k` asked for.
+        k: usize,
+        /// `MAX_K`.
+        max: usize,
+    },
+    /// `rows` or `vocab` does not fit a C `int`.
     #[error("rows = {rows}, vocab = {vocab}: the kernel takes both as C int")]
-    TooLarge { rows: usize, vocab: usize },
+    TooLarge {
+        /// Rows asked for.
+        rows: usize,
+        /// Columns asked for.
+        vocab: usize,
+    },
+    /// A device buffer does not hold as many elements as the shape needs.
     #[error("device buffer {buffer} holds {len} elements, expected {expected}")]
     BufferLength {
+        /// Which buffer: `logits`, `probs`, `top_idx`, ….
         buffer: &'static str,
+        /// Elements it holds.
         len: usize,
+        /// Elements the shape needs.
         expected: usize,
     },
+    /// The host-side shape or input check failed.
     #[error(transparent)]
     Shape(#[from] crate::FuseError),
+    /// A CUDA driver call failed.
     #[error("CUDA driver: {0}")]
     Driver(#[from] cudarc::driver::DriverError),
+    /// A candidate's shared library could not be loaded or lacks its entry point.
     #[error("{path}: {reason}")]
-    SharedLibrary { path: PathBuf, reason: String },
+    SharedLibrary {
+        /// The library file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The C entry point returned a non-zero `cudaError_t`.
     #[error("{path}: fused_softmax_topk returned CUDA error {code}")]
-    EntryPoint { path: PathBuf, code: i32 },
+    EntryPoint {
+        /// The library file.
+        path: PathBuf,
+        /// The `cudaError_t` value.
+        code: i32,
+    },
+    /// A file or directory for compilation could not be made or read.
     #[error("could not write {what}: {message}")]
-    Io { what: String, message: String },
+    Io {
+        /// What was being written or read.
+        what: String,
+        /// The I/O error.
+        message: String,
+    },
 }
