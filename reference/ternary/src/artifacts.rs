@@ -31,19 +31,29 @@ use crate::model::{ModelConfig, ModelWeights, Qwen3Model, TensorKind};
 use crate::quant::PackedTernary;
 use crate::train::{Evaluation, TrainingConfig, TrainingSummary, evaluate};
 
+/// Summary of the run: configuration, split, losses, samples, layer checks.
 pub const RESULTS_FILE: &str = "results.json";
+/// One [`StepRecord`](crate::train::StepRecord) per line.
 pub const LOSS_LOG_FILE: &str = "loss_log.jsonl";
+/// The trained latent (f32) weights under their Hugging Face names.
 pub const LATENT_WEIGHTS_FILE: &str = "latent_weights.npz";
+/// The 2-bit codes and f16 scales of every ternary tensor.
 pub const PACKED_WEIGHTS_FILE: &str = "ternary_packed.npz";
+/// The `format` tag of the results file.
 pub const FORMAT: &str = "ternary-training-results";
+/// The `format_version` of the results file; bumped when its layout changes.
 pub const FORMAT_VERSION: u32 = 1;
 
 /// Where [`save_artifacts`] wrote each file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArtifactPaths {
+    /// Path of [`RESULTS_FILE`].
     pub results: PathBuf,
+    /// Path of [`LOSS_LOG_FILE`].
     pub loss_log: PathBuf,
+    /// Path of [`LATENT_WEIGHTS_FILE`].
     pub latent_weights: PathBuf,
+    /// Path of [`PACKED_WEIGHTS_FILE`].
     pub packed_weights: PathBuf,
 }
 

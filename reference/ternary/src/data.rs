@@ -15,18 +15,24 @@ use crate::tokenizer::{self, BYTE_VOCAB_SIZE};
 /// The two parts of the corpus.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CorpusSplit {
+    /// Byte tokens of the first `1 − f` of the corpus.
     pub train: Vec<usize>,
+    /// Byte tokens of the last `f`, never trained on.
     pub validation: Vec<usize>,
 }
 
 /// How the split was made, for the results file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SplitInfo {
+    /// One sentence on how the split was made.
     pub description: String,
+    /// Length of the corpus in bytes.
     pub corpus_bytes: usize,
     /// Byte offset where validation starts.
     pub validation_start: usize,
+    /// Bytes in the training part.
     pub train_tokens: usize,
+    /// Bytes in the validation part.
     pub validation_tokens: usize,
 }
 
@@ -61,6 +67,7 @@ impl CorpusSplit {
         })
     }
 
+    /// How the split was made, for the results file.
     pub fn info(&self) -> SplitInfo {
         let total = self.train.len() + self.validation.len();
         SplitInfo {

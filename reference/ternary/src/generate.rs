@@ -11,7 +11,9 @@ use crate::tokenizer;
 /// A prompt and what the model wrote after it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sample {
+    /// The text sampling started from.
     pub prompt: String,
+    /// The bytes sampled after it, decoded (lossily) as UTF-8.
     pub completion: String,
 }
 

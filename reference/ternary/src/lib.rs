@@ -43,6 +43,8 @@
 //! - **Untied LM head** (as Qwen3-8B), so embedding and head are separate ternary layers.
 //! - **Bytes** as tokens: see [`tokenizer`].
 
+#![warn(missing_docs)]
+
 pub mod artifacts;
 pub mod data;
 pub mod error;

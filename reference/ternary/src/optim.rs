@@ -15,13 +15,18 @@ use crate::model::{ModelConfig, ModelWeights, TensorKind};
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct LrSchedule {
+    /// Learning rate at the end of warm-up.
     pub peak: f32,
+    /// Learning rate at `total_steps` and after.
     pub min: f32,
+    /// W, steps of linear warm-up.
     pub warmup_steps: usize,
+    /// T, the step at which the cosine reaches `min`.
     pub total_steps: usize,
 }
 
 impl LrSchedule {
+    /// The learning rate of step `t` (0-based).
     pub fn at(&self, step: usize) -> f32 {
         if step < self.warmup_steps {
             return self.peak * (step + 1) as f32 / self.warmup_steps as f32;
@@ -44,8 +49,11 @@ pub fn clip_global_norm(grads: &mut ModelWeights, max_norm: f32) -> f64 {
 /// AdamW hyper-parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct AdamWConfig {
+    /// β₁, decay of the first-moment (mean) estimate.
     pub beta1: f32,
+    /// β₂, decay of the second-moment (uncentred variance) estimate.
     pub beta2: f32,
+    /// ε added to `sqrt(v̂)`, so tiny gradients do not divide by ~0.
     pub eps: f32,
     /// Decoupled decay rate, applied to the latent ternary weights only (norm gains are not
     /// decayed, as usual for gains).
@@ -69,6 +77,7 @@ pub struct AdamW {
 }
 
 impl AdamW {
+    /// An optimizer for a model of shape `model`, moments zero and no step taken.
     pub fn new(model: &ModelConfig, config: AdamWConfig) -> Self {
         Self {
             config,

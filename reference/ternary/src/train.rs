@@ -25,21 +25,33 @@ use crate::quant::{self, TernaryReport};
 /// Everything that defines a training run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainingConfig {
+    /// Architecture of the decoder.
     pub model: ModelConfig,
+    /// Sequences per step.
     pub batch_size: usize,
+    /// Tokens per training window (inputs; targets are shifted by one).
     pub seq_len: usize,
+    /// Optimizer steps.
     pub steps: usize,
+    /// Learning rate at the end of warm-up.
     pub peak_lr: f32,
+    /// Learning rate the cosine decays to.
     pub min_lr: f32,
+    /// Steps of linear warm-up.
     pub warmup_steps: usize,
+    /// AdamW hyper-parameters.
     pub optimizer: AdamWConfig,
     /// Bound on the global gradient norm.
     pub grad_clip: f32,
+    /// Seed of the weight initialisation, batch draws and sampling.
     pub seed: u64,
     /// Fraction of the corpus, taken from its end, held out for validation.
     pub validation_fraction: f64,
+    /// Prompts of the text samples in the report.
     pub sample_prompts: Vec<String>,
+    /// Bytes sampled after each prompt.
     pub sample_tokens: usize,
+    /// Softmax temperature of the samples (0 = arg-max).
     pub sample_temperature: f32,
 }
 
@@ -108,6 +120,8 @@ impl TrainingConfig {
         }
     }
 
+    /// Checks the model, `1 ≤ seq_len ≤ max_seq_len`, positive `batch_size`, `steps` and
+    /// `warmup_steps`, `0 ≤ min_lr ≤ peak_lr`, `peak_lr > 0` and `grad_clip > 0`.
     pub fn validate(&self) -> Result<(), TernaryError> {
         self.model.validate()?;
         if self.seq_len == 0 || self.seq_len > self.model.max_seq_len {
@@ -133,6 +147,7 @@ impl TrainingConfig {
         Ok(())
     }
 
+    /// The warm-up + cosine schedule these settings describe.
     pub fn schedule(&self) -> LrSchedule {
         LrSchedule {
             peak: self.peak_lr,
@@ -146,12 +161,15 @@ impl TrainingConfig {
 /// One line of the loss log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepRecord {
+    /// 0-based step index.
     pub step: usize,
     /// Mean cross-entropy (nats per byte) of the step's batch, before the update.
     pub loss: f64,
+    /// Learning rate used for the update.
     pub lr: f32,
     /// Global gradient norm before clipping.
     pub grad_norm: f64,
+    /// Seconds since the run started.
     pub elapsed_s: f64,
 }
 
@@ -160,35 +178,49 @@ pub struct StepRecord {
 pub struct Evaluation {
     /// Nats per predicted token.
     pub nll: f64,
+    /// `exp(nll)`.
     pub perplexity: f64,
+    /// Tokens scored.
     pub predicted_tokens: usize,
 }
 
 /// Verification of one ternary layer, recomputed from its latent weights.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LayerVerification {
+    /// Hugging Face name of the tensor.
     pub name: String,
+    /// Its shape.
     pub shape: Vec<usize>,
+    /// What [`quant::verify_ternary`] found.
     pub report: TernaryReport,
 }
 
 /// What a training run produced.
 #[derive(Debug, Clone, Serialize)]
 pub struct TrainingSummary {
+    /// The configuration trained with.
     pub config: TrainingConfig,
+    /// How the corpus was split.
     pub split: SplitInfo,
+    /// One record per step.
     pub loss_log: Vec<StepRecord>,
     /// Mean loss of the first and the last 10% of the steps.
     pub loss_first_10pct: f64,
+    /// Mean loss of the last 10% of the steps.
     pub loss_last_10pct: f64,
+    /// Validation NLL and perplexity of the initial weights.
     pub validation_before_training: Evaluation,
+    /// Validation NLL and perplexity after training.
     pub validation: Evaluation,
     /// Perplexity of the byte-frequency model of the training part on the validation part.
     pub unigram_perplexity: f64,
+    /// Text sampled from the trained model.
     pub samples: Vec<Sample>,
     /// Every ternary layer, embedding and LM head included.
     pub ternary_layers: Vec<LayerVerification>,
+    /// Seconds of the whole run, evaluation and sampling included.
     pub wall_seconds: f64,
+    /// Training tokens (`steps · batch_size · seq_len`) per second of training.
     pub train_tokens_per_second: f64,
     /// The trained latent weights (saved as .npz, not in the JSON).
     #[serde(skip)]

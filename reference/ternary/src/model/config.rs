@@ -9,13 +9,17 @@ use crate::quant::GROUP_SIZE;
 /// architecture facts (GQA ratio, SwiGLU, RMSNorm, RoPE, group size).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
+    /// Token ids are `0..vocab_size`; 256 for byte tokens.
     pub vocab_size: usize,
+    /// Width of the residual stream.
     pub d_model: usize,
+    /// Decoder blocks.
     pub n_layers: usize,
     /// Query heads.
     pub n_heads: usize,
     /// Key/value heads; Qwen3 uses `n_heads = 2 · n_kv_heads`.
     pub n_kv_heads: usize,
+    /// Width of one attention head.
     pub head_dim: usize,
     /// Width of the SwiGLU hidden layer (Qwen3: 3 × d_model).
     pub ffn_dim: usize,
@@ -24,6 +28,7 @@ pub struct ModelConfig {
     /// RoPE base θ. Qwen3 uses 1e6 for a 32k context; at the 64–128 token contexts trained here
     /// 1e4 leaves more of the rotation frequencies distinguishable.
     pub rope_theta: f32,
+    /// ε of every RMSNorm: `x / sqrt(mean(x²) + ε) · g`.
     pub norm_eps: f32,
     /// Ternary group size (128).
     pub group_size: usize,
@@ -64,6 +69,8 @@ impl ModelConfig {
         }
     }
 
+    /// Checks that sizes are positive, KV heads divide query heads, `head_dim` is even (RoPE
+    /// rotates pairs of features), `rope_theta > 1` and `norm_eps > 0`.
     pub fn validate(&self) -> Result<(), TernaryError> {
         let fail = |message: String| Err(TernaryError::Config(message));
         let sizes = [

@@ -62,12 +62,14 @@ pub struct Qwen3Model {
 }
 
 impl Qwen3Model {
+    /// A decoder for `config`, with its RoPE table; fails if the configuration is invalid.
     pub fn new(config: ModelConfig) -> Result<Self, TernaryError> {
         config.validate()?;
         let rope = RopeTable::new(config.max_seq_len, config.head_dim, config.rope_theta);
         Ok(Self { config, rope })
     }
 
+    /// The architecture it was built with.
     pub fn config(&self) -> &ModelConfig {
         &self.config
     }

@@ -23,16 +23,22 @@ pub enum TensorKind {
 /// A tensor with its Hugging Face Qwen3 name.
 #[derive(Debug)]
 pub struct NamedTensor<'a> {
+    /// Hugging Face name, e.g. `model.layers.0.self_attn.q_proj.weight`.
     pub name: String,
+    /// Ternary linear map or norm gain.
     pub kind: TensorKind,
+    /// The tensor itself.
     pub value: ArrayViewD<'a, f32>,
 }
 
 /// Mutable counterpart of [`NamedTensor`].
 #[derive(Debug)]
 pub struct NamedTensorMut<'a> {
+    /// Hugging Face name.
     pub name: String,
+    /// Ternary linear map or norm gain.
     pub kind: TensorKind,
+    /// The tensor itself, writable.
     pub value: ArrayViewMutD<'a, f32>,
 }
 
@@ -139,16 +145,27 @@ macro_rules! model_tensors {
 /// Parameters of one decoder block (`[out, in]` matrices).
 #[derive(Debug, Clone, PartialEq)]
 pub struct BlockWeights {
+    /// RMSNorm gain before attention, `[d_model]`.
     pub input_layernorm: Array1<f32>,
+    /// Query projection, `[n_heads · head_dim, d_model]`.
     pub q_proj: Array2<f32>,
+    /// Key projection, `[n_kv_heads · head_dim, d_model]`.
     pub k_proj: Array2<f32>,
+    /// Value projection, `[n_kv_heads · head_dim, d_model]`.
     pub v_proj: Array2<f32>,
+    /// Output projection, `[d_model, n_heads · head_dim]`.
     pub o_proj: Array2<f32>,
+    /// Per-head RMSNorm gain on queries (before RoPE), `[head_dim]`.
     pub q_norm: Array1<f32>,
+    /// Per-head RMSNorm gain on keys (before RoPE), `[head_dim]`.
     pub k_norm: Array1<f32>,
+    /// RMSNorm gain before the MLP, `[d_model]`.
     pub post_attention_layernorm: Array1<f32>,
+    /// SwiGLU gate, `[ffn_dim, d_model]`: `down(silu(gate·x) ⊙ up·x)`.
     pub gate_proj: Array2<f32>,
+    /// SwiGLU up projection, `[ffn_dim, d_model]`.
     pub up_proj: Array2<f32>,
+    /// SwiGLU down projection, `[d_model, ffn_dim]`.
     pub down_proj: Array2<f32>,
 }
 
@@ -190,6 +207,7 @@ impl BlockWeights {
 pub struct ModelWeights {
     /// `[vocab, d_model]`.
     pub embed_tokens: Array2<f32>,
+    /// The decoder blocks, `n_layers` of them.
     pub layers: Vec<BlockWeights>,
     /// Final RMSNorm gain.
     pub norm: Array1<f32>,
@@ -322,7 +340,9 @@ impl ModelWeights {
 
 /// Hugging Face names of the tensors outside the blocks.
 pub const EMBED_TOKENS: &str = "model.embed_tokens.weight";
+/// Hugging Face name of the final RMSNorm gain.
 pub const FINAL_NORM: &str = "model.norm.weight";
+/// Hugging Face name of the LM head.
 pub const LM_HEAD: &str = "lm_head.weight";
 
 /// Global L2 norm of all tensors, `sqrt(Σ w²)` (accumulated in f64).

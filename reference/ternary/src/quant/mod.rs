@@ -54,6 +54,7 @@ pub struct TernaryProjection {
     pub codes: Vec<i8>,
     /// `s = mean|W|` of each group, in group order.
     pub scales: Vec<f32>,
+    /// Weights per group (the last group may be shorter).
     pub group_size: usize,
 }
 
@@ -157,8 +158,11 @@ pub fn project_into(
 /// What a ternary check found for one tensor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TernaryReport {
+    /// Weights in the tensor.
     pub n_weights: usize,
+    /// Weights per group.
     pub group_size: usize,
+    /// Groups, the partial one included.
     pub n_groups: usize,
     /// Length of the trailing partial group, 0 when the groups tile the tensor exactly.
     pub partial_group_len: usize,
@@ -166,12 +170,15 @@ pub struct TernaryReport {
     pub zero_scale_groups: usize,
     /// Fractions of codes −1, 0, +1.
     pub fraction_minus_one: f64,
+    /// Fraction of codes 0.
     pub fraction_zero: f64,
+    /// Fraction of codes +1.
     pub fraction_plus_one: f64,
     /// Fraction of latent weights with `|W/s| > 1.5`, i.e. clipped by the clamp.
     pub fraction_clamped: f64,
     /// `max |Ŵ/s − round(Ŵ/s)|` over the tensor: the prompt's check, must be < 1e-5.
     pub max_code_deviation: f32,
+    /// Mean of the group scales `s`.
     pub mean_scale: f64,
 }
 

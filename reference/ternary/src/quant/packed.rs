@@ -19,6 +19,7 @@ use crate::error::TernaryError;
 pub struct PackedTernary {
     /// Shape of the original tensor (row-major).
     pub shape: Vec<usize>,
+    /// Weights per scale.
     pub group_size: usize,
     /// `ceil(n / 4)` bytes, four 2-bit codes each (see the module documentation).
     pub codes: Vec<u8>,
@@ -81,6 +82,7 @@ impl PackedTernary {
         Self::pack(&project_ternary(latent, group_size)?, shape)
     }
 
+    /// Number of weights: the product of `shape`.
     pub fn n_weights(&self) -> usize {
         self.shape.iter().product()
     }
