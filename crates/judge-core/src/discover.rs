@@ -15,7 +15,9 @@ use crate::challenge::ChallengeId;
 pub struct SubmissionDir {
     /// The model folder's name; `None` when the challenge folder has no parent worth naming.
     pub model: Option<String>,
+    /// The challenge the folder is named after.
     pub challenge: ChallengeId,
+    /// The challenge folder itself (canonical: links resolved).
     pub dir: PathBuf,
 }
 
@@ -32,7 +34,9 @@ impl SubmissionDir {
 /// A folder discovery saw and will not grade.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refused {
+    /// The folder, as discovery found it (a symbolic link, not its target).
     pub path: PathBuf,
+    /// Why it is not graded, as a phrase after the path ("is a symbolic link (to …); …").
     pub reason: String,
 }
 
@@ -40,6 +44,7 @@ pub struct Refused {
 /// `flash_atention`, or notes): never graded, always reported.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Misnamed {
+    /// The folder.
     pub path: PathBuf,
     /// The id it most likely meant.
     pub nearest: Option<ChallengeId>,
@@ -60,6 +65,7 @@ impl fmt::Display for Misnamed {
 pub struct Discovery {
     /// Sorted by model then by the seed's challenge order.
     pub submissions: Vec<SubmissionDir>,
+    /// Symbolic links that would have been graded, sorted by path.
     pub refused: Vec<Refused>,
     /// Folders of a model folder that are not named after a challenge.
     pub misnamed: Vec<Misnamed>,
@@ -68,23 +74,35 @@ pub struct Discovery {
 /// Why a path names no submissions.
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoverError {
+    /// The path does not exist.
     #[error("'{}' does not exist", .0.display())]
     Missing(PathBuf),
+    /// The path is a file, not a folder.
     #[error("'{}' is not a folder", .0.display())]
     NotAFolder(PathBuf),
+    /// A folder could not be listed or the path not resolved.
     #[error("cannot read '{}': {source}", path.display())]
     Io {
+        /// The folder concerned.
         path: PathBuf,
+        /// What the system said.
         source: std::io::Error,
     },
+    /// The folder is neither a challenge folder, a model folder nor a root of model folders.
     #[error(
         "'{}' is not a challenge folder (named after a challenge id: {}), a model folder (holding challenge folders) or a root of model folders",
         .0.display(),
         crate::challenge::known_names()
     )]
     NothingToGrade(PathBuf),
+    /// The path, or the model folder of the challenge folder it names, is a symbolic link.
     #[error("'{}' {reason}", path.display())]
-    Symlink { path: PathBuf, reason: String },
+    Symlink {
+        /// The link.
+        path: PathBuf,
+        /// Why it is refused, naming the link's target.
+        reason: String,
+    },
 }
 
 /// The reason a symbolic link is not graded, naming its target.
@@ -255,7 +273,9 @@ pub fn discover(path: &Path) -> Result<Discovery, DiscoverError> {
 /// or a Kubernetes indexed Job sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
+    /// Which shard this is, `0 ≤ index < count`.
     pub index: usize,
+    /// How many shards the work is split into, at least one.
     pub count: usize,
 }
 

@@ -38,6 +38,7 @@ pub const ADAPTER_FILE_NAME: &str = "judge_adapter.py";
 pub struct ExternalAdapter {
     /// The path as given on the command line (GRADE.json records it).
     pub path: String,
+    /// The adapter's bytes, as read once; what is hashed and copied.
     pub source: Vec<u8>,
 }
 
@@ -54,15 +55,20 @@ impl ExternalAdapter {
         })
     }
 
+    /// Hex SHA-256 of [`Self::source`], for the fingerprint and the report's adapter entry.
     pub fn sha256(&self) -> String {
         crate::fingerprint::sha256_hex(&self.source)
     }
 }
 
 impl GradeContext {
+    /// [`Self::total_timeout`] unless given: ten minutes per submission.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+    /// [`Self::memory_bytes`] unless given: 4 GiB of address space.
     pub const DEFAULT_MEMORY_BYTES: u64 = 4 << 30;
 
+    /// The defaults with `seed`: no progress bar, no adapter or entry from outside, the corpus
+    /// looked for in the submission folder.
     pub fn with_seed(seed: u64) -> Self {
         Self {
             seed,
@@ -80,6 +86,7 @@ impl GradeContext {
 /// facts a reader needs to trust it.
 #[derive(Debug, Clone, Default)]
 pub struct Graded {
+    /// One verdict per declared criterion.
     pub results: Vec<CriterionResult>,
     /// The file the grader loaded as the submission's entry point.
     pub entry: Option<String>,
@@ -93,6 +100,7 @@ pub struct Graded {
 
 /// A challenge's grader. Criteria are declared once and run against both kinds of candidate.
 pub trait Challenge: Send + Sync {
+    /// The challenge this grader grades.
     fn id(&self) -> ChallengeId;
 
     /// Changes whenever a criterion or a hidden case changes, so old grades are not reused.

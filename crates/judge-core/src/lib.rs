@@ -4,6 +4,8 @@
 //! signing and the judge's own access to files a submission planted. No grader logic and no
 //! process handling lives here.
 
+#![warn(missing_docs)]
+
 pub mod discover;
 pub mod fingerprint;
 pub mod grading;

@@ -20,22 +20,34 @@ pub const REPORT_FILE_LIMIT: u64 = 16 << 20;
 /// Why a GRADE.json could not be written or read.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
+    /// The temporary file could not be created, written, flushed or renamed over the target.
     #[error("cannot write {path}: {source}")]
     Write {
+        /// The GRADE.json being written.
         path: PathBuf,
+        /// What the system said.
         source: std::io::Error,
     },
     /// Missing, unreadable, or not a plain regular file of a sane size (a link, a FIFO, a
     /// device, a 4 GiB sparse file).
     #[error(transparent)]
     Read(#[from] UntrustedFileError),
+    /// Not JSON, or not the shape of a report.
     #[error("{path} is not a valid GRADE.json: {source}")]
     Malformed {
+        /// The file read.
         path: PathBuf,
+        /// Where and why parsing stopped.
         source: serde_json::Error,
     },
+    /// A report of another schema version than [`SCHEMA_VERSION`].
     #[error("{path} has schema version {found}, this judge reads version {SCHEMA_VERSION}")]
-    Schema { path: PathBuf, found: u32 },
+    Schema {
+        /// The file read.
+        path: PathBuf,
+        /// The version it records.
+        found: u32,
+    },
 }
 
 /// Reading and writing a [`Report`] as a file. A trait because the type is judge-schema's;

@@ -13,6 +13,7 @@ pub struct Scorecard {
 }
 
 impl Scorecard {
+    /// A scorecard with every one of `criteria` still undecided.
     pub fn new(criteria: &[Criterion]) -> Self {
         Self {
             slots: criteria.iter().cloned().map(|c| (c, None)).collect(),

@@ -55,15 +55,31 @@ impl fmt::Debug for ReportKey {
 /// Why the key could not be loaded or created.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
+    /// The key file could not be read or created (a missing file is created, not an error).
     #[error("report key {}: {source}", path.display())]
-    Io { path: PathBuf, source: io::Error },
+    Io {
+        /// The key file.
+        path: PathBuf,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// The file holds something other than 64 hex digits.
     #[error("report key {} is not 64 hex digits (make one with `openssl rand -hex 32`)", path.display())]
-    Malformed { path: PathBuf },
+    Malformed {
+        /// The key file.
+        path: PathBuf,
+    },
+    /// Group or others may read or write the key, so it is refused rather than trusted.
     #[error(
         "report key {} has mode {mode:o}: anyone who can read it can forge reports (chmod 600 it)",
         path.display()
     )]
-    Exposed { path: PathBuf, mode: u32 },
+    Exposed {
+        /// The key file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
 }
 
 pub use judge_schema::Unverified;

@@ -6,6 +6,8 @@
 //! call [`measure_peak`], which counts the calling thread's allocations only. Where it is not
 //! installed, `measure_peak` says so instead of guessing.
 
+#![warn(missing_docs)]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};

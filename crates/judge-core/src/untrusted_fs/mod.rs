@@ -22,20 +22,44 @@ pub use tree::{SUBMISSION_TREE, TreeEntry, TreeError, TreeLimits, WalkError, wal
 /// Why a submission file was not read.
 #[derive(Debug, thiserror::Error)]
 pub enum UntrustedFileError {
+    /// Opening, inspecting or reading the file failed (missing files included).
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// The file, or a folder on the way to it, is a symbolic link.
     #[error("{path} is a symbolic link, which the judge does not follow")]
-    Symlink { path: PathBuf },
+    Symlink {
+        /// The path as asked for.
+        path: PathBuf,
+    },
+    /// A folder, FIFO, socket or device node where a regular file was expected.
     #[error("{path} is not a regular file but a {kind}")]
-    NotRegular { path: PathBuf, kind: &'static str },
+    NotRegular {
+        /// The file.
+        path: PathBuf,
+        /// What it is instead, in words ("FIFO", "character device").
+        kind: &'static str,
+    },
+    /// More bytes than the caller's cap.
     #[error("{path} holds {size} bytes, over the limit of {limit}")]
     TooLarge {
+        /// The file.
         path: PathBuf,
+        /// Its apparent size, or the bytes read when it held more than its size said.
         size: u64,
+        /// The cap it passed.
         limit: u64,
     },
+    /// A relative path that is empty or has `..`, `.` or a root in it.
     #[error("{path} is not a plain relative path below its folder")]
-    Escapes { path: PathBuf },
+    Escapes {
+        /// The root joined with the relative path.
+        path: PathBuf,
+    },
 }
 
 impl UntrustedFileError {

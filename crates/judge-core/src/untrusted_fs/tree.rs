@@ -44,20 +44,43 @@ pub enum TreeEntry {
     /// A folder, met before its contents.
     Folder,
     /// A regular file, opened (read-only, non-blocking) with its `fstat`.
-    File { file: File, stat: rustix::fs::Stat },
+    File {
+        /// The open file.
+        file: File,
+        /// Its `fstat`, taken on the descriptor.
+        stat: rustix::fs::Stat,
+    },
     /// A symbolic link and its target text, never followed.
-    Symlink { target: PathBuf },
+    Symlink {
+        /// What the link says, unresolved.
+        target: PathBuf,
+    },
     /// A FIFO, socket or device node, never opened.
-    Other { kind: &'static str },
+    Other {
+        /// What it is, in words ("FIFO", "socket").
+        kind: &'static str,
+    },
 }
 
 /// Why a submission folder could not be walked: the submission's fault, with the reason.
 #[derive(Debug, thiserror::Error)]
 pub enum TreeError {
+    /// An entry could not be opened, listed or inspected, or changed while it was walked.
     #[error("{path}: {source}")]
-    Unreadable { path: PathBuf, source: io::Error },
+    Unreadable {
+        /// The entry concerned.
+        path: PathBuf,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// The root, or a folder met on the way, is a symbolic link.
     #[error("{path} is a symbolic link, which the judge does not follow")]
-    Symlink { path: PathBuf },
+    Symlink {
+        /// The link.
+        path: PathBuf,
+    },
+    /// A [`TreeLimits`] bound was passed; the text completes "the folder …" ("holds more than
+    /// 20000 entries").
     #[error("the folder {0}")]
     OverLimit(String),
 }
@@ -65,8 +88,10 @@ pub enum TreeError {
 /// A [`walk_tree`] failure: the tree's, or the visitor's own.
 #[derive(Debug, thiserror::Error)]
 pub enum WalkError<E> {
+    /// The folder could not be walked.
     #[error(transparent)]
     Tree(#[from] TreeError),
+    /// The visitor returned this error; the walk stopped there.
     #[error(transparent)]
     Visit(E),
 }
