@@ -13,13 +13,28 @@ pub enum RunnerError {
     Python(String),
     /// `$JUDGE_PYTHON` names an interpreter that cannot be used.
     #[error("JUDGE_PYTHON={path}: {reason}")]
-    JudgePython { path: PathBuf, reason: String },
+    JudgePython {
+        /// The value of `$JUDGE_PYTHON`.
+        path: PathBuf,
+        /// What went wrong running it, outside the sandbox or in it.
+        reason: String,
+    },
     /// Creating the managed virtual environment failed.
     #[error("setting up the managed Python environment at {path}: {reason}")]
-    EnvSetup { path: PathBuf, reason: String },
+    EnvSetup {
+        /// The environment's folder.
+        path: PathBuf,
+        /// The step that failed, and why.
+        reason: String,
+    },
     /// The submission folder (or a script in it) cannot be used.
     #[error("submission {path}: {reason}")]
-    Submission { path: PathBuf, reason: String },
+    Submission {
+        /// The folder or file concerned.
+        path: PathBuf,
+        /// Why it cannot be used (not a folder, over a tree limit, a symbolic link).
+        reason: String,
+    },
     /// The sandbox could not be built or started.
     #[error("sandbox: {0}")]
     Sandbox(String),
@@ -29,7 +44,9 @@ pub enum RunnerError {
     /// A file-system or process operation of the judge itself failed.
     #[error("{context}: {source}")]
     Io {
+        /// What the judge was doing, e.g. the file it was writing.
         context: String,
+        /// What the system said.
         #[source]
         source: io::Error,
     },

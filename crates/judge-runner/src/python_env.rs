@@ -40,9 +40,13 @@ print(json.dumps({'python': '%d.%d.%d' % sys.version_info[:3], 'numpy': numpy.__
 /// The Python interpreter the submissions run under.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PythonEnv {
+    /// The `python` executable, as given or inside the managed environment.
     pub interpreter: PathBuf,
+    /// `major.minor.micro`, as the interpreter reports it.
     pub python_version: String,
+    /// `numpy.__version__` under that interpreter.
     pub numpy_version: String,
+
     /// True for the judge's managed environment, false for `$JUDGE_PYTHON`.
     pub managed: bool,
     /// The interpreter's installation folders (`sys.prefix`, `sys.base_prefix`, …), which the

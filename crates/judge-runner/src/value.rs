@@ -24,13 +24,18 @@ impl ObjHandle {
 /// A numpy array, by element type.
 #[derive(Debug, Clone, PartialEq)]
 pub enum NdArray {
+    /// `float64`, and float widths other than 32 bits, widened.
     F64(ArrayD<f64>),
+    /// `float32`, kept at its width.
     F32(ArrayD<f32>),
+    /// Every signed or unsigned integer type, widened to 64 bits.
     I64(ArrayD<i64>),
+    /// `bool`.
     Bool(ArrayD<bool>),
 }
 
 impl NdArray {
+    /// Its shape, as numpy's `a.shape`.
     pub fn shape(&self) -> &[usize] {
         match self {
             NdArray::F64(a) => a.shape(),
@@ -65,22 +70,32 @@ impl NdArray {
 /// A Python value, as the worker hands it over or receives it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
+    /// Python's `None`.
     None,
+    /// A `bool` or a numpy bool scalar.
     Bool(bool),
+    /// An `int` that fits 64 bits, or a numpy integer scalar.
     Int(i64),
+    /// A `float` or a numpy float scalar.
     Float(f64),
+    /// A `str`.
     Str(String),
+    /// A `list`.
     List(Vec<Value>),
+    /// A `tuple`, named tuples included.
     Tuple(Vec<Value>),
     /// A dict, in Python's order; non-string keys are turned into strings with `str()`.
     Dict(Vec<(String, Value)>),
+    /// A numpy array (it travels as a `.npy` file).
     Array(NdArray),
     /// A grader fixture object (see [`Worker::new_fixture`](crate::Worker::new_fixture)).
     Obj(ObjHandle),
     /// An object with no data form (a class instance, a generator, an int beyond 64 bits…),
     /// kept in the worker.
     Opaque {
+        /// Its class, qualified by its module unless a builtin (`mymodule.KVCache`).
         type_name: String,
+        /// The handle to call its methods through or pass it back.
         handle: ObjHandle,
     },
 }
@@ -88,11 +103,15 @@ pub enum Value {
 /// A value of the wrong kind for what a grader expected.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ValueError {
+    /// Another kind of value than the one asked for.
     #[error("expected {expected}, got {found}")]
     WrongType {
+        /// What was asked for ("a number", "a list or tuple").
         expected: &'static str,
+        /// What came instead, as [`Value::type_name`] says it.
         found: String,
     },
+    /// Nested lists that do not make a rectangular array: where and how.
     #[error("nested lists are ragged: {0}")]
     Ragged(String),
 }
@@ -147,6 +166,7 @@ impl Value {
         }
     }
 
+    /// A `bool` (an int is no bool here).
     pub fn as_bool(&self) -> Result<bool, ValueError> {
         match self {
             Value::Bool(b) => Ok(*b),
@@ -154,6 +174,7 @@ impl Value {
         }
     }
 
+    /// A `str`.
     pub fn as_str(&self) -> Result<&str, ValueError> {
         match self {
             Value::Str(s) => Ok(s),

@@ -323,11 +323,13 @@ pub struct SandboxCommand<'a> {
 }
 
 impl<'a> SandboxCommand<'a> {
+    /// Appends one argument.
     pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
         self.args.push(arg.as_ref().to_os_string());
         self
     }
 
+    /// Appends several arguments, in order.
     pub fn args<I, S>(mut self, args: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -346,6 +348,7 @@ impl<'a> SandboxCommand<'a> {
         self
     }
 
+    /// Replaces the limits the program runs under (time, memory, processes, output, file size).
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self
@@ -515,13 +518,17 @@ impl<'a> SandboxCommand<'a> {
 pub struct ProcessOutcome {
     /// "exit code 0", "killed by signal 11 (SIGSEGV)", "timed out after 30.0 s".
     pub status: String,
+    /// The exit code; `None` when it timed out or was killed by a signal.
     pub exit_code: Option<i32>,
     /// Exit code 0 within the time limit.
     pub success: bool,
+    /// Still running at the total time limit, and killed for it.
     pub timed_out: bool,
     /// Wall seconds from start to end (or to the kill).
     pub seconds: f64,
+    /// The end of what it wrote to stdout.
     pub stdout: CapturedOutput,
+    /// The end of what it wrote to stderr.
     pub stderr: CapturedOutput,
 }
 

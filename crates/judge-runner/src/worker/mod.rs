@@ -55,7 +55,9 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 /// How to start a worker.
 #[derive(Debug, Clone, Default)]
 pub struct WorkerOptions {
+    /// The limits of the worker's sandbox (per call and in all).
     pub limits: Limits,
+
     /// Grader fixture modules: (module name, Python source). They are loaded before the
     /// submission, from a folder the sandbox can read but not change.
     pub fixtures: Vec<(String, String)>,

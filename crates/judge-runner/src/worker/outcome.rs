@@ -7,6 +7,7 @@ use crate::value::Value;
 /// A call that returned.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CallOutcome {
+    /// What the call returned.
     pub value: Value,
     /// Wall seconds of the call itself, measured in the worker (`perf_counter` captured
     /// before the submission loaded).
@@ -36,33 +37,67 @@ pub enum CallError {
     /// The submission raised.
     #[error("{}", exception_line(type_name, message, traceback_tail))]
     Exception {
+        /// The exception's class (`ValueError`).
         type_name: String,
+        /// `str()` of the exception.
         message: String,
         /// The last lines of the traceback.
         traceback_tail: String,
     },
     /// The call ran past its time; the whole sandbox was killed.
     #[error("timed out after {seconds:.1} s ({}); the sandbox was killed", if *total { "total time limit" } else { "per-call limit" })]
-    Timeout { seconds: f64, total: bool },
+    Timeout {
+        /// How long the call had run when it was given up.
+        seconds: f64,
+        /// Whether the sandbox's total time limit ran out, not the per-call one.
+        total: bool,
+    },
     /// An allocation failed under the address-space limit (Python's `MemoryError`).
     #[error("memory limit of {} exceeded: {detail}", format_bytes(*limit_bytes))]
-    MemoryLimit { limit_bytes: u64, detail: String },
+    MemoryLimit {
+        /// The address-space limit the worker ran under.
+        limit_bytes: u64,
+        /// The exception's type and message.
+        detail: String,
+    },
     /// The worker process ended (crash, `os._exit`, killed).
     #[error("the worker died ({status}){}", last_line_suffix(stderr_tail))]
-    WorkerDied { status: String, stderr_tail: String },
+    WorkerDied {
+        /// How it ended ("killed by signal 11 (SIGSEGV)").
+        status: String,
+        /// The last lines of its stderr.
+        stderr_tail: String,
+    },
     /// The submission lacks what was asked for (module, function, method).
     #[error("missing {name}: {detail}")]
-    Missing { name: String, detail: String },
+    Missing {
+        /// What was asked for.
+        name: String,
+        /// What was looked for and not found.
+        detail: String,
+    },
     /// The submission's signature refused the call itself (wrong arity or parameter names):
     /// the interface was not followed. `detail` names what was expected and what was found.
     #[error("{detail}")]
-    Contract { name: String, detail: String },
+    Contract {
+        /// The function or method called.
+        name: String,
+        /// Expected signature against the one found, and Python's complaint.
+        detail: String,
+    },
     /// The call imported a blocked framework.
     #[error("import of {module} is not allowed (numpy only)")]
-    Blocked { module: String },
+    Blocked {
+        /// The module imported (`torch`).
+        module: String,
+    },
     /// An earlier failure (timeout, death) stopped the worker; nothing runs any more.
     #[error("not run: {reason}")]
-    Stopped { reason: String },
+    Stopped {
+        /// The failure that stopped it, as evidence.
+        reason: String,
+    },
+
     /// The worker reported that the judge's request made no sense (a judge bug).
     #[error("bridge protocol error: {0}")]
     Protocol(String),

@@ -12,7 +12,9 @@ static ROUND_TRIP_NANOS: AtomicU64 = AtomicU64::new(0);
 /// Totals over every call that returned in this process so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct CallTally {
+    /// Calls that returned a value.
     pub calls: u64,
+
     /// Sum of [`super::CallOutcome::seconds`] (the worker's clock; a figure it could forge,
     /// fine for a benchmark of honest fixtures).
     pub call_seconds: f64,
