@@ -6,12 +6,20 @@ use ndarray::{ArrayViewD, Dimension, Zip};
 /// How far `got` is from `expected`, or why they cannot be compared.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Mismatch {
+    /// The arrays have different shapes.
     Shape {
+        /// The shape of `got`.
         got: Vec<usize>,
+        /// The shape of `expected`.
         expected: Vec<usize>,
     },
     /// A NaN or infinity where the expected value is finite, at this index.
-    NonFinite { index: Vec<usize>, value: f64 },
+    NonFinite {
+        /// Where, as a multi-dimensional index.
+        index: Vec<usize>,
+        /// The value of `got` there.
+        value: f64,
+    },
 }
 
 impl std::fmt::Display for Mismatch {

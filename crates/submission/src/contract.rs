@@ -7,7 +7,9 @@ use judge_core::ChallengeId;
 /// What a grader declares about its Python contract.
 #[derive(Debug, Clone)]
 pub struct PythonContract {
+    /// The challenge the contract is for.
     pub challenge: ChallengeId,
+
     /// Names entry discovery looks for; the module defining them is loaded.
     pub names: Vec<&'static str>,
     /// Names the grader cannot work without (a subset of `names`).

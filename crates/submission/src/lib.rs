@@ -9,6 +9,8 @@
 //! Most graders need no more than that: they implement [`PythonGrader`] (own criteria,
 //! contract, the two decisions) and [`python_challenge!`] turns it into a `Challenge`.
 
+#![warn(missing_docs)]
+
 pub mod compare;
 mod contract;
 mod criteria;

@@ -12,6 +12,7 @@ pub const RESIDENT_SLACK_BYTES: u64 = 8 << 20;
 pub struct CallMemory<'a> {
     /// tracemalloc's peak inside the worker, when it could be trusted; else why not.
     pub traced_peak: Option<u64>,
+    /// Why there is no trustworthy traced peak, for the evidence when `traced_peak` is `None`.
     pub peak_note: Option<String>,
     /// The working memory the judge measured outside the submission's code, beyond the
     /// call's argument and result arrays (`CallOutcome::resident_extra_bytes`).
@@ -22,7 +23,9 @@ pub struct CallMemory<'a> {
     pub returned_what: &'a str,
     /// The bound, and how the evidence names it ("20% of N×N").
     pub limit: u64,
+    /// How the evidence names the bound.
     pub limit_what: &'a str,
+
     /// Put before the evidence ("N=4096: "), or empty.
     pub prefix: String,
 }

@@ -15,6 +15,7 @@ use crate::session::Session;
 
 /// What a grader of a Python challenge supplies; the rest is the skeleton's.
 pub trait PythonGrader: Send + Sync {
+    /// The challenge this grader grades.
     fn id(&self) -> ChallengeId;
 
     /// Changes whenever a criterion or a hidden case changes, so old grades are not reused.

@@ -14,8 +14,11 @@ use crate::verdicts::{call_error_verdict, runner_error_verdict};
 
 /// A started worker with its loaded entry module.
 pub struct Session {
+    /// The sandboxed worker; for calls the helpers below do not cover (fixtures, twins).
     pub worker: Worker,
+    /// The entry module the worker loaded, and the contract names it defines.
     pub entry: EntryInfo,
+
     pub(crate) call_timeout: Duration,
     pub(crate) env: &'static PythonEnv,
     pub(crate) dir: PathBuf,
