@@ -5,6 +5,8 @@
 //! buggy fixture fails exactly the criterion that names its trap, and null submissions
 //! (zeros, the input unchanged, `NotImplementedError`) fail every correctness criterion.
 
+#![warn(missing_docs)]
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -18,6 +20,7 @@ use tempfile::TempDir;
 /// A submission laid out as `MODEL/<challenge>/` in a temporary folder.
 pub struct Submission {
     _root: TempDir,
+    /// The challenge folder; it lives as long as the `Submission`.
     pub dir: PathBuf,
 }
 
@@ -135,6 +138,7 @@ pub struct FixtureSet<'a> {
     pub manifest_dir: &'a str,
     /// The submission file every mutation edits.
     pub file: &'a str,
+    /// The buggy fixtures made by editing the correct one instead of kept as folders.
     pub mutations: &'a [Mutation],
 }
 

@@ -4,6 +4,8 @@
 //! Every refusal happens before anything is written, and a failure half way removes what this
 //! run created, so a scaffold either exists completely or not at all.
 
+#![warn(missing_docs)]
+
 pub mod prompts;
 
 use std::fs;
@@ -21,6 +23,7 @@ pub const PROMPT_FILE_NAME: &str = "PROMPT.md";
 pub struct ScaffoldOptions {
     /// The folder that receives MODEL/ (the seed uses the script's own folder).
     pub root: PathBuf,
+    /// The model folder's name (see [`validate_model_name`]).
     pub model: String,
     /// The corpus for ternary_training; defaults to ROOT/train_data.txt as in the seed.
     pub train_data: Option<PathBuf>,
@@ -38,16 +41,26 @@ pub struct ScaffoldOptions {
 /// Why nothing (or nothing lasting) was scaffolded.
 #[derive(Debug, thiserror::Error)]
 pub enum ScaffoldError {
+    /// The model name would not make one plain folder below the root: the name, and why.
     #[error("invalid model name {0:?}: {1}")]
     InvalidModelName(String, &'static str),
+    /// The model folder exists and `--add` was not given.
     #[error("'{}' already exists. Remove it, pick a different name, or pass --add to add challenges to it.", .0.display())]
     AlreadyExists(PathBuf),
+    /// `--add` was given but there is no model folder to add to.
     #[error("'{}' does not exist: --add adds challenges to an existing model folder", .0.display())]
     NothingToAddTo(PathBuf),
+    /// `--only` and `--skip` together select no challenge.
     #[error("no challenge selected: --only and --skip leave nothing to write")]
     NothingSelected,
+    /// Writing failed half way; what this run created has been removed.
     #[error("cannot write '{}': {source}; removed what this run had created", path.display())]
-    Io { path: PathBuf, source: io::Error },
+    Io {
+        /// The folder or file being written.
+        path: PathBuf,
+        /// What the system said.
+        source: io::Error,
+    },
 }
 
 impl ScaffoldError {
@@ -63,7 +76,9 @@ impl ScaffoldError {
 /// What was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scaffolded {
+    /// The model folder, ROOT/MODEL.
     pub destination: PathBuf,
+
     /// Challenge folders this run wrote.
     pub challenges: Vec<ChallengeId>,
     /// Selected challenges whose folder existed already (with `--add`): left untouched.
