@@ -9,10 +9,12 @@ use serde::{Deserialize, Serialize};
 pub struct Message {
     /// `system`, `user` or `assistant`.
     pub role: String,
+    /// The text of the message.
     pub content: String,
 }
 
 impl Message {
+    /// A `system` message: the instructions the model answers under.
     pub fn system(content: impl Into<String>) -> Self {
         Self {
             role: "system".into(),
@@ -20,6 +22,7 @@ impl Message {
         }
     }
 
+    /// A `user` message: the prompt.
     pub fn user(content: impl Into<String>) -> Self {
         Self {
             role: "user".into(),
@@ -33,9 +36,12 @@ impl Message {
 pub struct ChatRequest {
     /// The model id the server knows (not necessarily the model folder's name).
     pub model: String,
+    /// The conversation so far, oldest first.
     pub messages: Vec<Message>,
+    /// Sampling temperature; left out of the body when `None`, so the server's default holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f64>,
+    /// Longest reply in tokens; left out of the body when `None`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u32>,
 }
@@ -43,15 +49,19 @@ pub struct ChatRequest {
 /// Token counts, as the server reports them (zero when it reports none).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
+    /// Tokens of the request's messages.
     #[serde(default)]
     pub prompt_tokens: u64,
+    /// Tokens of the reply.
     #[serde(default)]
     pub completion_tokens: u64,
+    /// Both, as the server sums them.
     #[serde(default)]
     pub total_tokens: u64,
 }
 
 impl Usage {
+    /// Adds `other`'s counts to these, for the totals of a run or a review.
     pub fn add(&mut self, other: Usage) {
         self.prompt_tokens += other.prompt_tokens;
         self.completion_tokens += other.completion_tokens;
@@ -62,14 +72,18 @@ impl Usage {
 /// The message of a choice; `content` may be null (a refusal, a tool call).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct ResponseMessage {
+    /// The reply's text, when there is one.
     #[serde(default)]
     pub content: Option<String>,
 }
 
+/// One of the replies the server offers (judge reads the first).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct Choice {
+    /// The reply.
     #[serde(default)]
     pub message: ResponseMessage,
+    /// Why generation stopped (`stop`, `length`, …), when the server says.
     #[serde(default)]
     pub finish_reason: Option<String>,
 }
@@ -77,10 +91,13 @@ pub struct Choice {
 /// The response body.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct ChatResponse {
+    /// The model id the server says answered, when it says.
     #[serde(default)]
     pub model: Option<String>,
+    /// The replies; judge reads the first.
     #[serde(default)]
     pub choices: Vec<Choice>,
+    /// Token counts, when the server reports them.
     #[serde(default)]
     pub usage: Option<Usage>,
 }
@@ -94,6 +111,7 @@ impl ChatResponse {
             .unwrap_or("")
     }
 
+    /// Why the first choice stopped, when the server says.
     pub fn finish_reason(&self) -> Option<&str> {
         self.choices.first()?.finish_reason.as_deref()
     }

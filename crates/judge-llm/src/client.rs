@@ -61,12 +61,18 @@ pub enum ClientError {
     Fatal(String),
     /// This request failed for good (after the retries, or a 4xx that names this request).
     #[error("{reason} (after {attempts} tr{})", if *attempts == 1 { "y" } else { "ies" })]
-    Failed { reason: String, attempts: u32 },
+    Failed {
+        /// Why the last try failed.
+        reason: String,
+        /// Tries made, the last included.
+        attempts: u32,
+    },
 }
 
 /// A completed exchange: the parsed reply, the raw body, and what it cost.
 #[derive(Debug, Clone)]
 pub struct Exchange {
+    /// The body, parsed.
     pub response: ChatResponse,
     /// The body exactly as the server sent it.
     pub raw: String,
@@ -139,6 +145,7 @@ impl Client {
         }
     }
 
+    /// The chat-completions URL requests go to (see [`completions_url`]).
     pub fn url(&self) -> &str {
         &self.url
     }

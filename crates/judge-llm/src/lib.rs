@@ -6,6 +6,8 @@
 //! The API key lives only in [`client::Client`] (read from an environment variable by the
 //! caller); nothing in this crate serialises, logs or formats it.
 
+#![warn(missing_docs)]
+
 pub mod chat;
 pub mod client;
 #[cfg(feature = "mock")]

@@ -19,13 +19,18 @@ const HANG_LIMIT: Duration = Duration::from_secs(60);
 pub enum Canned {
     /// HTTP 200 with a chat completion of this text.
     Reply {
+        /// The reply's text.
         content: String,
+        /// `stop`, or `length` for a reply cut at `max_tokens`.
         finish_reason: String,
     },
     /// This status, body and optional `Retry-After`.
     Status {
+        /// The HTTP status code.
         code: u16,
+        /// The response body.
         body: String,
+        /// The `Retry-After` header's value, if any.
         retry_after: Option<String>,
     },
     /// HTTP 200 whose body is this text as is (not necessarily JSON).
@@ -64,14 +69,18 @@ impl Canned {
 /// A request as the mock received it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recorded {
+    /// The HTTP method (`POST`).
     pub method: String,
+    /// The request path (`/v1/chat/completions`).
     pub path: String,
     /// Header names lower-cased.
     pub headers: Vec<(String, String)>,
+    /// The request body, as sent.
     pub body: String,
 }
 
 impl Recorded {
+    /// The value of the first header called `name` (give it lower-cased).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()

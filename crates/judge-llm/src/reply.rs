@@ -27,14 +27,18 @@ pub const RESERVED_NAMES: &[&str] = &["PROMPT.md", "GRADE.json", "transcript.jso
 /// One file of the reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplyFile {
+    /// A plain file name, checked as the module doc says.
     pub name: String,
+    /// The block's text, within [`FILE_LIMIT`].
     pub content: String,
 }
 
 /// A named block that was not kept, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rejected {
+    /// The name the block gave, as the model wrote it.
     pub name: String,
+    /// Why it was not written (a folder in the name, over a limit, a reserved name).
     pub reason: String,
 }
 
@@ -43,7 +47,9 @@ pub struct Rejected {
 pub struct Extracted {
     /// In reply order; a name given twice keeps its last block.
     pub files: Vec<ReplyFile>,
+    /// Named blocks that were refused, in reply order.
     pub rejected: Vec<Rejected>,
+
     /// Fenced blocks that named no file.
     pub unnamed_blocks: usize,
     /// A block still open when the reply ended (typically cut by `max_tokens`); it is kept.

@@ -22,7 +22,9 @@ the file and the passage\"}";
 /// A submission file shown to the reviewer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReviewedFile {
+    /// Its path relative to the submission folder, as the reviewer sees it.
     pub name: String,
+    /// Its text.
     pub content: String,
 }
 
@@ -69,7 +71,9 @@ fn fence_for(content: &str) -> String {
 /// A verdict as the reviewer gave it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParsedVerdict {
+    /// Whether the reviewer said `pass` (any case); `fail` is false.
     pub pass: bool,
+    /// The reviewer's paragraph, trimmed; empty when it gave none.
     pub reasons: String,
 }
 

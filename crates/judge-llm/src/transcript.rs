@@ -25,15 +25,19 @@ const TRANSCRIPT_LIMIT: u64 = 64 << 20;
 /// One request and its reply.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Transcript {
+    /// [`TRANSCRIPT_SCHEMA`] of the judge that wrote it.
     pub schema: u32,
     /// The chat-completions URL asked.
     pub endpoint: String,
+    /// The request as sent (the key is a header, never part of it).
     pub request: ChatRequest,
     /// The response body exactly as the server sent it.
     pub raw_reply: String,
+    /// Why the server stopped, as it said in the first choice.
     pub finish_reason: Option<String>,
     /// The server stopped at `max_tokens`: the answer was graded as it was cut.
     pub cut_by_max_tokens: bool,
+    /// Token counts, zero where the server reported none.
     pub usage: Usage,
     /// Seconds of the successful try.
     pub latency_seconds: f64,
@@ -52,10 +56,13 @@ pub struct Transcript {
 /// Why a transcript could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum TranscriptError {
+    /// Missing, unreadable, a link, not a regular file, or over the size cap.
     #[error(transparent)]
     Read(#[from] judge_core::untrusted_fs::UntrustedFileError),
+    /// The file and why its JSON is not a transcript.
     #[error("{} is not a transcript: {}", .0.display(), .1)]
     Malformed(std::path::PathBuf, #[source] serde_json::Error),
+    /// Writing it atomically failed.
     #[error(transparent)]
     Write(#[from] judge_core::ReportError),
 }
@@ -67,6 +74,7 @@ impl Transcript {
         serde_json::from_str(&text).map_err(|e| TranscriptError::Malformed(path.to_path_buf(), e))
     }
 
+    /// Writes it as pretty JSON, the way GRADE.json is written (temporary file, then rename).
     pub fn write_atomic(&self, path: &Path) -> Result<(), TranscriptError> {
         let json = serde_json::to_string_pretty(self).expect("a Transcript always serialises");
         judge_core::report::write_atomic(path, json.as_bytes())?;
