@@ -8,6 +8,7 @@ use judge_schema::{ChallengeId, Criterion, Report, ReportSource};
 /// from its registry (this crate does not depend on the graders).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RegisteredGrader {
+    /// The challenge it grades.
     pub challenge: ChallengeId,
     /// As reports record it: `kv/1`.
     pub version: String,
@@ -20,7 +21,9 @@ pub struct RegisteredGrader {
 /// The key, the registered graders, and whether unsigned reports count.
 #[derive(Debug, Clone, Copy)]
 pub struct Checks<'a> {
+    /// Reads the reports and checks their signatures (the judge's key).
     pub key: &'a dyn ReportSource,
+
     /// A challenge without an entry here is judged by its newest verified report's version.
     pub graders: &'a [RegisteredGrader],
     /// Count reports that are not signed by this judge (the page then says so).

@@ -28,15 +28,21 @@ use crate::matrix::REFERENCE_COLUMN;
 /// Why `judge report ROOT` has nothing to show at all.
 #[derive(Debug, thiserror::Error)]
 pub enum GatherError {
+    /// The root does not exist.
     #[error("'{}' does not exist", .0.display())]
     Missing(PathBuf),
+    /// The root is a file, not a folder.
     #[error("'{}' is not a folder", .0.display())]
     NotAFolder(PathBuf),
+    /// The root could not be resolved or listed (a folder below it is only a problem).
     #[error("cannot read '{}': {source}", path.display())]
     Io {
+        /// The root.
         path: PathBuf,
+        /// What the system said.
         source: std::io::Error,
     },
+    /// No file named GRADE.json anywhere below the root, readable or not.
     #[error("no {REPORT_FILE_NAME} below '{}' (run `judge grade` first)", .0.display())]
     NoReports(PathBuf),
 }
@@ -74,6 +80,7 @@ pub enum ProblemKind {
 }
 
 impl ProblemKind {
+    /// Its name in the problems list of the Markdown and HTML pages ("wrong schema").
     pub fn label(self) -> &'static str {
         match self {
             ProblemKind::Unreadable => "unreadable",
@@ -96,7 +103,9 @@ impl ProblemKind {
 pub struct Problem {
     /// Relative to the root, `/`-separated.
     pub path: String,
+    /// What is wrong.
     pub kind: ProblemKind,
+    /// The particulars, in a sentence.
     pub reason: String,
 }
 
@@ -105,6 +114,7 @@ pub struct Problem {
 pub struct FoundReport {
     /// Relative to the root, `/`-separated.
     pub path: String,
+    /// The report as parsed; not yet checked against the graders.
     pub report: Report,
     /// Whether its signature is this judge's: only then are its verdicts the judge's.
     pub verified: Result<(), Unverified>,
@@ -115,6 +125,7 @@ pub struct FoundReport {
 pub struct Gathered {
     /// Sorted by path.
     pub reports: Vec<FoundReport>,
+    /// Sorted by path, then kind.
     pub problems: Vec<Problem>,
 }
 

@@ -7,10 +7,15 @@ use serde::{Deserialize, Serialize};
 /// A cell's or a model's grade.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Grade {
+    /// A score of at least 0.90.
     A,
+    /// At least 0.75.
     B,
+    /// At least 0.60.
     C,
+    /// At least 0.40.
     D,
+    /// Below 0.40.
     F,
     /// Not graded: the report holds a harness fault (a bug of the judge or a broken
     /// environment), so its score says nothing about the model. Never produced by
@@ -20,6 +25,7 @@ pub enum Grade {
 }
 
 impl Grade {
+    /// The letter as shown, `ERR` for [`Grade::Err`].
     pub fn label(self) -> &'static str {
         match self {
             Grade::A => "A",

@@ -10,6 +10,8 @@
 //! shard folder a report sits in, so the `--out` folders of several `--shard I/N` runs merge
 //! into the same matrix as one run over everything.
 
+#![warn(missing_docs)]
+
 pub mod checks;
 pub mod gather;
 pub mod grade;
@@ -34,9 +36,12 @@ pub use passk::{PassAtK, pass_at_k};
 /// An output format of `judge report`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
+    /// `md`: tables for a README.
     #[default]
     Markdown,
+    /// `json`: the matrix as data, for tools.
     Json,
+    /// `html`: one self-contained page with a heat-map.
     Html,
 }
 

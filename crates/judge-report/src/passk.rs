@@ -61,13 +61,17 @@ pub fn pass_at_k(n: u32, c: u32, k: u32) -> Option<f64> {
 /// One model × challenge over its samples.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SampleRow {
+    /// The model, its sample columns `M@k` grouped back into `M`.
     pub model: String,
+    /// The challenge.
     pub challenge: ChallengeId,
     /// Samples with a report.
     pub samples: u32,
     /// Samples that passed.
     pub passed: u32,
+    /// Mean cell score over the samples.
     pub mean_score: f64,
+
     /// (k, pass@k) for k = 1 and every reported k up to `samples`.
     pub pass_at: Vec<(u32, f64)>,
 }

@@ -14,9 +14,13 @@ const SCORE_AGREEMENT: f64 = 1e-9;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Status {
+    /// The criterion passed.
     Pass,
+    /// The criterion failed.
     Fail,
+    /// The criterion could not be decided (the submission's fault or the judge's).
     Error,
+    /// An auto or self-test criterion that did not run.
     Skipped,
     /// A manual criterion: needs a human; never counted as passed.
     Review,
@@ -33,6 +37,7 @@ impl Status {
         }
     }
 
+    /// The status as shown and as the JSON spells it (`PASS`, `REVIEW`).
     pub fn label(self) -> &'static str {
         match self {
             Status::Pass => "PASS",
@@ -47,9 +52,13 @@ impl Status {
 /// One criterion of a cell's report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CriterionLine {
+    /// The criterion's id.
     pub id: String,
+    /// Its one-line title.
     pub title: String,
+    /// Auto, self-test or manual.
     pub kind: CriterionKind,
+    /// Its verdict as a reader sees it.
     pub status: Status,
     /// The evidence of a verdict, or the reason it was skipped. Untrusted text.
     pub evidence: String,
@@ -87,7 +96,9 @@ impl CriterionLine {
 /// One (model, challenge) report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cell {
+    /// The column: the model folder's name, or [`REFERENCE_COLUMN`](crate::REFERENCE_COLUMN).
     pub model: String,
+    /// The row.
     pub challenge: ChallengeId,
     /// The score shown: with `--strict` the weighted fraction of all auto criteria passed
     /// (`strict_score`); otherwise the weighted fraction of those that ran. In [0, 1].
@@ -102,11 +113,15 @@ pub struct Cell {
     pub grade: Grade,
     /// Auto criteria by verdict (the criteria the score is made of).
     pub pass: u32,
+    /// Auto criteria that failed.
     pub fail: u32,
+    /// Auto criteria that are ERROR.
     pub error: u32,
+    /// Auto criteria that were skipped.
     pub skipped: u32,
     /// Manual criteria awaiting a reviewer.
     pub review: u32,
+    /// Some verdict of the report is a harness fault: the grade is `ERR`.
     pub harness_fault: bool,
     /// Auto criteria that are ERROR because the interface was not followed ("C!").
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -122,8 +137,11 @@ pub struct Cell {
     /// In its model's total: verified, or accepted with `--accept-unsigned`. A cell that is not
     /// counted is shown as "unverified".
     pub counted: bool,
+    /// The seed the report was graded with (`--seed` reproduces it).
     pub seed: u64,
+    /// The grader version the report records (`kv/1`).
     pub grader_version: String,
+
     /// The criteria behind a lost point ([`CriterionLine::is_failing`]; a skip only with
     /// `--strict`), in report order.
     pub failing: Vec<CriterionLine>,

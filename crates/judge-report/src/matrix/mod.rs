@@ -83,15 +83,20 @@ pub struct Matrix {
 /// One step of [`GRADE_SCALE`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct GradeStep {
+    /// The grade.
     pub grade: Grade,
+    /// The lowest score that earns it.
     pub min_score: f64,
 }
 
 /// One row of the matrix.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChallengeRow {
+    /// The challenge.
     pub id: ChallengeId,
+    /// Its difficulty, as the seed rates it.
     pub difficulty: Difficulty,
+    /// Its one-line summary, in the seed's words.
     pub summary: String,
 }
 

@@ -14,7 +14,9 @@ pub struct Provenance {
     pub generated_unix: u64,
     /// Distinct judge versions, seeds and machines of the counted reports, sorted.
     pub report_judge_versions: Vec<String>,
+    /// The seeds of the counted cells.
     pub seeds: Vec<u64>,
+    /// The machines the reports name in their environment.
     pub machines: Vec<String>,
 }
 

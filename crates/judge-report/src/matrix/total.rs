@@ -9,6 +9,7 @@ use crate::grade::{Grade, letter_grade};
 /// A model's (or the reference's) total.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Total {
+    /// The column: a model folder's name, or [`REFERENCE_COLUMN`].
     pub model: String,
     /// 1 = best by the strict total (in either arithmetic); equal ones share a rank. `None`
     /// for the reference column.
@@ -24,8 +25,11 @@ pub struct Total {
     pub grade: Grade,
     /// Challenges with a counted report.
     pub graded: u32,
+    /// Counted cells whose report holds a harness fault.
     pub harness_faults: u32,
+    /// Counted cells graded with another grader version or prompt than the current one.
     pub stale: u32,
+
     /// Cells whose report is not signed by this judge (counted only with `--accept-unsigned`).
     pub unverified: u32,
 }
