@@ -1,4 +1,4 @@
-//! `judge scaffold`: lays out MODEL/<challenge>/PROMPT.md for a model to answer, exactly as the
+//! `judge scaffold`: lays out `MODEL/<challenge>/PROMPT.md` for a model to answer, exactly as the
 //! seed's deploy_challenges.sh does, plus the training corpus for ternary_training.
 //!
 //! Every refusal happens before anything is written, and a failure half way removes what this

@@ -14,7 +14,7 @@ fn find(id: ChallengeId) -> Option<&'static (&'static str, &'static str, Option<
     PROMPTS.iter().find(|(name, _, _)| *name == id.as_str())
 }
 
-/// Whether prompts/<id>.md was embedded (the table-completeness test asks).
+/// Whether `prompts/<id>.md` was embedded (the table-completeness test asks).
 pub fn has_prompt(id: ChallengeId) -> bool {
     find(id).is_some()
 }

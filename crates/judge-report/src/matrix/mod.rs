@@ -1,7 +1,7 @@
 //! The grade matrix: rows are the challenges in the seed's order, columns the models ranked by
 //! their total, each cell one report's score and grade.
 //!
-//! Built in five steps from what [`gather`](crate::gather::gather) read (model and challenge
+//! Built in five steps from what [`crate::gather::gather`] read (model and challenge
 //! already taken from where each report sits):
 //! 1. **Trust.** A report signed with the judge's key is counted. One that is not (planted,
 //!    forged, edited) is listed as a problem and shown as `unverified`, not counted — unless

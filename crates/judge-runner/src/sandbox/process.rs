@@ -50,7 +50,7 @@ impl SandboxedProcess {
 
     /// Whether the kernel killed one of the sandbox's processes because the sandbox as a whole
     /// reached its memory budget (false where there is no budget, see
-    /// [`SandboxCapabilities::memory_budget`](super::SandboxCapabilities::memory_budget)).
+    /// [`SandboxCapabilities::cgroup_budgets`](super::SandboxCapabilities::cgroup_budgets)).
     pub fn memory_budget_exhausted(&self) -> bool {
         self.budget.as_ref().is_some_and(Budget::memory_exhausted)
     }
