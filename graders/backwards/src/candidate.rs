@@ -48,8 +48,11 @@ pub struct Inputs {
 /// The three gradients, in whatever shapes the candidate returned.
 #[derive(Debug, Clone)]
 pub struct Grads {
+    /// ∂L/∂x, expected of x's shape (B, T, D).
     pub dx: ArrayD<f64>,
+    /// ∂L/∂γ, expected (D,): summed over B and T.
     pub dgamma: ArrayD<f64>,
+    /// ∂L/∂β, expected (D,): summed over B and T.
     pub dbeta: ArrayD<f64>,
 }
 
@@ -57,7 +60,10 @@ pub struct Grads {
 /// cache, an exception), which must not hide a correct forward.
 #[derive(Debug, Clone)]
 pub struct Outputs {
+    /// The forward's y, in the shape returned.
     pub y: ArrayD<f64>,
+    /// The backward's gradients, or the verdict its failure earned (no cache returned, an
+    /// exception, a malformed return).
     pub grads: Result<Grads, Verdict>,
 }
 
@@ -65,6 +71,8 @@ pub struct Outputs {
 /// of `inputs.dy` through the cache the forward returned. A failed forward is the verdict it
 /// earned (ERROR for an exception or a timeout, FAIL for a malformed return).
 pub trait LayerNorm {
+    /// Runs the forward on `inputs` (ε = `EPS`, 1e-5), then the backward of `inputs.dy` through
+    /// the cache that forward returned, unchanged.
     fn run(&mut self, inputs: &Inputs) -> Result<Outputs, Verdict>;
 }
 

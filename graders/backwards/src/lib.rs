@@ -11,6 +11,8 @@
 //! four accuracy criteria check one output each (y, dx, dγ, dβ); the two stability criteria
 //! and the float32 one check y and dx, the outputs through which the variance and ε act.
 
+#![warn(missing_docs)]
+
 mod candidate;
 mod cases;
 mod checks;
@@ -24,15 +26,32 @@ pub use candidate::{Grads, LayerNorm, Outputs};
 
 /// Criterion ids, shared by the checks and the validation tests.
 pub mod ids {
+    /// The forward's y within 1e-6 over batched shapes, T = 1, B = T = 1, an odd D and
+    /// D = 4096: a normalisation over the wrong axis or a hard-coded shape shows here.
     pub const FORWARD: &str = "forward_y";
+    /// dx on the same cases: the hand-derived gradient through the mean and the variance, the
+    /// core of the prompt (weight 2).
     pub const GRAD_X: &str = "grad_x";
+    /// dγ, which must be summed over both B and T: summing over one axis only is the trap.
     pub const GRAD_GAMMA: &str = "grad_gamma";
+    /// dβ, summed over B and T like dγ.
     pub const GRAD_BETA: &str = "grad_beta";
+    /// y and dx with a common offset |μ|/σ ≥ 10⁶: the one-pass variance `E[x²] − E[x]²`
+    /// cancels catastrophically there, the two-pass one does not.
     pub const LARGE_OFFSET: &str = "stable_large_offset";
+    /// y and dx finite and accurate for constant rows (variance 0), near-constant ones
+    /// (variance ≪ ε) and D = 1: ε left out of the denominator, or misplaced, divides by zero.
     pub const CONSTANT_ROWS: &str = "stable_constant_rows";
+    /// float32 inputs, y and dx within 1e-4 (what f32's ~7 digits allow): the contract holds
+    /// for the dtype a training loop actually uses, not only for float64.
     pub const FLOAT32: &str = "float32_inputs";
+    /// Manual: the time and memory complexity analysis the prompt asks for (requirement 5).
     pub const EXPLAINS_COMPLEXITY: &str = "analyzes_complexity";
+    /// Manual: the plan for fusing forward and backward into a single GPU kernel
+    /// (requirement 6).
     pub const EXPLAINS_FUSION: &str = "gpu_fusion_plan";
+    /// Manual: where instability occurs (variance cancellation, the role of ε), as
+    /// requirement 3 asks.
     pub const EXPLAINS_STABILITY: &str = "discusses_stability";
 }
 
