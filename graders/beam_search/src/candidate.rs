@@ -27,12 +27,18 @@ const SCRIPTED_MODULE: &str = "scripted_lm";
 #[derive(Debug, Clone)]
 pub enum FixtureModel {
     /// `TinyLm::random(seed)`, sent as its weights to `TinyLM` (reference/tiny-lm/py).
-    Tiny { seed: u64, model: Box<TinyLm> },
+    Tiny {
+        /// The seed the weights come from, named in the evidence.
+        seed: u64,
+        /// The model itself, for the reference and the expected values.
+        model: Box<TinyLm>,
+    },
     /// A script, sent as `ScriptedModel::to_json()` to `ScriptedLM` (reference/beam-search/py).
     Scripted(ScriptedModel),
 }
 
 impl FixtureModel {
+    /// The random-weight TinyLM of `seed`.
     pub fn tiny(seed: u64) -> Self {
         FixtureModel::Tiny {
             seed,
@@ -40,6 +46,7 @@ impl FixtureModel {
         }
     }
 
+    /// The Rust model, on which the reference searches and the expected values are computed.
     pub fn language_model(&self) -> &dyn LanguageModel {
         match self {
             FixtureModel::Tiny { model, .. } => model.as_ref(),
@@ -51,10 +58,15 @@ impl FixtureModel {
 /// One call's arguments besides the model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Search {
+    /// One prompt of token ids per batch item.
     pub prompts: Vec<Vec<u32>>,
+    /// K, the beams kept per batch item.
     pub beam_width: usize,
+    /// The most tokens generated per hypothesis.
     pub max_new_tokens: usize,
+    /// The length-penalty exponent: score = Σ log p / len(generated)^alpha.
     pub alpha: f64,
+    /// The token that finishes a beam.
     pub eos_token_id: u32,
 }
 
@@ -80,7 +92,9 @@ impl Search {
 /// One returned hypothesis: the generated tokens (no prompt) and the ranking score.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Returned {
+    /// The generated tokens, without the prompt, EOS included if it finished.
     pub tokens: Vec<u32>,
+    /// The length-penalised score the candidate reported.
     pub score: f64,
 }
 
@@ -88,6 +102,8 @@ pub struct Returned {
 /// in the candidate's order. A failed call is the verdict it earned (ERROR for an exception or
 /// a timeout); an unreadable return value is a FAIL.
 pub trait BeamSearch {
+    /// Runs `batched_beam_search` with `search`'s arguments on `model` (the Python side gets
+    /// its NumPy twin): per batch item, the hypotheses best first, as returned.
     fn search(
         &mut self,
         model: &FixtureModel,

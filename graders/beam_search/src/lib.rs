@@ -15,6 +15,8 @@
 //! more than K candidates of one beam and top-K per beam selects the same), so it is a manual
 //! criterion.
 
+#![warn(missing_docs)]
+
 mod candidate;
 mod cases;
 mod checks;
@@ -28,15 +30,35 @@ pub use candidate::{BeamSearch, FixtureModel, Returned, Search, python_fixtures}
 
 /// Criterion ids, shared by the checks and the validation tests.
 pub mod ids {
+    /// The prompt's Test 1: K = 1, alpha = 0 must be greedy decoding, argmax each step, and
+    /// the single beam must stop when it emits EOS.
     pub const GREEDY: &str = "k1_equals_greedy";
+    /// The prompt's Test 2: each item's result inside a batch (prompt lengths [3, 5], and a
+    /// batch of three) equals its result alone, so beams of different prompts never mix.
     pub const INDEPENDENCE: &str = "batch_independence";
+    /// The prompt's Test 3, the critical trap (weight 2): a beam finished at −3.0 must beat
+    /// one that continues to −5.5; dropping finished beams from the pool lets the latter win.
     pub const EOS_RETENTION: &str = "eos_retention";
+    /// The length penalty counts generated tokens only: on a scripted case the winner flips
+    /// when the prompt's length is added to `generated_length`.
     pub const PROMPT_NOT_IN_LENGTH: &str = "prompt_not_in_length";
+    /// Each returned score is the model's Σ log p over len(tokens)^alpha, and the list is best
+    /// first by it; one case's order by score differs from its order by raw log-prob.
     pub const SORTED_SCORES: &str = "sorted_penalized_scores";
+    /// At `max_new_tokens`, the best K of finished and unfinished beams together, by
+    /// penalised score: alpha decides whether the finished or the unfinished one comes first.
     pub const CUT_OFF: &str = "max_new_tokens_cut_off";
+    /// Log-probs near −1e4, and logits shifted by 1e4: multiplying probabilities underflows to
+    /// 0 and loses the order, a softmax that does not subtract the maximum overflows.
     pub const LOG_SPACE: &str = "log_space_no_underflow";
+    /// Tokens, and scores to 1e-9, equal the reference's on random TinyLM models at alpha = 0,
+    /// with EOS a likely token so finished beams compete (weight 2).
     pub const MATCHES_REFERENCE: &str = "matches_reference";
+    /// Manual: the comments the prompt asks for, explaining why finished beams stay in the
+    /// pool.
     pub const EXPLAINS_RETENTION: &str = "explains_eos_retention";
+    /// Manual: top-2K expansion per unfinished beam. Output cannot distinguish it from top-K
+    /// (finished beams keep their slot), so only reading the code can.
     pub const TOP_2K: &str = "top_2k_expansion";
 }
 
