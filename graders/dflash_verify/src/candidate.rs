@@ -15,11 +15,14 @@ use tiny_lm::{D_MODEL, HEAD_DIM, LanguageModel, ModelError, N_HEADS, TinyLm, VOC
 /// gets exactly the autoregressive logits of its path. Python receives its NumPy twin.
 #[derive(Debug, Clone)]
 pub struct Target {
+    /// The seed the weights come from, named in the evidence.
     pub seed: u64,
+    /// The model itself: the reference's target and the source of the expected greedy tokens.
     pub model: Box<TinyLm>,
 }
 
 impl Target {
+    /// The random-weight TinyLM of `seed`.
     pub fn new(seed: u64) -> Self {
         Target {
             seed,
@@ -31,8 +34,13 @@ impl Target {
 /// What one `verify_and_accept` call returned, and how many times it called the target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verification {
+    /// `accepted_tokens`: the draft tokens accepted, root first along one path.
     pub accepted: Vec<u32>,
+    /// The target's greedy token after them: the replacement at a rejected node, or the bonus
+    /// token after an accepted leaf.
     pub new_token: u32,
+    /// Target forwards made during the call, counted by the judge, never reported by the
+    /// submission.
     pub target_calls: u64,
 }
 

@@ -16,6 +16,8 @@
 //! that every right reading accepts the same path (right children come first), compare
 //! `(accepted_tokens, new_token)` exactly.
 
+#![warn(missing_docs)]
+
 mod candidate;
 mod cases;
 mod checks;
@@ -29,13 +31,30 @@ pub use candidate::{Target, TreeVerifier, Verification, allowed_positions};
 
 /// Criterion ids, shared by the checks and the validation tests.
 pub mod ids {
+    /// `build_tree_mask` equals rules a)–e) exactly on random trees and prompt lengths 1–40:
+    /// siblings and cousins must not see each other, ancestors must be followed transitively.
     pub const TREE_MASK: &str = "tree_mask";
+    /// The prompt's golden test (weight 3): the grader-driven loop's sequence equals
+    /// autoregressive greedy decoding on random trees mixing right and wrong tokens.
     pub const GOLDEN: &str = "golden_equals_greedy";
+    /// The prompt's Test 1: prompt [10, 20, 30], three roots and no depth 2, the right token
+    /// at any root or none; siblings of an accepted root are alternatives, not rejections.
     pub const THREE_ROOTS: &str = "three_roots_basic";
+    /// The prompt's "most common bug" (weight 2): the descendants of a rejected node are
+    /// skipped although each carries the target's greedy token after its own path.
     pub const SUBTREE: &str = "subtree_invalidation";
+    /// After a rejection, `new_token` is the target's greedy token at the rejected position
+    /// (the prompt's "take target_greedy_prediction instead"), though a child below the wrong
+    /// node would match.
     pub const REPLACEMENT: &str = "replacement_token";
+    /// The prompt's Test 3: at least three cycles, each cycle's output the next one's prompt,
+    /// equal to greedy decoding.
     pub const MULTI_STEP: &str = "multi_step";
+    /// Each `verify_and_accept` call makes exactly one target forward, counted by the judge
+    /// on its remote target: verifying node by node, as autoregressive decoding does, fails.
     pub const ONE_FORWARD: &str = "one_forward_per_verification";
+    /// Manual: the submission provides its own MinimalLM target (1 layer, ~64 dim, 1000
+    /// vocab), as the prompt's setup asks; grading uses the judge's target instead.
     pub const MINIMAL_LM: &str = "minimal_lm";
 }
 
