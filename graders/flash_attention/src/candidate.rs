@@ -10,14 +10,22 @@ use ndarray::{Array4, ArrayD};
 /// Q, K, V of shape (B, H, N, D), in the dtype the candidate receives.
 #[derive(Debug, Clone)]
 pub enum Inputs {
+    /// float64 inputs, the default of every criterion but one.
     F64 {
+        /// Queries.
         q: Array4<f64>,
+        /// Keys.
         k: Array4<f64>,
+        /// Values.
         v: Array4<f64>,
     },
+    /// float32 inputs, for the float32 criterion.
     F32 {
+        /// Queries.
         q: Array4<f32>,
+        /// Keys.
         k: Array4<f32>,
+        /// Values.
         v: Array4<f32>,
     },
 }
@@ -31,6 +39,7 @@ impl Inputs {
         }
     }
 
+    /// (B, H, N, D).
     pub fn shape(&self) -> [usize; 4] {
         let dim = match self {
             Inputs::F64 { q, .. } => q.dim(),
@@ -39,6 +48,7 @@ impl Inputs {
         [dim.0, dim.1, dim.2, dim.3]
     }
 
+    /// Bytes per element, for sizing the N×N matrix the memory criteria measure against.
     pub fn itemsize(&self) -> u64 {
         match self {
             Inputs::F64 { .. } => 8,
@@ -46,6 +56,7 @@ impl Inputs {
         }
     }
 
+    /// The NumPy dtype name, for evidence.
     pub fn dtype(&self) -> &'static str {
         match self {
             Inputs::F64 { .. } => "float64",
@@ -74,6 +85,7 @@ pub struct Outcome {
 /// The contract every criterion is checked against. A failed call is the verdict it earned
 /// (ERROR for an exception or a timeout).
 pub trait Attention {
+    /// One `flash_attention_fwd(Q, K, V, tile_size, causal)` call, with the memory it used.
     fn forward(&mut self, inputs: &Inputs, tile: usize, causal: bool) -> Result<Outcome, Verdict>;
 
     /// The same call in a process whose address space is capped at `cap_bytes`; running out of

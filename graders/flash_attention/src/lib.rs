@@ -6,6 +6,8 @@
 //! ([`candidate::Python`]). Expected values come from the naive full-softmax attention of the
 //! reference crate, computed in this process and never written where a submission can read.
 
+#![warn(missing_docs)]
+
 mod candidate;
 mod cases;
 mod checks;
@@ -19,16 +21,37 @@ pub use candidate::{Attention, Inputs, Outcome};
 
 /// Criterion ids, shared by the checks and the validation tests.
 pub mod ids {
+    /// Causal output within the prompt's 1e-4 of naive attention, on its test shape and a few
+    /// batched ones with T dividing N (weight 2).
     pub const CAUSAL: &str = "matches_naive_causal";
+    /// The same shapes without the causal mask (weight 2).
     pub const NON_CAUSAL: &str = "matches_naive_non_causal";
+    /// T not dividing N, N smaller than T, and N = 1, causal and not: the last, short tile is
+    /// where a loop over whole tiles drops or overruns rows.
     pub const RAGGED_TILES: &str = "ragged_tiles";
+    /// float32 Q, K, V, causal and not, against naive attention on the same values.
     pub const FLOAT32: &str = "float32_inputs";
+    /// Scores growing along the keys, so every key tile raises the running max: a wrong
+    /// rescale factor (exp(m_new − m_old), or none) shows.
     pub const ONLINE_RESCALE: &str = "online_rescale";
+    /// Scores near ±1e3: finite and correct only if every exponent is taken after
+    /// subtracting the running max.
     pub const LARGE_SCORES: &str = "large_scores";
+    /// Causal shapes whose diagonal tiles are partly masked and whose later key tiles are
+    /// fully masked for a query tile's first rows: the m = −inf, l = 0 hazard the prompt asks
+    /// about, where exp(−inf − (−inf)) gives NaN.
     pub const MASKED_TILES: &str = "fully_masked_tiles";
+    /// The prompt's memory test (N = 4096, T = 128): the call's tracemalloc peak beyond its
+    /// output under 20% of one N×N matrix, corroborated by memory measured outside the
+    /// submission's code; only with a correct output.
     pub const MEMORY_TRACED: &str = "no_nxn_traced";
+    /// N = 16384 under a 1 GiB address-space cap that one N×N matrix exceeds, with the
+    /// correct output: a check tracemalloc cannot be fooled into passing.
     pub const MEMORY_ENFORCED: &str = "no_nxn_enforced";
+    /// Manual: the comments explain why the factor is exp(m_old − m_new) and not its inverse.
     pub const EXPLAINS_RESCALE: &str = "explains_rescale";
+    /// Manual: the comments explain m and l when a row's first key tile is fully masked, and
+    /// why that is a stability hazard.
     pub const EXPLAINS_HAZARDS: &str = "explains_stability_hazards";
 }
 
