@@ -20,6 +20,7 @@ pub struct Forward<C> {
     /// Peak bytes allocated during the call (tracemalloc for Python, the counting allocator for
     /// the reference); `None` when it could not be measured or trusted, `peak_note` says why.
     pub peak_bytes: Option<u64>,
+    /// Why `peak_bytes` is missing, for the evidence.
     pub peak_note: Option<String>,
     /// Memory the call added beyond its input and output arrays, measured outside the
     /// candidate's code: the judge's counting allocator for the reference, the worker's
@@ -32,7 +33,9 @@ pub struct Forward<C> {
 pub struct Backward {
     /// dQ, dK, dV as f64, in whatever shapes the candidate returned.
     pub gradients: [ArrayD<f64>; 3],
+    /// Peak bytes allocated during the call, as for [`Forward::peak_bytes`].
     pub peak_bytes: Option<u64>,
+    /// Why `peak_bytes` is missing, for the evidence.
     pub peak_note: Option<String>,
     /// Memory the call added beyond its input and output arrays, measured outside the
     /// candidate's code: the judge's counting allocator for the reference, the worker's
@@ -53,7 +56,9 @@ pub const GRADIENT_NAMES: [&str; 3] = ["dQ", "dK", "dV"];
 /// One array found in a cache: where (`['L']`, `['tiles'][3]`) and its shape.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CachedArray {
+    /// Where in the cache it lies, as an index path: `['L']`, `['tiles'][3]`.
     pub path: String,
+    /// Its shape; two axes of length N make it an N×N array.
     pub shape: Vec<usize>,
 }
 
@@ -63,6 +68,8 @@ pub trait ForwardBackward {
     /// What the forward pass hands to the backward pass.
     type Cache;
 
+    /// `flash_attention_fwd(Q, K, V, tile_size, causal)` on `case`: O, and the cache as it is
+    /// to be handed back, unchanged, to the backward pass.
     fn forward(&mut self, case: &Case) -> Result<Forward<Self::Cache>, Verdict>;
 
     /// The backward pass of `case` with its `d_o`, given the cache `forward` returned for it.

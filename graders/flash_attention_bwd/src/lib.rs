@@ -15,6 +15,8 @@
 //! [`ids::WHOLE_ROW_D`] has only cases where several key tiles do, and says so when a
 //! submission's dQ and dK are exactly the literal step 2e's.
 
+#![warn(missing_docs)]
+
 mod candidate;
 mod cases;
 mod checks;
@@ -29,16 +31,39 @@ pub use candidate::{Backward, CachedArray, Forward, ForwardBackward};
 
 /// Criterion ids, shared by the checks and the validation tests.
 pub mod ids {
+    /// The forward's O against naive attention, on ragged tiles, N < T, N = 1 and the batched
+    /// prompt shape, causal and not: the minimal forward the prompt requires must be right.
     pub const OUTPUT: &str = "output_matches_naive";
+    /// `cache['L']`, of shape (B, H, N), equals the naive log-sum-exp m + log(l): the backward
+    /// recomputes P from it, so an L of the wrong form (m alone, log l alone) breaks it.
     pub const LSE: &str = "lse_matches_naive";
+    /// The cache holds no N×N array, nor tiles of P or S adding up to a quarter of one: the
+    /// prompt's "MUST NOT store the full (N, N) attention matrix".
     pub const CACHE: &str = "cache_holds_no_nxn";
+    /// dQ, dK, dV through the forward's own cache within 1e-4 of the naive backward, causal,
+    /// on the prompt's Test 2 shape, ragged tiles, N < T and N = 1 (weight 2).
     pub const GRADIENTS_CAUSAL: &str = "gradients_causal";
+    /// The same, non-causal (weight 2).
     pub const GRADIENTS_NON_CAUSAL: &str = "gradients_non_causal";
+    /// Several KV tiles per Q tile and several Q tiles per KV tile: an overwritten dQ keeps
+    /// only the last KV tile's share, an overwritten dK or dV only the last Q tile's.
     pub const ACCUMULATES: &str = "accumulates_across_kv_tiles";
+    /// The prompt's own trap: step 2e's rowsum(P∘dP) over one key tile is D_i only when one
+    /// tile covers the row; every case here has several, and the evidence says when dQ and dK
+    /// are exactly the literal step 2e's.
     pub const WHOLE_ROW_D: &str = "whole_row_d_term";
+    /// The prompt's Test 3 for the forward (N = 4096, T = 128): tracemalloc peak beyond O and
+    /// L under 20% of one N×N matrix, corroborated from outside, with a correct output.
     pub const MEMORY_FORWARD: &str = "forward_no_nxn_traced";
+    /// The same for the backward, beyond dQ, dK and dV: recomputing P per tile, not
+    /// materialising it.
     pub const MEMORY_BACKWARD: &str = "backward_no_nxn_traced";
+    /// Forward then backward at N = 8192 in one worker under a 512 MiB address-space cap, the
+    /// size of one N×N float64 matrix, with correct results: memory tracemalloc cannot be
+    /// hidden from.
     pub const MEMORY_ENFORCED: &str = "no_nxn_enforced";
+    /// Manual: the prompt's Test 1, all of dV and 10 dQ/dK entries against central finite
+    /// differences.
     pub const FINITE_DIFFERENCES: &str = "finite_difference_test";
 }
 
