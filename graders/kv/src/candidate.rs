@@ -15,12 +15,16 @@ use crate::{ENTRY, PROBE_MODULE};
 /// The inputs of a whole decode of one fixed batch: row `t` of each is step `t`, `(T, n, H, d)`.
 #[derive(Debug, Clone)]
 pub struct StepInputs {
+    /// The k appended for each sequence at each step.
     pub keys: Array4<f64>,
+    /// The v appended with it.
     pub values: Array4<f64>,
+    /// The q attended with after the step's append.
     pub queries: Array4<f64>,
 }
 
 impl StepInputs {
+    /// T, the number of decode steps.
     pub fn steps(&self) -> usize {
         self.queries.len_of(Axis(0))
     }
@@ -31,12 +35,15 @@ impl StepInputs {
 pub struct DecodeRun {
     /// Steps done before the time limit stopped the run.
     pub completed: usize,
+    /// Wall seconds of the decode as the candidate's side timed it (for Python, the probe in
+    /// the worker).
     pub seconds: f64,
     /// Every step's attention output, `(T, n, H, d)`, when the run completed.
     pub outputs: Option<ArrayD<f64>>,
-    /// Per step, when measured: bytes the cache holds after the step, and bytes the step
-    /// allocated above what was held before it (its peak).
+    /// Per step, when measured: bytes the cache holds after the step.
     pub held_bytes: Option<Vec<u64>>,
+    /// Per step, when measured: bytes the step allocated above what was held before it (its
+    /// peak).
     pub step_bytes: Option<Vec<u64>>,
     /// When measured: the most memory beyond the decode's inputs and outputs, by a measurement
     /// outside the candidate's code (for Python the worker's resident memory read by the judge

@@ -12,6 +12,8 @@
 //! grader's fixture `py/kv_probe.py`, so that thousands of steps cost no bridge round trips
 //! and tracemalloc can be read between steps.
 
+#![warn(missing_docs)]
+
 mod candidate;
 mod cases;
 mod checks;
@@ -25,14 +27,32 @@ pub use candidate::{DecodeRun, KvCandidate, StepInputs};
 
 /// Criterion ids, shared by the checks and the validation tests.
 pub mod ids {
+    /// Every step of a batch of four sequences of different lengths, in scattered slots and
+    /// starting at different steps, equals causal attention recomputed from scratch (weight 2):
+    /// the prompt's "batching with variable sequence lengths".
     pub const MATCHES: &str = "matches_full_recompute";
+    /// A sequence's outputs in the batch equal its outputs decoded alone by the same
+    /// candidate: attending over a neighbour's tokens, or a padded length, shows.
     pub const CROSS_TALK: &str = "no_cross_talk";
+    /// H = 8 heads whose queries differ in sharpness: a cache that mixes up heads, or attends
+    /// over their concatenation, cannot agree.
     pub const MULTI_HEAD: &str = "multi_head";
+    /// Each token's k and v are supplied once, and the first tokens dominate every later
+    /// step's attention: a step must use the past the cache kept (the prompt's requirement 2).
     pub const CACHED_PAST: &str = "uses_cached_past";
+    /// Over a 1024-token decode, the bytes held stay within 3× the tokens' own 2·n·H·t·d·8
+    /// and a step allocates under 10% of the cache: copying or re-concatenating the cache each
+    /// step fails. Tracemalloc's figures, corroborated by memory measured outside the
+    /// submission's code.
     pub const MEMORY: &str = "memory_linear";
+    /// 4096 tokens for each of 2 sequences decode within 30 s, with correct outputs: per-step
+    /// work that grows faster than the cache (recomputing the past) does not finish.
     pub const LONG_RUN: &str = "long_run_4096";
+    /// Manual: the analysis of memory growth over long sequences the prompt asks for.
     pub const EXPLAINS_MEMORY: &str = "memory_growth_analysis";
+    /// Manual: at least two optimizations proposed (paging, chunking, compression…).
     pub const OPTIMIZATIONS: &str = "two_optimizations";
+    /// Manual: how the cache and its attention map to GPU execution.
     pub const GPU_MAPPING: &str = "gpu_mapping";
 }
 
