@@ -17,8 +17,11 @@ pub struct Case {
     pub description: String,
     /// Names the logits: cases that differ only in k share them (and their input file).
     pub logits_name: String,
+    /// Rows of logits, each an independent softmax + top-k.
     pub rows: usize,
+    /// V, the length of each row.
     pub vocab: usize,
+    /// How many of the largest probabilities per row are asked for.
     pub k: usize,
     /// `[rows, vocab]`, row-major.
     pub logits: Vec<f32>,
@@ -48,15 +51,20 @@ impl Case {
 /// of megabytes never travel through files and no answer can be known ahead.
 #[derive(Debug, Clone)]
 pub struct TimedCase {
+    /// File-name-safe, unique (`timed_v50257_k8`).
     pub name: String,
+    /// Rows of logits.
     pub rows: usize,
+    /// V, the length of each row.
     pub vocab: usize,
+    /// How many of the largest probabilities per row are asked for.
     pub k: usize,
     /// Logits are uniform in `[-scale, scale)`.
     pub scale: f32,
 }
 
 impl TimedCase {
+    /// `rows=1024 vocab=50257 k=8`, for evidence.
     pub fn description(&self) -> String {
         format!("rows={} vocab={} k={}", self.rows, self.vocab, self.k)
     }

@@ -9,6 +9,7 @@ use crate::runner::{CheckRecord, JobOutput};
 
 /// Probabilities must be within `ABS_TOL + REL_TOL · p` of the reference's.
 pub const ABS_TOL: f32 = 1e-6;
+/// The relative part of the bound: f32 arithmetic, summed in another order than the reference's.
 pub const REL_TOL: f32 = 1e-4;
 
 /// "Far below rows × vocab × 4 bytes": device memory the submission allocates during a call

@@ -94,6 +94,7 @@ pub fn shared_library_args(
 /// A compiled submission library inside the sandbox.
 #[derive(Debug, Clone)]
 pub struct CompiledLibrary {
+    /// The `.so` nvcc wrote, a path the sandboxed runner can load.
     pub library: PathBuf,
     /// The command line, for evidence.
     pub command: String,

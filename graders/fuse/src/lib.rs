@@ -18,6 +18,8 @@
 //! `judge reference fuse` runs the same criteria on the reference's kernel
 //! (`reference/fuse/cuda/fused_softmax_topk_host.cu`), built and run the same way.
 
+#![warn(missing_docs)]
+
 pub mod cases;
 pub mod checks;
 pub mod compile;
@@ -44,14 +46,31 @@ pub use toolchain::{CUDA_WHEELS, CudaToolkit, find_nvcc, install_cuda_toolchain}
 
 /// Criterion ids, shared by the checks and the validation tests.
 pub mod ids {
+    /// nvcc builds the `.cu` file, in the sandbox, into a shared library exporting
+    /// `fused_softmax_topk`: "CUDA-like pseudocode" does not count. Decided without a GPU.
     pub const COMPILES: &str = "compiles";
+    /// Indices exact and probabilities within 1e-6 + 1e-4·p of the CPU reference, for
+    /// vocabularies 1000 to 151936 (the prompt's "large V"), k of 1, 8 and 50, and row counts
+    /// no block size divides (weight 2).
     pub const MATCHES_REFERENCE: &str = "matches_reference";
+    /// Rows of 95% −inf, all −inf, all equal, ±1e4, ascending, descending and ±0: the
+    /// prompt's log-sum-exp stability, where exp without the row max overflows and an all −inf
+    /// row gives NaN.
     pub const STABLE_EXTREMES: &str = "stable_extremes";
+    /// During a call on an 8192 × 151936 input, device memory stays under 1/8 of the softmax
+    /// matrix, enforced by the driver under a judge-held reservation and by the runner's
+    /// allocation counters: the prompt's "do NOT materialize the full softmax".
     pub const NO_SOFTMAX_BUFFER: &str = "no_softmax_buffer";
+    /// At least 1.5× faster than the naive softmax-to-global-then-top-k, timed by the judge
+    /// on fresh logits with the L2 flushed, and with right outputs on every repetition.
     pub const FASTER_THAN_NAIVE: &str = "faster_than_naive";
+    /// Manual: the memory access pattern explanation (coalescing, one read of the logits).
     pub const EXPLAINS_ACCESS_PATTERN: &str = "explains_access_pattern";
+    /// Manual: the warp-level strategy (shuffles, merging (m, l) and partial top-k lists).
     pub const EXPLAINS_WARP_STRATEGY: &str = "explains_warp_strategy";
+    /// Manual: the complexity analysis, bandwidth- against compute-bound.
     pub const COMPLEXITY_ANALYSIS: &str = "complexity_analysis";
+    /// Manual: the comparison with the naive implementation (global traffic, memory).
     pub const COMPARES_TO_NAIVE: &str = "compares_to_naive";
 }
 

@@ -94,19 +94,24 @@ pub fn nvidia_device_nodes() -> Vec<PathBuf> {
 /// The runner's account of one `check` directive.
 #[derive(Debug, Clone, Deserialize)]
 pub struct CheckRecord {
+    /// The [`Case::name`] it answers.
     pub case: String,
     /// What the entry point returned (0 = cudaSuccess).
     pub status: i32,
+    /// `cudaGetErrorName` of `status`, for evidence.
     pub status_name: String,
     /// What synchronising the stream after it reported (a fault inside the kernel).
     pub sync_status: i32,
+    /// `cudaGetErrorName` of `sync_status`, for evidence.
     pub sync_status_name: String,
 }
 
 /// A library the runner could not load (no such symbol, missing dependency).
 #[derive(Debug, Clone, Deserialize)]
 pub struct LoadRecord {
+    /// The library's name in the job (`submission`).
     pub library: String,
+    /// What `dlopen` or `dlsym` said.
     pub error: String,
 }
 
@@ -120,8 +125,12 @@ enum Record {
 /// What one run of the runner left behind.
 #[derive(Debug)]
 pub struct JobOutput {
+    /// One record per case the runner reached, with its `[rows, k]` outputs when both files
+    /// were written at the right size.
     pub checks: Vec<(CheckRecord, Option<TopK>)>,
+    /// Set when the library did not load: no case ran.
     pub load_failure: Option<LoadRecord>,
+    /// How the runner process ended: its exit, and what it printed.
     pub process: ProcessOutcome,
 }
 
@@ -137,6 +146,7 @@ impl JobOutput {
         }
     }
 
+    /// The record and outputs of the case named `case`, if the runner got to it.
     pub fn check(&self, case: &str) -> Option<&(CheckRecord, Option<TopK>)> {
         self.checks.iter().find(|(record, _)| record.case == case)
     }
@@ -145,12 +155,20 @@ impl JobOutput {
 /// Why a job could not be run at all (the judge's side: files, the sandbox).
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
+    /// Writing the job or the logits into the sandbox failed.
     #[error("writing the job for fuse-runner: {0}")]
     Io(#[from] std::io::Error),
+    /// The sandbox could not start or run the runner.
     #[error(transparent)]
     Sandbox(#[from] judge_runner::RunnerError),
+    /// `results.jsonl` held a line that is not a record.
     #[error("fuse-runner wrote an unreadable result line {line:?}: {reason}")]
-    Results { line: String, reason: String },
+    Results {
+        /// The line, cut at 200 characters.
+        line: String,
+        /// Why it did not parse.
+        reason: String,
+    },
 }
 
 /// Runs `cases` through `library` (a path the sandbox can read), one call each, in one runner

@@ -55,6 +55,7 @@ const ROWS_CHECKED_PER_REP: usize = 4;
 pub struct TimingSetup {
     /// Bytes written before every timed call: more than the device's L2 cache holds.
     pub flush_bytes: u64,
+    /// When a timed series has enough samples: precise enough, or capped in count or time.
     pub rule: StoppingRule,
 }
 

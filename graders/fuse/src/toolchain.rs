@@ -24,12 +24,29 @@ const WHEEL_TOOLKIT: &str = "nvidia/cu13";
 /// Why the toolchain could not be installed or used.
 #[derive(Debug, thiserror::Error)]
 pub enum ToolchainError {
+    /// A trusted tool (pip or uv, the interpreter, `nvcc --version`) could not run or failed.
     #[error("{command} failed: {detail}")]
-    Command { command: String, detail: String },
+    Command {
+        /// The command line.
+        command: String,
+        /// Why: the error, or its exit and output.
+        detail: String,
+    },
+    /// The wheels installed, but nvcc is not where they put it.
     #[error("no nvcc at {path} after installing the CUDA wheels")]
-    MissingAfterInstall { path: PathBuf },
+    MissingAfterInstall {
+        /// Where nvcc was expected.
+        path: PathBuf,
+    },
+    /// The toolkit around an nvcc is not laid out as compiling and running need (no folder
+    /// above `bin/`, no `libcudart.so.N`), or the `libcudart.so` link could not be made.
     #[error("{path}: {reason}")]
-    Layout { path: PathBuf, reason: String },
+    Layout {
+        /// The path that is missing or unusable.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// Installs [`CUDA_WHEELS`] into the environment of `python` (the managed environment's
@@ -137,6 +154,7 @@ fn wheel_nvcc_candidates(env: &Path) -> Vec<PathBuf> {
 /// An nvcc and the folders around it that compiling and running need.
 #[derive(Debug, Clone)]
 pub struct CudaToolkit {
+    /// The nvcc executable.
     pub nvcc: PathBuf,
     /// `nvcc/../..`: headers, libraries, cicc, ptxas. A sandboxed nvcc must be able to read it.
     pub root: PathBuf,

@@ -16,24 +16,34 @@ use super::{JobError, RunnerBuild, runner_command, top_k_from_bytes};
 /// A library a timing session loads, under the name its requests use.
 #[derive(Debug, Clone, Copy)]
 pub struct TimedLibrary<'a> {
+    /// The name requests call it by (`naive`, `reference`, `submission`).
     pub name: &'a str,
+    /// The `.so`, a path the sandboxed runner can load.
     pub path: &'a Path,
+    /// The entry point it exports (`fused_softmax_topk`, `naive_softmax_topk`).
     pub symbol: &'a str,
 }
 
 /// What the runner said about one timed call, and how long the judge waited for it.
 #[derive(Debug, Clone)]
 pub struct RepReply {
+    /// What the entry point returned (0 = cudaSuccess).
     pub status: i32,
+    /// `cudaGetErrorName` of `status`.
     pub status_name: String,
+    /// What synchronising the stream after the call reported (a fault inside the kernel).
     pub sync_status: i32,
+    /// `cudaGetErrorName` of `sync_status`.
     pub sync_status_name: String,
     /// The call's time by the runner's CUDA events: a claim where the process holds a
     /// submission.
     pub claimed_ms: f64,
     /// From writing the request to having the whole reply, on the judge's clock.
     pub span_ms: f64,
+    /// Runtime-API allocations the call made, by the runner's `__wrap_` counters.
     pub allocation_calls: u64,
+    /// The most bytes those allocations held at once, by the same counters (a claim, like
+    /// every figure from the submission's process).
     pub allocation_peak: u64,
     /// The `[rows, k]` outputs; None after a fault.
     pub outputs: Option<TopK>,
@@ -42,13 +52,16 @@ pub struct RepReply {
 /// A timed copy: the runner's CUDA-event time and the judge's round trip.
 #[derive(Debug, Clone, Copy)]
 pub struct CopyReply {
+    /// The copy's time by the runner's CUDA events.
     pub claimed_ms: f64,
+    /// From writing the request to having the whole reply, on the judge's clock.
     pub span_ms: f64,
 }
 
 /// Why a timing session ended early.
 #[derive(Debug, thiserror::Error)]
 pub enum TimingError {
+    /// The session could not be started (the job's files, the sandbox).
     #[error(transparent)]
     Job(#[from] JobError),
     /// The runner died, went silent past its deadline, or broke the protocol: what it left.
