@@ -37,10 +37,13 @@ pub const WEIGHT_LIMITS: NpzLimits = NpzLimits {
 /// The files of one run, each parsed or the reason it could not be.
 #[derive(Debug)]
 pub struct ArtifactSet {
+    /// `results.json`, parsed.
     pub results: Result<Json, String>,
     /// `loss_log.jsonl`, read only when `results.json` carries no `loss_log`.
     pub loss_log_file: Option<Result<String, String>>,
+    /// `latent_weights.npz`, by array name.
     pub latent: Result<BTreeMap<String, NpyArray>, String>,
+    /// `ternary_packed.npz`, by array name (`NAME.codes`, `NAME.scales`, …).
     pub ternary: Result<BTreeMap<String, NpyArray>, String>,
 }
 
@@ -59,6 +62,7 @@ pub fn read_text(path: &Path) -> Result<String, String> {
 }
 
 impl ArtifactSet {
+    /// Reads the files of the run in `dir`; a missing or malformed one is kept as its reason.
     pub fn load(dir: &Path) -> Self {
         let results = read_text(&dir.join(RESULTS_FILE)).and_then(|text| {
             serde_json::from_str::<Json>(&text).map_err(|e| format!("{RESULTS_FILE}: {e}"))
@@ -76,10 +80,12 @@ impl ArtifactSet {
         }
     }
 
+    /// `results.json`, or why it could not be read.
     pub fn results(&self) -> Result<&Json, String> {
         self.results.as_ref().map_err(Clone::clone)
     }
 
+    /// The latent weights, or why they could not be read.
     pub fn latent(&self) -> Result<&BTreeMap<String, NpyArray>, String> {
         self.latent.as_ref().map_err(Clone::clone)
     }
@@ -268,43 +274,58 @@ fn sample_text(sample: &Json) -> Option<(Option<String>, String)> {
 /// The codes and scales of one ternary layer, as saved.
 #[derive(Debug, Default)]
 pub struct TernaryForm<'a> {
+    /// `NAME.codes`: packed `uint8`, or one signed integer per weight.
     pub codes: Option<&'a NpyArray>,
+    /// `NAME.scales`: one float per group of 128 weights.
     pub scales: Option<&'a NpyArray>,
+    /// `NAME.shape`, optional: the matrix's shape, when the codes are flat.
     pub shape: Option<&'a NpyArray>,
+    /// `NAME.group_size`, optional: one integer, which must be 128.
     pub group_size: Option<&'a NpyArray>,
 }
 
 /// The model sizes of `results.json` `model`, under the reference's names or Hugging Face's.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct ModelFacts {
+    /// The vocabulary size (256 for a byte model).
     #[serde(alias = "vocab")]
     pub vocab_size: usize,
+    /// The hidden size.
     #[serde(alias = "hidden_size")]
     pub d_model: usize,
+    /// Transformer blocks.
     #[serde(alias = "num_hidden_layers")]
     pub n_layers: usize,
+    /// Query heads.
     #[serde(alias = "num_attention_heads")]
     pub n_heads: usize,
+    /// Key/value heads: half of `n_heads` for Qwen3's GQA 2:1.
     #[serde(alias = "num_key_value_heads")]
     pub n_kv_heads: usize,
     /// Defaults to `d_model / n_heads`, as in Hugging Face.
     #[serde(default)]
     pub head_dim: Option<usize>,
+    /// The SwiGLU hidden size of the gate and up projections.
     #[serde(alias = "intermediate_size")]
     pub ffn_dim: usize,
     /// Qwen3-0.6B ties the LM head to the embedding; then `lm_head.weight` is not a separate layer.
     #[serde(default)]
     pub tie_word_embeddings: bool,
+    /// The quantization group size, if declared here too; anything but 128 fails the
+    /// projection criterion.
     #[serde(default)]
     pub group_size: Option<usize>,
 }
 
 /// The name of the embedding, the LM head and the final norm (Hugging Face Qwen3).
 pub const EMBED_TOKENS: &str = "model.embed_tokens.weight";
+/// The LM head's name; absent when tied to the embedding.
 pub const LM_HEAD: &str = "lm_head.weight";
+/// The final RMSNorm gain's name.
 pub const FINAL_NORM: &str = "model.norm.weight";
 
 impl ModelFacts {
+    /// The per-head dimension: as declared, else `d_model / n_heads`.
     pub fn head_dim(&self) -> usize {
         self.head_dim.unwrap_or(self.d_model / self.n_heads.max(1))
     }

@@ -31,6 +31,7 @@ pub struct BigramModel {
 }
 
 impl BigramModel {
+    /// Counts every adjacent byte pair of `corpus`, and the bytes it uses.
     pub fn fit(corpus: &[u8]) -> Self {
         let mut counts = vec![0u64; 256 * 256];
         let mut row_totals = vec![0u64; 256];

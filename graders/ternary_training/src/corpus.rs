@@ -16,8 +16,11 @@ pub const MAX_CORPUS_BYTES: u64 = 256 << 20;
 /// The corpus, or why there is none.
 #[derive(Debug, Clone)]
 pub enum Corpus {
+    /// The corpus was read.
     Found {
+        /// Where it was found, for evidence.
         path: PathBuf,
+        /// Its contents, as bytes: the validation split is a byte range.
         bytes: Vec<u8>,
     },
     /// No corpus anywhere: the corpus-dependent criteria are SKIPPED with this reason.

@@ -25,6 +25,8 @@
 //! trained a layer in full precision and projected it only when saving passes the projection
 //! criteria; the re-scored perplexity (through the run's own scorer) is the check on it.
 
+#![warn(missing_docs)]
+
 pub mod artifacts;
 pub mod bigram;
 mod candidate;
@@ -52,16 +54,42 @@ use corpus::Corpus;
 
 /// Criterion ids, shared by the checks and the validation tests.
 pub mod ids {
+    /// The prompt's non-negotiable correctness (weight 3): every saved layer's codes and
+    /// scales equal the projection recomputed here from its latent weights (groups of 128,
+    /// `s = mean|W|`, codes in {−1, 0, +1}); the run's own verification is never read.
     pub const TERNARY_PROJECTION: &str = "ternary_projection";
+    /// Every linear map the configuration implies, embedding and LM head included, has latent
+    /// weights and a ternary form, and no other matrix lies beside them: the prompt's "no
+    /// high-precision escape hatches" (weight 2).
     pub const ALL_LAYERS_TERNARY: &str = "all_layers_ternary";
+    /// The Qwen3 facts the prompt lists (GQA 2:1, SwiGLU, RMSNorm, RoPE, no biases), from the
+    /// declared configuration and the shapes of the saved weights.
     pub const ARCHITECTURE: &str = "qwen3_architecture";
+    /// The prompt's convergence criterion (weight 2): the mean loss of the last 10% of the
+    /// logged steps is at most 0.9 × that of the first 10%; a flat or rising loss means a
+    /// wrong STE or learning rate.
     pub const LOSS_DECREASED: &str = "loss_decreased";
+    /// The reported validation perplexity is a perplexity (finite, ≥ 1) and under the
+    /// prompt's "not astronomical" bound of 100.
     pub const REPORTED_PERPLEXITY: &str = "validation_perplexity_bound";
+    /// The run's own `score_nll`, run in the sandbox on the validation split it declares,
+    /// agrees with the reported perplexity within 5% (weight 2): the only criterion that runs
+    /// submission code, and the check on a figure the artifacts alone cannot confirm.
     pub const RESCORED_PERPLEXITY: &str = "perplexity_rescored";
+    /// The prompt's "non-random text": at least 3 samples, from different prompts, whose byte
+    /// bigrams are closer to the corpus's than uniform text's ([`crate::bigram`]).
     pub const SAMPLES_NOT_RANDOM: &str = "samples_not_random";
+    /// Manual: the prompt's judgment questions, group size 128 over 256 and mean|W| over
+    /// max|W|.
     pub const EXPLAINS_CHOICES: &str = "explains_group_and_scale";
+    /// Manual: the procedure and hyperparameters, the learning rate that worked, what broke
+    /// and how it was fixed.
     pub const EXPLAINS_PROCEDURE: &str = "explains_procedure";
+    /// Manual: trained at the scale of the chosen path (Path A: Qwen3-0.6B, ≥ 200 steps; Path
+    /// B: 6–8 layers, d_model 512–768, ≥ 4 heads, ≥ 1000 steps, batch ≥ 16).
     pub const TRAINING_SCALE: &str = "training_scale";
+    /// Manual: the report the prompt asks for after training (final loss, perplexity,
+    /// verification, samples, observations).
     pub const OBSERVATIONS: &str = "reports_observations";
 }
 

@@ -20,19 +20,43 @@ use ndarray::{ArrayD, IxDyn, ShapeBuilder};
 /// Why a file could not be read; `Display` is one line of evidence.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum NpzError {
+    /// The file could not be opened or read (or is not a regular file reached without a
+    /// symlink).
     #[error("{0}")]
     Io(String),
+    /// The archive is larger than [`NpzLimits::max_bytes`].
     #[error("{size} bytes exceed the limit of {limit} bytes")]
-    TooLarge { size: u64, limit: u64 },
+    TooLarge {
+        /// The archive's size.
+        size: u64,
+        /// The limit it exceeds.
+        limit: u64,
+    },
     #[error(
         "inflates to {size} bytes or more from an archive of {archive}; the limit is {limit} \
          ({MAX_INFLATION} times the archive, at least {INFLATION_FLOOR})"
     )]
-    Inflates { size: u64, archive: u64, limit: u64 },
+    /// The entries decompress to more than the limit: a zip bomb, or a central directory
+    /// that lies about sizes.
+    Inflates {
+        /// The bytes the entries declare, or yielded once the budget ran out.
+        size: u64,
+        /// The archive's own size.
+        archive: u64,
+        /// The inflation budget.
+        limit: u64,
+    },
+    /// Not a readable zip archive, or one with more entries than [`NpzLimits::max_entries`].
     #[error("not a readable .npz archive: {0}")]
     Archive(String),
+    /// An entry that cannot be decompressed or is not a well-formed `.npy` array.
     #[error("entry {entry}: {reason}")]
-    Entry { entry: String, reason: String },
+    Entry {
+        /// The entry's name in the archive.
+        entry: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// The element values of an array, widened to a type the checks can use.
@@ -50,10 +74,12 @@ pub struct NpyArray {
     /// numpy's type descriptor as stored (`<f4`, `|u1`, ...), for evidence and for telling
     /// packed `uint8` codes from `int8` ones.
     pub descr: String,
+    /// The values, widened.
     pub elements: Elements,
 }
 
 impl NpyArray {
+    /// The array's shape, as its header declared it.
     pub fn shape(&self) -> &[usize] {
         match &self.elements {
             Elements::Float(a) => a.shape(),

@@ -9,8 +9,11 @@ use ternary::{TernaryError, WeightPrecision, train_with_precision};
 /// The ternary reference's validation perplexity and its twin's.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PrecisionTwin {
+    /// The ternary reference's validation perplexity.
     pub ternary_perplexity: f64,
+    /// The full-precision twin's, on the same validation split.
     pub full_precision_perplexity: f64,
+    /// Training steps of each run.
     pub steps: usize,
 }
 
