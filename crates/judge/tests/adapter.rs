@@ -61,16 +61,22 @@ fn auto_faults(report: &serde_json::Value) -> Vec<(String, String)> {
     faults
 }
 
-#[test]
-fn an_adapter_from_outside_grades_through_the_scratch_copy_and_is_in_the_fingerprint() {
-    let root = tempfile::tempdir().unwrap();
-    let folder = root.path().join("legacy/backwards");
+/// `ROOT/legacy/backwards` holding the bare-prompt LayerNorm answer without its adapter.
+fn bare_backwards(root: &Path) -> PathBuf {
+    let folder = root.join("legacy/backwards");
     fs::create_dir_all(&folder).unwrap();
     fs::copy(
         fixtures().join("bare_prompt/layernorm.py"),
         folder.join("layernorm.py"),
     )
     .unwrap();
+    folder
+}
+
+#[test]
+fn an_adapter_from_outside_grades_through_the_scratch_copy_and_is_in_the_fingerprint() {
+    let root = tempfile::tempdir().unwrap();
+    let folder = bare_backwards(root.path());
     let adapter = root.path().join("adapters/backwards_adapter.py");
     fs::create_dir_all(adapter.parent().unwrap()).unwrap();
     fs::copy(fixtures().join("bare_prompt/judge_adapter.py"), &adapter).unwrap();
@@ -143,13 +149,7 @@ fn an_adapter_from_outside_grades_through_the_scratch_copy_and_is_in_the_fingerp
 #[test]
 fn the_result_line_marks_a_grade_via_adapter_and_one_that_ignored_the_interface() {
     let root = tempfile::tempdir().unwrap();
-    let folder = root.path().join("legacy/backwards");
-    fs::create_dir_all(&folder).unwrap();
-    fs::copy(
-        fixtures().join("bare_prompt/layernorm.py"),
-        folder.join("layernorm.py"),
-    )
-    .unwrap();
+    let folder = bare_backwards(root.path());
     let out_dir = root.path().join("grades");
     let args = |extra: &[&str]| -> Output {
         let mut all = vec![
