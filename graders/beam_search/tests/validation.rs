@@ -65,19 +65,18 @@ fn the_model_parameter_is_bound_by_name_wherever_it_stands() {
     assert_all_auto_pass(&grade(&BeamSearchGrader, &sub, SEED));
 }
 
+/// What dropping finished beams breaks: every trap with an early EOS beam among the winners.
+const DROPPED_EOS_BEAMS_BREAK: &[&str] = &[
+    ids::EOS_RETENTION,
+    ids::PROMPT_NOT_IN_LENGTH,
+    ids::CUT_OFF,
+    ids::MATCHES_REFERENCE,
+];
+
 #[test]
 fn dropping_finished_beams_is_caught() {
     let report = grade_fixture("drops_eos_beams");
-    // Every trap with an early EOS beam among the winners breaks.
-    assert_fails_exactly(
-        &report,
-        &[
-            ids::EOS_RETENTION,
-            ids::PROMPT_NOT_IN_LENGTH,
-            ids::CUT_OFF,
-            ids::MATCHES_REFERENCE,
-        ],
-    );
+    assert_fails_exactly(&report, DROPPED_EOS_BEAMS_BREAK);
     assert!(
         evidence(&report, ids::EOS_RETENTION).contains("finished beam is missing"),
         "{}",
@@ -274,13 +273,5 @@ fn a_bare_prompt_answer_that_drops_finished_beams_fails_through_its_adapter() {
         "beam_search.py",
     );
     let report = grade(&BeamSearchGrader, &sub, SEED);
-    assert_fails_exactly(
-        &report,
-        &[
-            ids::EOS_RETENTION,
-            ids::PROMPT_NOT_IN_LENGTH,
-            ids::CUT_OFF,
-            ids::MATCHES_REFERENCE,
-        ],
-    );
+    assert_fails_exactly(&report, DROPPED_EOS_BEAMS_BREAK);
 }
